@@ -1,0 +1,120 @@
+// The public differentiable API of lmlab. Every op checks its inputs at this boundary and throws
+// lmlab::Error("[op] what is wrong, with the shapes"); every op here has a float64
+// finite-difference gradient check in tests/autograd/ops/. Ops run on the input's device.
+// Broadcasting follows NumPy: trailing dims align, size-1 dims stretch.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "autograd/random.h"
+#include "autograd/tape.h"
+#include "autograd/tensor.h"
+
+namespace lmlab {
+
+// ---------------------------------------------------------------- elementwise, binary
+// y = a + b, a - b, a * b, a / b with broadcasting; both float, same dtype and device.
+// Backward: each input receives dy (times the partial derivative) summed over its broadcast dims.
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+
+// ---------------------------------------------------------------- elementwise, unary
+Tensor neg(const Tensor& x);                // -x
+Tensor add(const Tensor& x, double s);      // x + s
+Tensor mul(const Tensor& x, double s);      // x * s
+Tensor rsub(const Tensor& x, double s);     // s - x
+Tensor rdiv(const Tensor& x, double s);     // s / x
+Tensor exp(const Tensor& x);                // e^x
+Tensor log(const Tensor& x);                // natural log
+Tensor sqrt(const Tensor& x);               // x^(1/2)
+Tensor rsqrt(const Tensor& x);              // x^(-1/2)
+Tensor pow(const Tensor& x, double p);      // x^p; dy/dx = p x^(p-1)
+Tensor tanh(const Tensor& x);               // dy/dx = 1 - y^2
+Tensor sigmoid(const Tensor& x);            // 1 / (1 + e^-x); dy/dx = y (1 - y)
+Tensor relu(const Tensor& x);               // max(x, 0); dy/dx = [x > 0]
+// GELU, tanh approximation (Hendrycks & Gimpel 2016; GPT-2):
+//   y = 0.5 x (1 + tanh(k (x + 0.044715 x^3))), k = sqrt(2 / pi)
+Tensor gelu(const Tensor& x);
+// SiLU / swish (Elfwing et al. 2017): y = x * sigmoid(x)
+Tensor silu(const Tensor& x);
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& x) { return neg(x); }
+inline Tensor operator+(const Tensor& x, double s) { return add(x, s); }
+inline Tensor operator+(double s, const Tensor& x) { return add(x, s); }
+inline Tensor operator-(const Tensor& x, double s) { return add(x, -s); }
+inline Tensor operator-(double s, const Tensor& x) { return rsub(x, s); }
+inline Tensor operator*(const Tensor& x, double s) { return mul(x, s); }
+inline Tensor operator*(double s, const Tensor& x) { return mul(x, s); }
+inline Tensor operator/(const Tensor& x, double s) { return mul(x, 1.0 / s); }
+inline Tensor operator/(double s, const Tensor& x) { return rdiv(x, s); }
+
+// ---------------------------------------------------------------- reductions
+// Over `dims` (empty = all dims; negative dims count from the end); keepdim keeps them as size 1.
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+// Maximum value. Backward splits dy evenly among tied maxima (PyTorch's amax rule).
+Tensor max(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+// Variance sum((x - mean)^2) / (N - correction): correction 1 is unbiased (PyTorch's default),
+// 0 is the biased variance LayerNorm uses.
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false,
+           int64_t correction = 1);
+// Sums x over its broadcast dims so the result has `shape` (the adjoint of broadcasting).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---------------------------------------------------------------- linear algebra
+// a (..., M, K) @ b (..., K, N) -> (..., M, N); batch dims broadcast, both at least 2-D.
+// Transposed views are passed to BLAS as transpose flags, not copied. A 2-D b against a batched
+// contiguous a is one GEMM over all rows (and so is its weight gradient).
+// Backward: da = dy @ b^T, db = a^T @ dy (summed over broadcast batch dims).
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---------------------------------------------------------------- copies and conversions
+Tensor contiguous_copy(const Tensor& x);        // x itself if contiguous, else a contiguous copy
+Tensor clone(const Tensor& x);                  // always a new contiguous copy
+Tensor to_device(const Tensor& x, Device device);
+Tensor to_dtype(const Tensor& x, DType dtype);  // gradients flow between float dtypes
+
+// ---------------------------------------------------------------- shapes and views
+Tensor reshape(const Tensor& x, const Shape& shape);  // one dim may be -1
+Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
+// Elements [start, start + length) of `dim` (a view). slice() takes [start, end).
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end);
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor squeeze(const Tensor& x, int64_t dim);
+// Joins tensors along `dim`; all other dims must agree.
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+// Splits into pieces of `size` along `dim` (the last may be smaller), or into the given sizes.
+std::vector<Tensor> split(const Tensor& x, int64_t size, int64_t dim);
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
+
+// ---------------------------------------------------------------- indexing and masking
+// weight (V, C), ids int32 of any shape -> (*ids.shape, C). Backward scatter-adds into weight.
+// Throws "[embedding] token id 70 at position 3 is out of range for a vocabulary of 65".
+Tensor embedding(const Tensor& weight, const Tensor& ids);
+// y = mask ? value : x; mask int32 (nonzero = fill), broadcast to x. dx = dy where mask is 0.
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+// int32 (T, T) with 1 above the diagonal (j > i): the positions causal attention hides.
+Tensor causal_mask(int64_t T, Device device = Device::CPU);
+// Inverted dropout: zeroes each element with probability p and scales the rest by 1 / (1 - p);
+// the identity when !training or p == 0. The mask is drawn from `gen` (reproducible).
+Tensor dropout(const Tensor& x, double p, Generator& gen, bool training = true);
+
+// ---------------------------------------------------------------- softmax and losses
+// softmax along `dim`, with the row max subtracted. Backward: dx = y (dy - sum(dy y)).
+Tensor softmax(const Tensor& x, int64_t dim = -1);
+// log_softmax = x - logsumexp(x). Backward: dx = dy - softmax(x) sum(dy).
+Tensor log_softmax(const Tensor& x, int64_t dim = -1);
+// Fused softmax + cross-entropy: mean over tokens of logsumexp(z) - z_y.
+// logits (..., V) float, targets int32 of shape (...); tokens whose target is ignore_index do not
+// count (neither in the sum nor the mean). Backward: (softmax(z) - onehot(y)) / n_counted.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore_index = -100);
+
+}  // namespace lmlab

@@ -1,0 +1,72 @@
+// The tape (DESIGN.md section 3). Each differentiable op that runs in grad mode with an input that
+// requires grad appends a Node: its name, the autograd slots of its inputs and output, and a
+// backward rule (a lambda that captures only what it needs). backward(loss) seeds d(loss) = 1,
+// walks the tape in reverse (recording order is a topological order), calls each rule whose
+// output received a gradient, accumulates into the inputs' slots, and frees the tape.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "autograd/tensor.h"
+
+namespace lmlab {
+
+// The gradient slot of a tensor that requires grad. Nodes hold these (not the tensors), so the
+// tape keeps alive only what a backward rule captured.
+struct AutogradMeta {
+  Tensor grad;               // accumulated gradient (leaves keep it; intermediates drop it)
+  bool is_leaf = true;       // created by the user, not by an op
+  bool graph_freed = false;  // its producing node was freed by a backward without retain
+  const char* producer = nullptr;  // name of the op that made it (for messages)
+};
+
+using Grads = std::vector<Tensor>;  // one per input; undefined where no gradient flows
+using BackwardFn = std::function<Grads(const Tensor& dy)>;
+
+// A tensor saved for backward, with the version it had when saved. get() throws if it was
+// modified in place since then ("[mul] a tensor saved for backward was modified in place").
+class Saved {
+ public:
+  Saved() = default;
+  explicit Saved(const Tensor& t) : t_(t), version_(t.defined() ? t.version() : 0) {}
+  const Tensor& get(const char* op) const;
+
+ private:
+  Tensor t_;
+  uint64_t version_ = 0;
+};
+
+namespace tape {
+
+// True unless a NoGradGuard is alive on this thread.
+bool grad_enabled();
+// Whether an op with these inputs should record (grad mode on and some input requires grad).
+bool needs_grad(std::initializer_list<Tensor> inputs);
+bool needs_grad(const std::vector<Tensor>& inputs);
+// Appends a node if needs_grad(inputs); marks `output` as requiring grad with this node as producer.
+void record(const char* name, const std::vector<Tensor>& inputs, const Tensor& output,
+            BackwardFn backward);
+// Backward from a scalar (1-element) loss.
+void backward(const Tensor& loss, bool retain_graph = false);
+// Backward from any root with an explicit upstream gradient of the root's shape.
+void backward(const Tensor& root, const Tensor& droot, bool retain_graph = false);
+size_t size();  // nodes currently on this thread's tape
+void clear();   // drops all nodes (their outputs can no longer be differentiated)
+
+}  // namespace tape
+
+// Disables recording on this thread while alive (eval, optimizer steps, backward rules).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+}  // namespace lmlab

@@ -1,0 +1,3 @@
+#include <iostream>
+#include "train/demo.h"
+int main() { return lmlab::run_demo({}); }
