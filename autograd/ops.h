@@ -117,4 +117,23 @@ Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 // count (neither in the sum nor the mean). Backward: (softmax(z) - onehot(y)) / n_counted.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore_index = -100);
 
+// ---------------------------------------------------------------- fused layers
+// Each fused op has a composed twin built from the primitive ops above; tests hold them equal.
+// LayerNorm over the last dim (biased variance, eps inside the sqrt; Ba et al. 2016, PyTorch):
+//   y = (x - mean) / sqrt(var + eps) * weight + bias;  x (..., C), weight (C), bias (C) or undefined
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
+Tensor layer_norm_composed(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                           double eps = 1e-5);
+// RMSNorm over the last dim, LLaMA convention (eps inside the rsqrt; Zhang & Sennrich 2019):
+//   y = x * rsqrt(mean(x^2) + eps) * weight;  x (..., C), weight (C); accumulates in fp32 or better
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-5);
+Tensor rms_norm_composed(const Tensor& x, const Tensor& weight, double eps = 1e-5);
+// Causal scaled-dot-product attention with grouped KV heads (MHA when KVH == NH, MQA when 1):
+//   q (B, NH, Tq, HS), k and v (B, KVH, Tk, HS), Tq <= Tk, NH % KVH == 0 -> (B, NH, Tq, HS).
+//   Query i sits at absolute position Tk - Tq + i (so Tq < Tk is decoding against a KV cache) and
+//   sees keys j <= that position. Query head h reads kv head h / (NH / KVH); K and V are never
+//   copied per query head. scores = q k^T / sqrt(HS), causal mask, row max subtracted, softmax.
+Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v);
+Tensor causal_attention_composed(const Tensor& q, const Tensor& k, const Tensor& v);
+
 }  // namespace lmlab
