@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "autograd/gradcheck.h"
+#include "autograd/kernels/cuda_runtime.h"
 #include "autograd/ops.h"
 
 namespace lmlab::test {
@@ -70,3 +71,6 @@ inline double max_abs_diff(const Tensor& a, const Tensor& b) {
 }
 
 }  // namespace lmlab::test
+
+// True when CUDA tests can run; CUDA tests call GTEST_SKIP() with cuda::unavailable_reason() else.
+inline bool cuda_available_for_tests() { return lmlab::cuda::available(); }

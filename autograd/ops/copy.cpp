@@ -53,7 +53,7 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
   if (x.device() != Device::CPU)
     throw Error("[to] dtype conversion runs on the CPU; move the tensor with .to(Device::CPU) first");
-  Tensor c = x.contiguous();
+  Tensor c = x.is_contiguous() ? x : copy_data(x);  // the node below covers x; no clone node
   Tensor y = Tensor::empty(x.shape(), dtype);
   using D = DType;
   if (x.dtype() == D::F32 && dtype == D::F64) convert_into<float, double>(c, y);

@@ -31,13 +31,11 @@ Tensor reduce_block(Reduce kind, const Tensor& x_in, int64_t first, int64_t last
   Shape out = x.shape();
   for (int64_t d = first; d <= last; ++d) out[d] = 1;
   Tensor y = Tensor::empty(out, x.dtype(), x.device());
-  if (b.R == 0) {
-    if (kind == Reduce::Max && y.numel() > 0)
-      throw Error("[max] cannot reduce an empty dim of shape " + to_string(x.shape()));
-    y.fill_(0);
-    return y;
-  }
-  switch (x.device()) {
+  if (b.R == 0 && kind == Reduce::Max && y.numel() > 0)
+    throw Error("[max] cannot reduce an empty dim of shape " + to_string(x.shape()));
+  if (b.R == 0)
+    y.fill_(0);  // an empty sum is 0; it still records below, so backward reaches x
+  else switch (x.device()) {
     case Device::CPU:
       if (x.dtype() == DType::F32) {
         if (kind == Reduce::Sum) cpu::sum_dim(x.data<float>(), y.data<float>(), b.outer, b.R, b.inner, scale);
@@ -101,12 +99,34 @@ std::vector<int64_t> normalize_dims(const Tensor& x, const std::vector<int64_t>&
   return out;
 }
 
+// Max over dims that form several runs: the reduced dims are permuted to the end and reduced as
+// one block, so dy splits evenly among all tied maxima (a chain of per-run maxes would split it
+// per run: 1/2 then 1/2 instead of 1/3 each for three ties).
+Tensor max_over_runs(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  std::vector<int64_t> order;  // kept dims, then reduced dims
+  Shape kept_shape, keepdim_shape = x.shape();
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (!std::binary_search(dims.begin(), dims.end(), d)) {
+      order.push_back(d);
+      kept_shape.push_back(x.shape()[d]);
+    }
+  for (int64_t d : dims) {
+    order.push_back(d);
+    keepdim_shape[d] = 1;
+  }
+  const int64_t first = x.dim() - int64_t(dims.size());
+  Tensor y = reduce_block(Reduce::Max, permute(x, order), first, x.dim() - 1, 1.0);
+  return reshape(y, keepdim ? keepdim_shape : kept_shape);
+}
+
 Tensor reduce(Reduce kind, const char* op, const Tensor& x, const std::vector<int64_t>& dims_in,
               bool keepdim, bool average) {
   check_float(x, op, "x");
   const std::vector<int64_t> dims = normalize_dims(x, dims_in, op);
   int64_t count = 1;
   for (int64_t d : dims) count *= x.shape()[d];
+  const bool one_run = dims.empty() || dims.back() - dims.front() + 1 == int64_t(dims.size());
+  if (kind == Reduce::Max && !one_run) return max_over_runs(x, dims, keepdim);
   Tensor y = x;
   // Runs of adjacent dims, last run first, so earlier dim indices stay valid.
   for (int64_t i = int64_t(dims.size()) - 1; i >= 0;) {

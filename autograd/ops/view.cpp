@@ -51,7 +51,9 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
   Strides strides(n);
   for (int64_t i = 0; i < n; ++i) {
     p[i] = normalize_dim(dims[i], n, "permute", x.shape());
-    if (inverse[p[i]] != -1) throw Error("[permute] dim " + std::to_string(dims[i]) + " repeated");
+    if (inverse[p[i]] != -1)
+      throw Error("[permute] dim " + std::to_string(dims[i]) + " repeated in " + to_string(dims) +
+                  " for shape " + to_string(x.shape()));
     inverse[p[i]] = i;
     shape[i] = x.shape()[p[i]];
     strides[i] = x.strides()[p[i]];

@@ -1,0 +1,13 @@
+// The CUDA GEMM stub: in a build without the cuBLAS kernel, cuda::gemm throws "[matmul] ...".
+#include "autograd/kernels/matmul.h"
+
+#include "autograd/kernels/cuda_stub/no_cuda.h"
+
+namespace lmlab::cuda {
+
+void gemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+          int64_t, float, float*, int64_t) {
+  no_cuda("matmul");
+}
+
+}  // namespace lmlab::cuda

@@ -1,0 +1,202 @@
+// Matrix product with NumPy batch broadcasting: a (..., M, K) @ b (..., K, N) -> (..., M, N).
+// Operands reach BLAS in place: row-major matrices as NoTrans, transposed views as Trans, batch
+// dims through their (broadcast) strides. A 2-D b against a batched a is one GEMM over all rows.
+#include "autograd/kernels/matmul.h"
+
+#include <algorithm>
+#include <climits>
+#include <optional>
+#include <type_traits>
+
+#include "autograd/ops.h"
+
+namespace lmlab {
+
+namespace {
+
+// How BLAS reads the last two dims (R, C) of `t`: stored row-major with row stride ld
+// (trans = false), or as the row-major (C, R) transpose with row stride ld (trans = true).
+struct Operand {
+  Tensor t;  // the tensor read: the input itself, or a contiguous copy when no flag fits
+  bool trans = false;
+  int64_t ld = 1;
+};
+
+Operand blas_operand(const Tensor& x) {
+  const int64_t R = x.size(-2), C = x.size(-1);
+  const int64_t s0 = x.strides()[x.dim() - 2], s1 = x.strides()[x.dim() - 1];
+  // A size-1 dim has no meaningful stride, so it never blocks a layout.
+  if ((C == 1 || s1 == 1) && (R == 1 || s0 >= std::max<int64_t>(C, 1)))
+    return {x, false, R == 1 ? std::max<int64_t>(C, 1) : s0};
+  if ((R == 1 || s0 == 1) && (C == 1 || s1 >= std::max<int64_t>(R, 1)))
+    return {x, true, C == 1 ? std::max<int64_t>(R, 1) : s1};
+  return {contiguous_copy(x), false, std::max<int64_t>(C, 1)};
+}
+
+// x (..., R, C) as one (rows, C) view without a copy, when its leading dims collapse into a
+// single dim of uniform stride (a contiguous activation (B, T, C), or a slice of one).
+std::optional<Tensor> flat_rows(const Tensor& x) {
+  if (x.dim() == 2) return x;
+  const int64_t C = x.size(-1);
+  int64_t rows = 1, row_stride = std::max<int64_t>(C, 1), expected = 0;
+  bool first = true;
+  for (int64_t d = x.dim() - 2; d >= 0; --d) {
+    const int64_t n = x.shape()[d], s = x.strides()[d];
+    if (n == 1) continue;  // size-1 dims have no meaningful stride
+    if (first) {
+      row_stride = s;
+      first = false;
+    } else if (s != expected) {
+      return std::nullopt;
+    }
+    rows *= n;
+    expected = s * n;
+  }
+  return make_view(x, {rows, C}, {row_stride, x.strides()[x.dim() - 1]}, x.offset());
+}
+
+// Rows of x as a 2-D (rows, C) matrix: a view when possible, else a contiguous copy.
+Tensor rows_of(const Tensor& x) {
+  if (std::optional<Tensor> v = flat_rows(x)) return *v;
+  return reshape(contiguous_copy(x), {-1, x.size(-1)});
+}
+
+Shape batch_of(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 2); }
+Strides batch_strides(const Tensor& x) {
+  return Strides(x.strides().begin(), x.strides().end() - 2);
+}
+
+// One GEMM on the device of the tensors: y (M, N), contiguous, = op(a) (M, K) @ op(b) (K, N).
+template <class T>
+void gemm_on(Device device, const Operand& a, const Operand& b, int64_t M, int64_t N, int64_t K,
+             const T* pa, const T* pb, T* py) {
+  switch (device) {
+    case Device::CPU:
+      cpu::gemm<T>(a.trans, b.trans, M, N, K, T(1), pa, a.ld, pb, b.ld, T(0), py, N);
+      break;
+    case Device::CUDA:
+      // float64 never reaches here: check_device_dtype refuses it on CUDA.
+      if constexpr (std::is_same_v<T, float>)
+        cuda::gemm(a.trans, b.trans, M, N, K, 1.0f, pa, a.ld, pb, b.ld, 0.0f, py, N);
+      break;
+  }
+}
+
+// y[i] = a[i] @ b[i] for every index i of `batch`, one GEMM after another (BLAS threads each
+// one). Batch dims are addressed through strides; broadcast dims have stride 0.
+template <class T>
+void batched_gemm(const Operand& a, const Operand& b, const Shape& batch, int64_t M, int64_t N,
+                  int64_t K, Tensor& y) {
+  const int64_t nb = int64_t(batch.size());
+  const Strides sa = broadcast_strides(batch_of(a.t), batch_strides(a.t), batch);
+  const Strides sb = broadcast_strides(batch_of(b.t), batch_strides(b.t), batch);
+  const T* pa = a.t.data<T>();
+  const T* pb = b.t.data<T>();
+  T* py = y.data<T>();
+  std::vector<int64_t> idx(nb, 0);
+  int64_t off_a = 0, off_b = 0;
+  for (int64_t i = 0, n = numel(batch); i < n; ++i) {
+    gemm_on<T>(y.device(), a, b, M, N, K, pa + off_a, pb + off_b, py + i * M * N);
+    for (int64_t d = nb - 1; d >= 0; --d) {  // odometer step over the batch index
+      off_a += sa[d];
+      off_b += sb[d];
+      if (++idx[d] < batch[d]) break;
+      off_a -= sa[d] * batch[d];
+      off_b -= sb[d] * batch[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// The forward product, no checks and no recording.
+Tensor product(const Tensor& a, const Tensor& b) {
+  Shape batch = broadcast_shapes(batch_of(a), batch_of(b), "matmul");
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  Shape out = batch;
+  out.push_back(M);
+  out.push_back(N);
+  Tensor y = Tensor::empty(out, a.dtype(), a.device());
+  if (y.numel() == 0) return y;
+  if (K == 0) return y.fill_(0);
+  Tensor lhs = a;
+  int64_t rows = M;
+  if (b.dim() == 2 && a.dim() > 2) {
+    // (..., M, K) @ (K, N): the leading dims of a fold into the rows of one GEMM.
+    if (std::optional<Tensor> flat = flat_rows(a)) {
+      lhs = *flat;
+      rows = flat->size(0);
+      batch.clear();
+    }
+  }
+  const Operand oa = blas_operand(lhs), ob = blas_operand(b);
+  if (a.dtype() == DType::F32)
+    batched_gemm<float>(oa, ob, batch, rows, N, K, y);
+  else
+    batched_gemm<double>(oa, ob, batch, rows, N, K, y);
+  return y;
+}
+
+void check_operands(const Tensor& a, const Tensor& b) {
+  check_defined(a, "matmul", "a");
+  check_defined(b, "matmul", "b");
+  const std::string shapes = "a is " + to_string(a.shape()) + ", b is " + to_string(b.shape());
+  if (!is_float(a.dtype()) || !is_float(b.dtype()))
+    throw Error("[matmul] needs floating-point tensors, got a " + to_string(a.dtype()) + " " +
+                to_string(a.shape()) + ", b " + to_string(b.dtype()) + " " + to_string(b.shape()));
+  check_same_dtype(a, b, "matmul");
+  if (a.device() != b.device())
+    throw Error("[matmul] device mismatch: a " + to_string(a.shape()) + " is on " +
+                to_string(a.device()) + ", b " + to_string(b.shape()) + " is on " +
+                to_string(b.device()));
+  check_device_dtype(a, "matmul");
+  if (a.dim() < 2 || b.dim() < 2)
+    throw Error("[matmul] both operands need at least 2 dims (unsqueeze a vector): " + shapes);
+  if (a.size(-1) != b.size(-2)) throw Error("[matmul] inner dims differ: " + shapes);
+  // BLAS takes 32-bit sizes; the rows of a (all of its leading dims) may become one GEMM's M.
+  if (a.numel() / std::max<int64_t>(a.size(-1), 1) > INT_MAX || a.size(-1) > INT_MAX ||
+      b.size(-1) > INT_MAX)
+    throw Error("[matmul] a GEMM dim exceeds 2^31 - 1: " + shapes);
+  const Shape ba = batch_of(a), bb = batch_of(b);
+  for (size_t i = 1; i <= std::min(ba.size(), bb.size()); ++i) {
+    const int64_t x = ba[ba.size() - i], y = bb[bb.size() - i];
+    if (x != y && x != 1 && y != 1)
+      throw Error("[matmul] batch dims " + to_string(ba) + " and " + to_string(bb) +
+                  " do not broadcast: " + shapes);
+  }
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_operands(a, b);
+  Tensor y;
+  {
+    NoGradGuard no_grad;  // copies made for BLAS are internal, not graph nodes
+    y = product(a, b);
+  }
+  if (!tape::needs_grad({a, b})) return y;
+  // Each gradient needs the other operand: save a only if b needs its gradient, and vice versa.
+  Saved sa(b.requires_grad() ? a : Tensor()), sb(a.requires_grad() ? b : Tensor());
+  const Shape shape_a = a.shape(), shape_b = b.shape();
+  tape::record("matmul", {a, b}, y, [sa, sb, shape_a, shape_b](const Tensor& dy) {
+    const Tensor& av = sa.get("matmul");
+    const Tensor& bv = sb.get("matmul");
+    Grads g(2);
+    // da = dy @ b^T: (..., M, N) @ (..., N, K), summed over the dims a was broadcast along.
+    if (bv.defined()) g[0] = sum_to(matmul(dy, transpose(bv, -1, -2)), shape_a);
+    if (av.defined()) {
+      if (shape_b.size() == 2) {
+        // db = sum over every row r of a_r^T dy_r = A^T @ DY with A (rows, K), DY (rows, N):
+        // one GEMM, no (B, K, N) temporary.
+        g[1] = matmul(transpose(rows_of(av), -1, -2), rows_of(dy));
+      } else {
+        // db = a^T @ dy per batch, summed over the dims b was broadcast along.
+        g[1] = sum_to(matmul(transpose(av, -1, -2), dy), shape_b);
+      }
+    }
+    return g;
+  });
+  return y;
+}
+
+}  // namespace lmlab

@@ -1,0 +1,188 @@
+// The tape: recording rules, accumulation, freeing, NoGradGuard, version-counter checks, errors.
+#include "tests/test_util.h"
+
+using namespace lmlab;
+
+namespace {
+Tensor leaf(std::vector<double> v, Shape s) {
+  return Tensor::from_vector(v, s).requires_grad_();
+}
+}  // namespace
+
+TEST(Tape, RecordsOnlyWhenAnInputRequiresGrad) {
+  tape::clear();
+  Tensor a = Tensor::ones({3}, DType::F64), b = Tensor::ones({3}, DType::F64);
+  Tensor c = add(a, b);
+  EXPECT_FALSE(c.requires_grad());
+  EXPECT_EQ(tape::size(), 0u);
+  a.requires_grad_();
+  Tensor d = add(a, b);
+  EXPECT_TRUE(d.requires_grad());
+  EXPECT_FALSE(d.is_leaf());
+  EXPECT_EQ(tape::size(), 1u);
+  tape::clear();
+}
+
+TEST(Tape, NoGradGuardStopsRecordingAndRestores) {
+  tape::clear();
+  Tensor a = leaf({1, 2}, {2});
+  {
+    NoGradGuard guard;
+    EXPECT_FALSE(tape::grad_enabled());
+    {
+      NoGradGuard nested;
+    }
+    EXPECT_FALSE(tape::grad_enabled());
+    Tensor y = mul(a, a);
+    EXPECT_FALSE(y.requires_grad());
+  }
+  EXPECT_TRUE(tape::grad_enabled());
+  EXPECT_EQ(tape::size(), 0u);
+}
+
+TEST(Tape, GradientsOfAProductByHand) {
+  // loss = sum(a * b + a) -> dloss/da = b + 1, dloss/db = a
+  Tensor a = leaf({1, 2, 3}, {3}), b = leaf({4, 5, 6}, {3});
+  tape::backward(sum(add(mul(a, b), a)));
+  EXPECT_EQ(a.grad().to_vector<double>(), (std::vector<double>{5, 6, 7}));
+  EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{1, 2, 3}));
+  EXPECT_EQ(tape::size(), 0u);  // freed after backward
+}
+
+TEST(Tape, ATensorUsedSeveralTimesGetsTheSumOfItsGradients) {
+  Tensor x = leaf({3}, {1});
+  // y = x*x + x*x*x + x  -> dy/dx = 2x + 3x^2 + 1 = 6 + 27 + 1
+  Tensor y = add(add(mul(x, x), mul(mul(x, x), x)), x);
+  tape::backward(sum(y));
+  EXPECT_DOUBLE_EQ(x.grad().item(), 34.0);
+}
+
+TEST(Tape, GradsAccumulateAcrossBackwardsUntilZeroGrad) {
+  Tensor x = leaf({1, 2}, {2});
+  tape::backward(sum(mul(x, 3.0)));
+  tape::backward(sum(mul(x, 3.0)));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{6, 6}));
+  x.zero_grad();
+  EXPECT_FALSE(x.grad().defined());
+  tape::backward(sum(x));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{1, 1}));
+}
+
+TEST(Tape, LeafGradsDoNotAliasEachOther) {
+  // add's backward hands the same dy to both inputs; each leaf must own its own buffer.
+  Tensor a = leaf({1, 1}, {2}), b = leaf({1, 1}, {2});
+  tape::backward(sum(add(a, b)));
+  EXPECT_FALSE(a.grad().same_storage(b.grad()));
+  {
+    NoGradGuard g;
+    a.grad().mul_(10);
+  }
+  EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{1, 1}));
+}
+
+TEST(Tape, BackwardTwiceWithoutRetainIsAClearError) {
+  Tensor x = leaf({1, 2}, {2});
+  Tensor loss = sum(mul(x, x));
+  tape::backward(loss);
+  EXPECT_TRUE(test::ThrowsWith([&] { tape::backward(loss); }, {"[backward]", "retain_graph"}));
+}
+
+TEST(Tape, RetainGraphAllowsASecondBackward) {
+  Tensor x = leaf({1, 2}, {2});
+  Tensor loss = sum(mul(x, x));
+  tape::backward(loss, /*retain_graph=*/true);
+  tape::backward(loss);
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{4, 8}));  // 2 * 2x
+}
+
+TEST(Tape, BackwardOnANonScalarIsAnError) {
+  Tensor x = leaf({1, 2}, {2});
+  Tensor y = mul(x, 2.0);
+  EXPECT_TRUE(test::ThrowsWith([&] { tape::backward(y); }, {"[backward]", "scalar", "(2)"}));
+  // With an explicit upstream gradient it works.
+  tape::backward(y, Tensor::from_vector(std::vector<double>{1, 10}, {2}));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 20}));
+  EXPECT_TRUE(test::ThrowsWith(
+      [&] { tape::backward(mul(x, 2.0), Tensor::ones({3}, DType::F64)); }, {"[backward]", "(3)", "(2)"}));
+  tape::clear();
+}
+
+TEST(Tape, BackwardOnATensorWithoutGradIsAnError) {
+  Tensor x = Tensor::ones({2}, DType::F64);
+  EXPECT_TRUE(test::ThrowsWith([&] { tape::backward(sum(x)); }, {"[backward]", "does not require grad"}));
+}
+
+TEST(Tape, InPlaceChangeOfASavedTensorIsDetected) {
+  Tensor a = leaf({1, 2}, {2});
+  Tensor b = Tensor::from_vector(std::vector<double>{3, 4}, {2});
+  Tensor y = mul(a, b);  // saves b for da
+  b.fill_(0);            // b does not require grad: the in-place update itself is allowed
+  EXPECT_TRUE(test::ThrowsWith([&] { tape::backward(sum(y)); },
+                               {"[mul]", "modified in place", "(2)"}));
+  tape::clear();
+}
+
+TEST(Tape, InPlaceOnATensorThatRequiresGradIsRefusedInGradMode) {
+  Tensor a = leaf({1, 2}, {2});
+  EXPECT_TRUE(test::ThrowsWith([&] { a.fill_(0); }, {"[fill_]", "NoGradGuard"}));
+  NoGradGuard guard;
+  a.fill_(0);  // the optimizer's path
+  EXPECT_EQ(a.at({0}), 0.0);
+}
+
+TEST(Tape, RequiresGradOnlyOnFloatLeaves) {
+  Tensor ids = Tensor::zeros({2}, DType::I32);
+  EXPECT_TRUE(test::ThrowsWith([&] { ids.requires_grad_(); }, {"[requires_grad_]", "int32"}));
+  Tensor a = leaf({1}, {1});
+  Tensor y = mul(a, 2.0);
+  EXPECT_TRUE(test::ThrowsWith([&] { y.requires_grad_(false); }, {"[requires_grad_]", "leaf"}));
+  tape::clear();
+}
+
+TEST(Tape, DetachCutsTheGraph) {
+  Tensor a = leaf({2}, {1});
+  Tensor y = mul(mul(a, a).detach(), a);  // d/da = (a*a) treated as a constant = 4
+  tape::backward(sum(y));
+  EXPECT_DOUBLE_EQ(a.grad().item(), 4.0);
+}
+
+TEST(Tape, GradientFlowsThroughViewsToTheBase) {
+  Tensor w = test::randn64({3, 4}, 5);
+  EXPECT_TRUE(test::Gradcheck(
+      [](const std::vector<Tensor>& x) {
+        Tensor t = x[0].transpose(0, 1);           // (4, 3) view
+        return sum(mul(t.narrow(0, 1, 2), t.narrow(0, 2, 2)));  // overlapping views of one leaf
+      },
+      {w}));
+}
+
+TEST(Tape, IntermediateGradsAreFreedDuringBackward) {
+  Tensor x = leaf({1, 2, 3}, {3});
+  Tensor h = mul(x, 2.0);
+  Tensor loss = sum(mul(h, h));
+  tape::backward(loss);
+  EXPECT_FALSE(h.grad().defined());  // only leaves keep gradients
+  EXPECT_TRUE(x.grad().defined());
+}
+
+TEST(Gradcheck, CatchesAWrongBackwardRule) {
+  // A deliberately wrong op: forward 2x, backward claims 3.
+  auto wrong = [](const std::vector<Tensor>& in) {
+    Tensor y;
+    {
+      NoGradGuard g;
+      y = mul(in[0], 2.0);
+    }
+    tape::record("wrong", {in[0]}, y, [](const Tensor& dy) { return Grads{mul(dy, 3.0)}; });
+    return y;
+  };
+  GradcheckResult r = gradcheck(wrong, {test::randn64({3}, 1)});
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.message.find("analytic 3"), std::string::npos) << r.message;
+}
+
+TEST(Gradcheck, RefusesFloat32Inputs) {
+  Tensor x = Tensor::ones({2}).requires_grad_();
+  EXPECT_TRUE(test::ThrowsWith([&] { gradcheck([](const std::vector<Tensor>& i) { return i[0]; }, {x}); },
+                               {"[gradcheck]", "float64"}));
+}

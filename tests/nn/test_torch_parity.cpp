@@ -1,0 +1,219 @@
+// Whole model == PyTorch (DESIGN.md section 6, layer 4): for every fixture that
+// tools/torch_reference.py exported into tests/fixtures/torch, rebuild the model from the config in
+// its metadata, load the same weights, and compare logits, loss and every parameter gradient.
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <set>
+
+#include "nn/transformer.h"
+#include "tests/test_util.h"
+#include "train/safetensors.h"
+
+namespace lmlab::nn {
+namespace {
+
+namespace fs = std::filesystem;
+
+// $LMLAB_SOURCE_DIR, else the compiled-in source dir, else the first of ./, ../, ../../, ...
+// holding tests/fixtures/torch.
+fs::path fixture_dir() {
+  const fs::path rel = "tests/fixtures/torch";
+  if (const char* env = std::getenv("LMLAB_SOURCE_DIR")) return fs::path(env) / rel;
+#ifdef LMLAB_SOURCE_DIR
+  if (fs::is_directory(fs::path(LMLAB_SOURCE_DIR) / rel)) return fs::path(LMLAB_SOURCE_DIR) / rel;
+#endif
+  fs::path up = ".";
+  for (int i = 0; i < 5; ++i, up /= "..")
+    if (fs::is_directory(up / rel)) return up / rel;
+  return rel;
+}
+
+std::vector<std::string> fixture_files() {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fixture_dir(), ec))
+    if (e.path().extension() == ".safetensors") out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Metadata keys that are not ModelConfig fields.
+const std::set<std::string> kInfoKeys = {"fixture", "torch_version"};
+
+template <class E>
+E parse_enum(const std::string& file, const std::string& key, const std::string& v,
+             std::initializer_list<E> values) {
+  for (E e : values)
+    if (to_string(e) == v) return e;
+  throw Error("[torch_parity] " + file + ": metadata " + key + " = '" + v +
+              "' is not a known value");
+}
+
+// Every ModelConfig field must be present (as tools/torch_reference.py writes them), and nothing
+// else.
+ModelConfig config_from(const SafeTensors& st) {
+  std::map<std::string, std::string> m = st.metadata;
+  auto take = [&](const std::string& key) {
+    auto it = m.find(key);
+    if (it == m.end()) throw Error("[torch_parity] " + st.path + ": metadata lacks '" + key + "'");
+    std::string v = it->second;
+    m.erase(it);
+    return v;
+  };
+  auto i64 = [&](const char* key) { return int64_t(std::stoll(take(key))); };
+  auto f64 = [&](const char* key) { return std::stod(take(key)); };
+  auto flag = [&](const char* key) { return take(key) == "true"; };
+  ModelConfig c;
+  c.vocab_size = i64("vocab_size");
+  c.block_size = i64("block_size");
+  c.n_layer = i64("n_layer");
+  c.n_head = i64("n_head");
+  c.n_kv_head = i64("n_kv_head");
+  c.n_embd = i64("n_embd");
+  c.norm = parse_enum(st.path, "norm", take("norm"), {NormType::LayerNorm, NormType::RMSNorm});
+  c.norm_placement = parse_enum(st.path, "norm_placement", take("norm_placement"),
+                                {NormPlacement::Pre, NormPlacement::Post, NormPlacement::DeepNorm});
+  c.mlp = parse_enum(st.path, "mlp", take("mlp"), {MlpType::Gelu, MlpType::SwiGlu});
+  c.mlp_multiple_of = i64("mlp_multiple_of");
+  c.mlp_hidden = i64("mlp_hidden");
+  c.position = parse_enum(st.path, "position", take("position"),
+                          {PositionType::Learned, PositionType::Rope});
+  c.rope_base = f64("rope_base");
+  c.norm_eps = f64("norm_eps");
+  c.dropout = f64("dropout");
+  c.bias = flag("bias");
+  c.tie_embeddings = flag("tie_embeddings");
+  c.init_std = f64("init_std");
+  for (const auto& [key, v] : m)
+    if (!kInfoKeys.count(key))
+      throw Error("[torch_parity] " + st.path + ": metadata '" + key +
+                  "' is not a ModelConfig field");
+  return c;
+}
+
+// max |got - want| <= tol * scale, where scale = max |want| (or `scale` when given).
+::testing::AssertionResult matches(const std::string& what, const Tensor& got, const Tensor& want,
+                                   double rtol, double scale = -1) {
+  if (got.shape() != want.shape())
+    return ::testing::AssertionFailure() << what << ": shape " << to_string(got.shape())
+                                         << " vs fixture " << to_string(want.shape());
+  const std::vector<double> g = got.to(DType::F64).to_vector<double>();
+  const std::vector<double> w = want.to(DType::F64).to_vector<double>();
+  double max_ref = 0, max_err = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    max_ref = std::max(max_ref, std::abs(w[i]));
+    if (!(std::abs(g[i] - w[i]) <= max_err)) max_err = std::abs(g[i] - w[i]), at = i;
+  }
+  if (scale < 0) scale = max_ref;
+  if (max_err <= rtol * scale && scale > 0) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << what << ": max |lmlab - torch| = " << max_err << " at flat index " << at << " (lmlab "
+         << g[at] << ", torch " << w[at] << "), allowed " << rtol << " * " << scale;
+}
+
+class TorchParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TorchParity, LogitsLossAndEveryGradientMatch) {
+  const SafeTensors st = load_safetensors(GetParam());
+  const std::string fx = fs::path(GetParam()).filename().string();
+  const ModelConfig config = config_from(st);
+  Generator gen(7);
+  TransformerLM model(config, gen);
+
+  // The parameters are exactly the names that have a gradient in the fixture.
+  StateDict weights;
+  for (const auto& [name, t] : st.tensors)
+    if (name.rfind("grad.", 0) == 0) weights[name.substr(5)] = st.at(name.substr(5));
+  ASSERT_FALSE(weights.empty()) << fx << " holds no grad.* tensors";
+  model.load_state_dict(weights, /*strict=*/true);
+
+  const Tensor& ids = st.at("ids");
+  const Tensor& targets = st.at("targets");
+  Tensor logits;
+  {
+    NoGradGuard guard;
+    logits = model.forward(ids);
+  }
+  const Tensor& want_logits = st.at("logits");
+  double max_logit = 0;
+  for (double v : want_logits.to(DType::F64).to_vector<double>())
+    max_logit = std::max(max_logit, std::abs(v));
+  EXPECT_TRUE(matches(fx + " logits", logits, want_logits, 1e-5));
+
+  model.zero_grad();
+  Tensor loss = model.loss(ids, targets);
+  EXPECT_TRUE(
+      matches(fx + " loss", loss, st.at("loss"), 1e-5, std::max(max_logit, st.at("loss").item())));
+  tape::backward(loss);
+  // Each gradient to 1e-4 of its own max magnitude, floored at 1e-2 of the model's largest: some
+  // gradients are zero in theory (the key bias without RoPE, since softmax ignores a per-row shift)
+  // and come out as float32 rounding noise in both, which must then be noise-sized in lmlab too.
+  double max_grad = 0;
+  for (const auto& [name, w] : weights)
+    for (double v : st.at("grad." + name).to(DType::F64).to_vector<double>())
+      max_grad = std::max(max_grad, std::abs(v));
+  for (const auto& [name, p] : model.named_parameters()) {
+    ASSERT_TRUE(p.grad().defined()) << fx << ": no gradient reached " << name;
+    const Tensor& want = st.at("grad." + name);
+    double own = 0;
+    for (double v : want.to(DType::F64).to_vector<double>()) own = std::max(own, std::abs(v));
+    EXPECT_TRUE(
+        matches(fx + " grad." + name, p.grad(), want, 1e-4, std::max(own, 1e-2 * max_grad)));
+  }
+}
+
+std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
+  std::string s = fs::path(info.param).stem().string();
+  for (char& ch : s)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return s;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, TorchParity, ::testing::ValuesIn(fixture_files()), test_name);
+
+// Each pre/post fixture as its value on the five axes of the covering array in the script.
+std::vector<std::string> axes_of(const ModelConfig& c) {
+  const std::string kv = c.n_kv_head == c.n_head ? "mha" : c.n_kv_head == 1 ? "mqa" : "gqa";
+  return {to_string(c.norm_placement), to_string(c.norm), kv, to_string(c.mlp),
+          to_string(c.position)};
+}
+
+TEST(TorchParityFixtures, CoverEveryPairOfAxisValues) {
+  const std::vector<std::vector<std::string>> values = {{"pre", "post"},
+                                                        {"layernorm", "rmsnorm"},
+                                                        {"mha", "gqa", "mqa"},
+                                                        {"gelu", "swiglu"},
+                                                        {"learned", "rope"}};
+  const std::vector<std::string> files = fixture_files();
+  ASSERT_FALSE(files.empty()) << "no fixtures in " << fixture_dir()
+                              << " (run tools/torch_reference.py)";
+  std::set<std::vector<std::string>> rows;
+  bool deepnorm = false, no_bias = false, untied = false;
+  for (const std::string& f : files) {
+    const ModelConfig c = config_from(load_safetensors(f));
+    deepnorm |= c.norm_placement == NormPlacement::DeepNorm;
+    no_bias |= !c.bias;
+    untied |= !c.tie_embeddings;
+    if (c.norm_placement != NormPlacement::DeepNorm) rows.insert(axes_of(c));
+  }
+  for (size_t a = 0; a < values.size(); ++a)
+    for (size_t b = a + 1; b < values.size(); ++b)
+      for (const std::string& va : values[a])
+        for (const std::string& vb : values[b]) {
+          const bool seen = std::any_of(rows.begin(), rows.end(),
+                                        [&](const auto& r) { return r[a] == va && r[b] == vb; });
+          EXPECT_TRUE(seen) << "no pre/post fixture in " << fixture_dir() << " has " << va
+                            << " with " << vb;
+        }
+  EXPECT_TRUE(deepnorm) << "no deepnorm fixture";
+  EXPECT_TRUE(no_bias) << "no fixture with bias off";
+  EXPECT_TRUE(untied) << "no fixture with an untied LM head";
+}
+
+}  // namespace
+}  // namespace lmlab::nn

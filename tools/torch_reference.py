@@ -1,0 +1,310 @@
+#!/usr/bin/python3
+"""PyTorch twin of lmlab's nn::TransformerLM, and the fixture exporter for the whole-model parity test.
+
+Usage (Debian's interpreter, which has python3-torch):
+    /usr/bin/python3 tools/torch_reference.py --out tests/fixtures/torch
+
+Writes one safetensors file per config below (tests/nn/test_torch_parity.cpp reads them all):
+    __metadata__     every ModelConfig field as a string (names and spellings as in nn/config.h),
+                     plus "fixture" (the file's stem) and "torch_version"
+    ids, targets     int32 (B, T)
+    <param name>     every parameter, named as lmlab's named_parameters() ("blocks.0.attn.wq.weight")
+    logits           float32 (B, T, V)
+    loss             float32 () -- mean cross-entropy over the B*T tokens
+    grad.<name>      d loss / d <param>, for every parameter
+Extra tensors can be added per fixture through extra_tensors() (the hook for the AdamW trajectory).
+
+The model mirrors nn/ exactly:
+    LayerNorm   (x - mean) / sqrt(var_biased + eps) * w + b
+    RMSNorm     x * rsqrt(mean(x^2) + eps) * w                 (no bias)
+    pre         x = x + attn(norm1(x)); x = x + mlp(norm2(x)); final norm_f before the head
+    post        x = norm1(x + attn(x)); x = norm2(x + mlp(x)); no final norm
+    deepnorm    x = norm1(a x + attn(x)); x = norm2(a x + mlp(x)), a = (2 n_layer)^(1/4); no final norm
+    attention   wq, wk, wv, wo Linear ((out, in) weights); GQA: kv head h // (NH / KVH)
+                (repeat_interleave); scores q k^T / sqrt(HS), causal mask, softmax
+    rope        half-split rotate_half, theta_i = base^(-2i/HS), cos/sin in float64 then float32,
+                applied to q and k after the projections
+    mlp         gelu: proj(gelu_tanh(fc x)); swiglu: w2(silu(w1 x) * w3 x), hidden as
+                ModelConfig::hidden_size()
+    head        tied to wte (logits = h wte^T) unless tie_embeddings is false (lm_head, no bias)
+
+Configs: a pairwise covering array over five axes -- every value of every axis meets every value of
+every other axis in at least one row (the C++ test re-checks this, so a deleted fixture is noticed):
+
+    name                            placement  norm       n_kv_head  mlp     position
+    pre_ln_kv4_gelu_learned         pre        layernorm  4 (MHA)    gelu    learned
+    post_rms_kv4_swiglu_rope        post       rmsnorm    4 (MHA)    swiglu  rope
+    pre_ln_kv2_swiglu_rope          pre        layernorm  2 (GQA)    swiglu  rope
+    post_rms_kv2_gelu_learned       post       rmsnorm    2 (GQA)    gelu    learned
+    pre_rms_kv1_gelu_rope           pre        rmsnorm    1 (MQA)    gelu    rope
+    post_ln_kv1_swiglu_learned      post       layernorm  1 (MQA)    swiglu  learned
+  plus
+    deepnorm_ln_kv2_gelu_rope       deepnorm   layernorm  2 (GQA)    gelu    rope
+    nobias_untied_pre_ln_kv1_swiglu pre        layernorm  1 (MQA)    swiglu  learned  (bias off, untied head)
+
+(Construction: the four binary axes of the two rows sharing an n_kv_head value are complements, and
+the three row pairs start from 0000, 0011, 0101, so every pair of binary axes is seen equal and
+unequal.) All models: n_embd 32, n_head 4, n_layer 2, vocab 48, block_size 16, B 2, T 8.
+
+Weights are random from a fixed seed, scaled so every part matters (attention is far from uniform,
+norm weights and biases are away from 1 and 0): Linear weights N(0, 1/in), embeddings N(0, 0.25^2)
+(logits of a few units, loss near 5), biases N(0, 0.1^2), norm weights 1 + N(0, 0.2^2), norm
+biases N(0, 0.1^2). The same bytes come out on every run (fixed seeds, one torch thread).
+Needs only torch (and the numpy it ships with); the safetensors writer is json + struct here.
+"""
+import argparse
+import json
+import math
+import os
+import struct
+
+import torch
+import torch.nn as tnn
+import torch.nn.functional as F
+
+B, T = 2, 8
+BASE = dict(vocab_size=48, block_size=16, n_layer=2, n_head=4, n_kv_head=4, n_embd=32,
+            norm="layernorm", norm_placement="pre", mlp="gelu", mlp_multiple_of=16, mlp_hidden=0,
+            position="learned", rope_base=10000.0, norm_eps=1e-5, dropout=0.0, bias=True,
+            tie_embeddings=True, init_std=0.02)
+
+# (name, overrides of BASE); see the table in the docstring.
+CONFIGS = [
+    ("pre_ln_kv4_gelu_learned", dict(norm_placement="pre", norm="layernorm", n_kv_head=4, mlp="gelu", position="learned")),
+    ("post_rms_kv4_swiglu_rope", dict(norm_placement="post", norm="rmsnorm", n_kv_head=4, mlp="swiglu", position="rope")),
+    ("pre_ln_kv2_swiglu_rope", dict(norm_placement="pre", norm="layernorm", n_kv_head=2, mlp="swiglu", position="rope")),
+    ("post_rms_kv2_gelu_learned", dict(norm_placement="post", norm="rmsnorm", n_kv_head=2, mlp="gelu", position="learned")),
+    ("pre_rms_kv1_gelu_rope", dict(norm_placement="pre", norm="rmsnorm", n_kv_head=1, mlp="gelu", position="rope")),
+    ("post_ln_kv1_swiglu_learned", dict(norm_placement="post", norm="layernorm", n_kv_head=1, mlp="swiglu", position="learned")),
+    ("deepnorm_ln_kv2_gelu_rope", dict(norm_placement="deepnorm", norm="layernorm", n_kv_head=2, mlp="gelu", position="rope")),
+    ("nobias_untied_pre_ln_kv1_swiglu", dict(norm_placement="pre", norm="layernorm", n_kv_head=1, mlp="swiglu",
+                                             position="learned", bias=False, tie_embeddings=False)),
+]
+
+
+def hidden_size(c):
+    """ModelConfig::hidden_size(): 4d for GELU; int(2 * 4d / 3) rounded up to mlp_multiple_of for SwiGLU."""
+    if c["mlp_hidden"] > 0:
+        return c["mlp_hidden"]
+    if c["mlp"] == "gelu":
+        return 4 * c["n_embd"]
+    h = 2 * 4 * c["n_embd"] // 3
+    m = c["mlp_multiple_of"]
+    return (h + m - 1) // m * m
+
+
+class Norm(tnn.Module):
+    """Parameters directly under the norm's name (blocks.0.norm1.weight), as nn::Norm."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.rms = c["norm"] == "rmsnorm"
+        self.eps = c["norm_eps"]
+        self.weight = tnn.Parameter(torch.ones(c["n_embd"]))
+        self.bias = tnn.Parameter(torch.zeros(c["n_embd"])) if (c["bias"] and not self.rms) else None
+
+    def forward(self, x):
+        if self.rms:
+            return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+        return F.layer_norm(x, (x.shape[-1],), self.weight, self.bias, self.eps)
+
+
+class Rope:
+    """Half-split RoPE; the tables are computed in float64 and cast to float32 (as nn::Rope)."""
+
+    def __init__(self, head_size, max_positions, base):
+        i = torch.arange(head_size // 2, dtype=torch.float64)
+        theta = base ** (-2.0 * i / head_size)
+        angle = torch.arange(max_positions, dtype=torch.float64)[:, None] * theta[None, :]
+        self.cos = torch.cos(angle).float()  # (max_positions, HS/2)
+        self.sin = torch.sin(angle).float()
+
+    def apply(self, x):  # x (B, H, T, HS)
+        t = x.shape[-2]
+        c, s = self.cos[:t], self.sin[:t]
+        x1, x2 = x.chunk(2, dim=-1)
+        return torch.cat([x1 * c - x2 * s, x2 * c + x1 * s], dim=-1)
+
+
+class Attention(tnn.Module):
+    def __init__(self, c):
+        super().__init__()
+        d, self.nh, self.kvh = c["n_embd"], c["n_head"], c["n_kv_head"]
+        self.hs = d // self.nh
+        self.wq = tnn.Linear(d, self.nh * self.hs, bias=c["bias"])
+        self.wk = tnn.Linear(d, self.kvh * self.hs, bias=c["bias"])
+        self.wv = tnn.Linear(d, self.kvh * self.hs, bias=c["bias"])
+        self.wo = tnn.Linear(self.nh * self.hs, d, bias=c["bias"])
+
+    def forward(self, x, rope):
+        b, t, _ = x.shape
+        q = self.wq(x).view(b, t, self.nh, self.hs).transpose(1, 2)
+        k = self.wk(x).view(b, t, self.kvh, self.hs).transpose(1, 2)
+        v = self.wv(x).view(b, t, self.kvh, self.hs).transpose(1, 2)
+        if rope is not None:
+            q, k = rope.apply(q), rope.apply(k)
+        g = self.nh // self.kvh
+        k = k.repeat_interleave(g, dim=1)  # query head h reads kv head h // g
+        v = v.repeat_interleave(g, dim=1)
+        att = (q @ k.transpose(-2, -1)) / math.sqrt(self.hs)
+        mask = torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1)
+        att = F.softmax(att.masked_fill(mask, float("-inf")), dim=-1)
+        y = (att @ v).transpose(1, 2).reshape(b, t, self.nh * self.hs)
+        return self.wo(y)
+
+
+class Mlp(tnn.Module):
+    def __init__(self, c):
+        super().__init__()
+        d, h = c["n_embd"], hidden_size(c)
+        self.gelu = c["mlp"] == "gelu"
+        if self.gelu:
+            self.fc = tnn.Linear(d, h, bias=c["bias"])
+            self.proj = tnn.Linear(h, d, bias=c["bias"])
+        else:  # registration order w1, w3, w2 as nn::Mlp
+            self.w1 = tnn.Linear(d, h, bias=c["bias"])
+            self.w3 = tnn.Linear(d, h, bias=c["bias"])
+            self.w2 = tnn.Linear(h, d, bias=c["bias"])
+
+    def forward(self, x):
+        if self.gelu:
+            return self.proj(F.gelu(self.fc(x), approximate="tanh"))
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class Block(tnn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.placement = c["norm_placement"]
+        self.alpha = (2.0 * c["n_layer"]) ** 0.25 if self.placement == "deepnorm" else 1.0
+        self.norm1 = Norm(c)
+        self.attn = Attention(c)
+        self.norm2 = Norm(c)
+        self.mlp = Mlp(c)
+
+    def forward(self, x, rope):
+        if self.placement == "pre":
+            x = x + self.attn(self.norm1(x), rope)
+            return x + self.mlp(self.norm2(x))
+        skip = (lambda t: t) if self.alpha == 1.0 else (lambda t: t * self.alpha)
+        x = self.norm1(skip(x) + self.attn(x, rope))
+        return self.norm2(skip(x) + self.mlp(x))
+
+
+class TransformerLM(tnn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.wte = tnn.Embedding(c["vocab_size"], c["n_embd"])
+        self.wpe = tnn.Embedding(c["block_size"], c["n_embd"]) if c["position"] == "learned" else None
+        self.rope = Rope(c["n_embd"] // c["n_head"], c["block_size"], c["rope_base"]) \
+            if c["position"] == "rope" else None
+        self.blocks = tnn.ModuleList([Block(c) for _ in range(c["n_layer"])])
+        self.norm_f = Norm(c) if c["norm_placement"] == "pre" else None
+        self.lm_head = None if c["tie_embeddings"] else tnn.Linear(c["n_embd"], c["vocab_size"], bias=False)
+
+    def forward(self, ids):
+        x = self.wte(ids)
+        if self.wpe is not None:
+            x = x + self.wpe(torch.arange(ids.shape[1]))
+        for block in self.blocks:
+            x = block(x, self.rope)
+        if self.norm_f is not None:
+            x = self.norm_f(x)
+        return self.lm_head(x) if self.lm_head is not None else x @ self.wte.weight.t()
+
+
+def randomize(model, gen):
+    """Scaled random weights (see the docstring) so every parameter visibly shapes the output."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            leaf = name.rsplit(".", 1)[-1]
+            is_norm = ".norm" in "." + name
+            if is_norm and leaf == "weight":
+                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen))
+            elif leaf == "bias":
+                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+            elif name.startswith(("wte.", "wpe.")):
+                p.copy_(0.25 * torch.randn(p.shape, generator=gen))
+            else:  # Linear weight (out, in)
+                p.copy_(torch.randn(p.shape, generator=gen) / math.sqrt(p.shape[1]))
+
+
+def metadata_of(c):
+    """Every ModelConfig field as a string: ints and doubles via repr, bools as true/false."""
+    out = {}
+    for k, v in c.items():
+        out[k] = ("true" if v else "false") if isinstance(v, bool) else repr(v) if isinstance(v, float) else str(v)
+    return out
+
+
+def extra_tensors(model, c, ids, targets):
+    """Hook for more reference data per fixture (the AdamW issue adds 10 steps of losses here,
+    e.g. "adamw.losses" float32 (10,)). Returns {name: tensor}; nothing yet."""
+    return {}
+
+
+DTYPES = {torch.float32: ("F32", "<f4"), torch.float64: ("F64", "<f8"), torch.int32: ("I32", "<i4")}
+
+
+def write_safetensors(path, tensors, metadata):
+    """8-byte little-endian header length, JSON header padded with spaces to 8 bytes, raw data."""
+    header, blobs, offset = {"__metadata__": metadata}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous()
+        dtype, _ = DTYPES[t.dtype]
+        data = t.numpy().tobytes() if t.dim() else t.reshape(1).numpy().tobytes()
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for data in blobs:
+            f.write(data)
+    os.replace(tmp, path)
+
+
+def export(name, overrides, seed, out_dir):
+    c = dict(BASE, **overrides)
+    gen = torch.Generator().manual_seed(seed)
+    model = TransformerLM(c)
+    randomize(model, gen)
+    ids = torch.randint(0, c["vocab_size"], (B, T), generator=gen)
+    targets = torch.randint(0, c["vocab_size"], (B, T), generator=gen)
+    logits = model(ids)
+    loss = F.cross_entropy(logits.view(-1, c["vocab_size"]), targets.view(-1))
+    loss.backward()
+    tensors = {"ids": ids.int(), "targets": targets.int(), "logits": logits, "loss": loss}
+    for pname, p in model.named_parameters():
+        tensors[pname] = p
+        tensors["grad." + pname] = p.grad
+    tensors.update(extra_tensors(model, c, ids, targets))
+    meta = metadata_of(c)
+    meta.update(fixture=name, torch_version=torch.__version__)
+    path = os.path.join(out_dir, name + ".safetensors")
+    write_safetensors(path, tensors, meta)
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="tests/fixtures/torch", help="output folder")
+    ap.add_argument("--seed", type=int, default=1234)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    os.makedirs(args.out, exist_ok=True)
+    total = 0
+    for i, (name, overrides) in enumerate(CONFIGS):
+        path = export(name, overrides, args.seed + i, args.out)
+        size = os.path.getsize(path)
+        total += size
+        print(f"{path}: {size} bytes")
+    print(f"total {total} bytes")
+
+
+if __name__ == "__main__":
+    main()
