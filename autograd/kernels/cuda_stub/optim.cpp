@@ -1,0 +1,16 @@
+// CUDA stubs for the optimizer kernels (AdamW, SGD, the clipping helpers): each throws "[op] ...".
+#include "autograd/kernels/optim.h"
+
+#include "autograd/kernels/cuda_stub/no_cuda.h"
+
+namespace lmlab::cuda {
+
+void adamw_step(float*, const float*, float*, float*, int64_t, double, double, double, double,
+                double, int64_t) {
+  no_cuda("adamw");
+}
+void sgd_step(float*, const float*, float*, int64_t, double, double, double) { no_cuda("sgd"); }
+double sum_squares(const float*, int64_t) { no_cuda("clip_grad_norm"); }
+void scale(float*, int64_t, double) { no_cuda("clip_grad_norm"); }
+
+}  // namespace lmlab::cuda
