@@ -49,6 +49,8 @@ class TransformerLM : public Module {
   // Decoding: feeds ids (B, T_new) at positions cache.length .. + T_new - 1, appends their keys and
   // values, returns their logits (B, T_new, V). Runs without recording (inference only).
   Tensor forward_cached(const Tensor& ids, KVCache& cache) const;
+  // The stream dropout masks are drawn from (its state goes into checkpoints for exact resume).
+  Generator& dropout_generator() const { return *dropout_gen_; }
   // Hidden states after each block (B, T, C), for diagnostics.
   Tensor forward_hidden(const Tensor& ids, std::vector<Tensor>* per_block = nullptr) const;
 

@@ -1,10 +1,11 @@
 // The lmlab command-line interface. Each subcommand parses its own options with cxxopts; an
-// lmlab::Error becomes one line on stderr and exit code 1, a usage error exit code 2.
+// lmlab::Error becomes one line on stderr and exit code 1, a usage error exit code 2; a diverged
+// run exits 3 and an interrupted one 130.
 #include <cxxopts.hpp>
 #include <iostream>
 
 #include "autograd/error.h"
-#include "train/demo.h"
+#include "train/commands.h"
 
 namespace {
 
@@ -12,33 +13,12 @@ const char* kUsage =
     "usage: lmlab <command> [options]\n"
     "\n"
     "commands:\n"
-    "  demo      train a small byte-level MLP language model on the default corpus and plot its loss\n"
+    "  train CONFIG   train a model from a YAML config (--set k=v, --resume, --run-dir DIR)\n"
+    "  eval CKPT      validation loss of a checkpoint on the whole validation split\n"
+    "  sample CKPT    generate text from a checkpoint with a KV cache\n"
+    "  demo           train a tiny byte-level MLP LM with the core ops alone (smoke job)\n"
     "\n"
     "Run `lmlab <command> --help` for a command's options.\n";
-
-int demo_main(int argc, char** argv) {
-  cxxopts::Options opts("lmlab demo", "Train a byte-level MLP LM on the default corpus (smoke job)");
-  lmlab::DemoOptions d;
-  opts.add_options()
-      ("corpus", "text file or directory of text files", cxxopts::value(d.corpus)->default_value(d.corpus))
-      ("out", "output directory", cxxopts::value(d.out_dir)->default_value(d.out_dir))
-      ("steps", "training steps", cxxopts::value(d.steps)->default_value(std::to_string(d.steps)))
-      ("batch", "sequences per step", cxxopts::value(d.batch)->default_value(std::to_string(d.batch)))
-      ("lr", "initial SGD learning rate", cxxopts::value(d.lr)->default_value("0.3"))
-      ("seed", "random seed", cxxopts::value(d.seed)->default_value(std::to_string(d.seed)))
-      ("no-plot", "skip the PNG plot")
-      ("h,help", "show this help");
-  auto r = opts.parse(argc, argv);
-  if (r.count("help")) {
-    std::cout << opts.help();
-    return 0;
-  }
-  if (!r.unmatched().empty()) throw cxxopts::exceptions::exception("unexpected argument " + r.unmatched()[0]);
-  if (d.steps <= 0 || d.batch <= 0 || d.lr <= 0)
-    throw cxxopts::exceptions::exception("--steps, --batch and --lr must be positive");
-  d.plot = r.count("no-plot") == 0;
-  return lmlab::run_demo(d);
-}
 
 }  // namespace
 
@@ -57,10 +37,16 @@ int main(int argc, char** argv) {
       std::cout << "lmlab 0.1.0\n";
       return 0;
     }
-    if (cmd == "demo") return demo_main(argc - 1, argv + 1);
+    if (cmd == "train") return lmlab::cli::train_main(argc - 1, argv + 1);
+    if (cmd == "eval") return lmlab::cli::eval_main(argc - 1, argv + 1);
+    if (cmd == "sample") return lmlab::cli::sample_main(argc - 1, argv + 1);
+    if (cmd == "demo") return lmlab::cli::demo_main(argc - 1, argv + 1);
     std::cerr << "lmlab: unknown command '" << cmd << "'\n" << kUsage;
     return 2;
   } catch (const cxxopts::exceptions::exception& e) {
+    std::cerr << "lmlab " << cmd << ": " << e.what() << " (see lmlab " << cmd << " --help)\n";
+    return 2;
+  } catch (const lmlab::cli::UsageError& e) {
     std::cerr << "lmlab " << cmd << ": " << e.what() << " (see lmlab " << cmd << " --help)\n";
     return 2;
   } catch (const lmlab::Error& e) {

@@ -1,0 +1,107 @@
+// Corpus loading: file reads with errno-named failures, directory listing rules, UTF-8 checks.
+#include "data/corpus.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "autograd/error.h"
+#include "data/utf8.h"
+
+namespace lmlab {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) { throw Error("[corpus] " + what); }
+
+// Reads a whole file in one allocation (fine for a single 100 MB line: nothing is line-based).
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot read " + path.string() + ": " + std::strerror(errno));
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) fail("cannot read " + path.string() + ": " + ec.message());
+  std::string text(size, '\0');
+  if (size > 0 && !in.read(text.data(), std::streamsize(size)))
+    fail("cannot read " + path.string() + ": read " + std::to_string(in.gcount()) + " of " +
+         std::to_string(size) + " bytes");
+  // A file that grew after file_size(): keep what follows, so the read is never short.
+  std::string rest((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) fail("cannot read " + path.string() + ": " + std::strerror(errno));
+  text += rest;
+  return text;
+}
+
+// Why a directory entry is skipped, or empty when it is read.
+std::string skip_reason(const fs::directory_entry& entry) {
+  std::error_code ec;
+  if (entry.is_symlink(ec)) return "symlink";
+  if (entry.is_directory(ec)) return "directory";
+  if (!entry.is_regular_file(ec)) return "not a regular file";
+  const std::string name = entry.path().filename().string();
+  if (!name.empty() && name[0] == '.') return "hidden file";
+  if (entry.path().extension() == ".dat") return "strfile index";
+  return "";
+}
+
+}  // namespace
+
+void check_text(const std::string& text, const std::string& name) {
+  if (const void* nul = std::memchr(text.data(), '\0', text.size()))
+    fail(name + " is binary, not text: NUL byte at offset " +
+         std::to_string(static_cast<const char*>(nul) - text.data()));
+  if (auto problem = utf8::first_problem(text))
+    fail(name + " is not UTF-8 text: " + utf8::describe(*problem));
+}
+
+Corpus read_corpus(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (!fs::exists(status)) fail(path + " does not exist");
+  if (ec) fail("cannot access " + path + ": " + ec.message());
+
+  Corpus corpus;
+  if (!fs::is_directory(status)) {
+    corpus.text = read_file(path);
+    if (corpus.text.empty()) fail(path + " is empty");
+    check_text(corpus.text, path);
+    corpus.files.push_back(path);
+    return corpus;
+  }
+
+  std::vector<fs::path> files;
+  try {
+    for (const fs::directory_entry& entry : fs::directory_iterator(path)) {
+      const std::string reason = skip_reason(entry);
+      if (reason.empty())
+        files.push_back(entry.path());
+      else
+        corpus.skipped.push_back(entry.path().string() + " (" + reason + ")");
+    }
+  } catch (const fs::filesystem_error& e) {
+    fail("cannot list " + path + ": " + e.code().message());
+  }
+  std::sort(files.begin(), files.end(), [](const fs::path& a, const fs::path& b) {
+    return a.filename().string() < b.filename().string();
+  });
+  std::sort(corpus.skipped.begin(), corpus.skipped.end());
+  for (const fs::path& file : files) {
+    std::string text = read_file(file);
+    check_text(text, file.string());
+    corpus.text += text;
+    corpus.files.push_back(file.string());
+  }
+  if (corpus.text.empty())
+    fail(path + " holds no text: files read: " + std::to_string(files.size()) +
+         " (all empty); entries skipped: " + std::to_string(corpus.skipped.size()) +
+         " (subdirectories, symlinks, hidden and .dat files)");
+  return corpus;
+}
+
+std::string load_corpus(const std::string& path) { return read_corpus(path).text; }
+
+}  // namespace lmlab

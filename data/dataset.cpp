@@ -1,0 +1,114 @@
+// TokenDataset: the train/val split, seeded batch sampling and whole-split evaluation windows.
+#include "data/dataset.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "autograd/error.h"
+
+namespace lmlab {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) { throw Error("[data] " + what); }
+
+void check_positive(int64_t v, const char* name) {
+  if (v <= 0) fail(std::string(name) + " must be positive, got " + std::to_string(v));
+}
+
+void check_split(const char* split, int64_t n, int64_t T) {
+  if (n < T + 1)
+    fail(std::string("the ") + split + " split has " + std::to_string(n) + " tokens; block_size " +
+         std::to_string(T) + " needs at least " + std::to_string(T + 1));
+}
+
+}  // namespace
+
+TokenDataset::TokenDataset(std::vector<int32_t> tokens, double val_fraction)
+    : tokens_(std::move(tokens)) {
+  if (!(val_fraction > 0 && val_fraction < 1))
+    fail("val_fraction must be in (0, 1), got " + std::to_string(val_fraction));
+  const int64_t n = size();
+  n_train_ = int64_t(std::floor(double(n) * (1 - val_fraction)));
+  if (n_train_ < 1 || n_train_ >= n)
+    fail("cannot split " + std::to_string(n) + " tokens with val_fraction " +
+         std::to_string(val_fraction) + ": the train split gets " + std::to_string(n_train_) +
+         " and the val split " + std::to_string(n - n_train_) + " (each needs at least 1)");
+}
+
+void TokenDataset::check_block_size(int64_t T) const {
+  check_positive(T, "block_size");
+  check_split("train", train_size(), T);
+  check_split("val", val_size(), T);
+}
+
+Batch TokenDataset::sample_batch(int64_t B, int64_t T, Generator& gen) const {
+  check_positive(B, "batch_size");
+  check_positive(T, "block_size");
+  check_split("train", train_size(), T);
+  const int64_t range = train_size() - T;  // valid starts: [0, n_train - T - 1]
+  const uint64_t first = gen.advance(uint64_t(B));
+  Batch batch{Tensor::empty({B, T}, DType::I32), Tensor::empty({B, T}, DType::I32)};
+  int32_t* x = batch.x.data<int32_t>();
+  int32_t* y = batch.y.data<int32_t>();
+  for (int64_t b = 0; b < B; ++b) {
+    const double u = uniform01(random_bits(gen.seed(), first + uint64_t(b)));
+    const int64_t start = std::min(int64_t(u * double(range)), range - 1);
+    std::copy_n(tokens_.data() + start, T, x + b * T);
+    std::copy_n(tokens_.data() + start + 1, T, y + b * T);
+  }
+  return batch;
+}
+
+std::vector<EvalWindow> TokenDataset::eval_windows(int64_t T) const {
+  check_positive(T, "block_size");
+  check_split("val", val_size(), T);
+  const int64_t predictions = val_size() - 1;
+  std::vector<EvalWindow> windows;
+  for (int64_t start = 0; start < predictions; start += T)
+    windows.push_back({start, std::min(T, predictions - start)});
+  return windows;
+}
+
+int64_t TokenDataset::eval_batch_count(int64_t B, int64_t T) const {
+  check_positive(B, "batch_size");
+  check_positive(T, "block_size");
+  check_split("val", val_size(), T);
+  const int64_t full = (val_size() - 1) / T;
+  const int64_t partial = (val_size() - 1) % T != 0 ? 1 : 0;
+  return (full + B - 1) / B + partial;
+}
+
+EvalBatch TokenDataset::eval_batch(int64_t B, int64_t T, int64_t index) const {
+  const int64_t count_all = eval_batch_count(B, T);
+  if (index < 0 || index >= count_all)
+    fail("eval batch " + std::to_string(index) + " is out of range [0, " +
+         std::to_string(count_all) + ")");
+  const int64_t predictions = val_size() - 1;
+  const int64_t full = predictions / T;
+  const int64_t full_batches = (full + B - 1) / B;
+  EvalBatch batch;
+  int64_t first_start = 0;
+  if (index < full_batches) {  // full windows index*B .. index*B + count - 1
+    batch.count = std::min(B, full - index * B);
+    batch.length = T;
+    first_start = index * B * T;
+  } else {  // the short last window
+    batch.count = 1;
+    batch.length = predictions % T;
+    first_start = full * T;
+  }
+  batch.x = Tensor::empty({batch.count, batch.length}, DType::I32);
+  batch.y = Tensor::empty({batch.count, batch.length}, DType::I32);
+  int32_t* x = batch.x.data<int32_t>();
+  int32_t* y = batch.y.data<int32_t>();
+  for (int64_t w = 0; w < batch.count; ++w) {
+    const int32_t* src = val_data() + first_start + w * T;
+    std::copy_n(src, batch.length, x + w * batch.length);
+    std::copy_n(src + 1, batch.length, y + w * batch.length);
+  }
+  return batch;
+}
+
+}  // namespace lmlab

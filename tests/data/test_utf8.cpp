@@ -1,0 +1,75 @@
+// Strict UTF-8 decoding: every boundary of Table 3-7, the malformed forms, and bounds at the end.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "data/utf8.h"
+
+namespace lmlab {
+namespace {
+
+TEST(Utf8, DecodesBoundaryCodePointsAndRoundTrips) {
+  const std::vector<std::pair<char32_t, std::string>> cases = {{0x00, std::string(1, '\0')},
+                                                               {0x7F, "\x7F"},
+                                                               {0x80, "\xC2\x80"},
+                                                               {0x7FF, "\xDF\xBF"},
+                                                               {0x800, "\xE0\xA0\x80"},
+                                                               {0xD7FF, "\xED\x9F\xBF"},
+                                                               {0xE000, "\xEE\x80\x80"},
+                                                               {0xFFFF, "\xEF\xBF\xBF"},
+                                                               {0x10000, "\xF0\x90\x80\x80"},
+                                                               {0x10FFFF, "\xF4\x8F\xBF\xBF"},
+                                                               {0xE9, "\xC3\xA9"},
+                                                               {0x4E16, "\xE4\xB8\x96"}};
+  for (const auto& [cp, bytes] : cases) {
+    const utf8::Char c = utf8::decode_at(bytes, 0);
+    EXPECT_EQ(c.problem, nullptr) << utf8::code_point_name(cp);
+    EXPECT_EQ(c.code_point, cp);
+    EXPECT_EQ(c.length, int(bytes.size()));
+    std::string encoded;
+    utf8::append(encoded, cp);
+    EXPECT_EQ(encoded, bytes) << utf8::code_point_name(cp);
+    EXPECT_FALSE(utf8::first_problem(bytes).has_value());
+  }
+}
+
+TEST(Utf8, RejectsMalformedSequences) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"\x80", "invalid start byte"},                     // lone continuation byte
+      {"\xC0\x80", "invalid start byte"},                 // overlong NUL
+      {"\xC1\xBF", "invalid start byte"},                 // overlong U+007F
+      {"\xE0\x9F\xBF", "invalid continuation byte"},      // overlong U+07FF
+      {"\xED\xA0\x80", "invalid continuation byte"},      // surrogate U+D800
+      {"\xF0\x8F\xBF\xBF", "invalid continuation byte"},  // overlong U+FFFF
+      {"\xF4\x90\x80\x80", "invalid continuation byte"},  // U+110000
+      {"\xF5\x80\x80\x80", "invalid start byte"},
+      {"\xFF", "invalid start byte"},
+      {"\xC3(", "invalid continuation byte"},
+      {"\xE4\xB8", "unexpected end of data"},
+      {"\xF0\x9F\x98", "unexpected end of data"},
+      {"\xC3", "unexpected end of data"}};
+  for (const auto& [bytes, reason] : cases) {
+    const std::string text = "ok " + bytes;
+    auto p = utf8::first_problem(text);
+    ASSERT_TRUE(p.has_value()) << reason;
+    EXPECT_EQ(p->offset, 3u);
+    EXPECT_EQ(p->byte, static_cast<unsigned char>(bytes[0]));
+    EXPECT_STREQ(p->reason, reason.c_str());
+  }
+}
+
+TEST(Utf8, TruncatedSequenceNeverReadsPastTheView) {
+  // The view ends inside the sequence although the backing string goes on: decode must stop.
+  const std::string backing = "a\xE4\xB8\x96";
+  const std::string_view cut(backing.data(), 3);
+  const utf8::Char c = utf8::decode_at(cut, 1);
+  EXPECT_STREQ(c.problem, "unexpected end of data");
+  auto p = utf8::first_problem(cut);
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->offset, 1u);
+  EXPECT_EQ(utf8::describe(*p), "invalid byte 0xe4 at offset 1 (unexpected end of data)");
+}
+
+}  // namespace
+}  // namespace lmlab

@@ -1,0 +1,149 @@
+#include "train/commands.h"
+
+#include <cxxopts.hpp>
+#include <iostream>
+
+#include "autograd/threads.h"
+#include "data/corpus.h"
+#include "data/dataset.h"
+#include "data/tokenizer.h"
+#include "train/checkpoint.h"
+#include "train/demo.h"
+#include "train/sample.h"
+#include "train/trainer.h"
+
+namespace lmlab::cli {
+
+namespace {
+
+// Parses argv; prints help and returns false for --help; rejects stray positional arguments.
+bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out,
+           size_t positional) {
+  opts.add_options()("h,help", "show this help");
+  out = opts.parse(argc, argv);
+  if (out.count("help")) {
+    std::cout << opts.help();
+    return false;
+  }
+  if (out.unmatched().size() > positional)
+    throw UsageError("unexpected argument '" + out.unmatched()[positional] + "'");
+  if (out.unmatched().size() < positional) throw UsageError("missing argument");
+  return true;
+}
+
+// The model a checkpoint describes, with its weights loaded.
+struct Loaded {
+  Checkpoint ckpt;
+  std::unique_ptr<nn::TransformerLM> model;
+};
+
+Loaded load_model(const std::string& path) {
+  Loaded l{load_checkpoint(path), nullptr};
+  Generator gen(0);
+  l.model = std::make_unique<nn::TransformerLM>(l.ckpt.config.model, gen);
+  load_weights(l.ckpt, *l.model);
+  l.model->eval();
+  return l;
+}
+
+}  // namespace
+
+int train_main(int argc, char** argv) {
+  cxxopts::Options opts("lmlab train", "Train a language model from a YAML config.\n"
+                        "usage: lmlab train CONFIG [--set section.key=value]... [--resume]");
+  std::vector<std::string> sets;
+  std::string run_dir, init_from;
+  opts.add_options()
+      ("set", "override a config key, e.g. --set model.norm=rmsnorm (repeatable)",
+       cxxopts::value(sets))
+      ("resume", "continue from <run_dir>/ckpt.safetensors (bit-exact)")
+      ("run-dir", "where to write the run (default: train.run_dir or runs/<config name>)",
+       cxxopts::value(run_dir))
+      ("init-from", "start from the weights of this checkpoint", cxxopts::value(init_from))
+      ("quiet", "no progress output");
+  cxxopts::ParseResult r;
+  if (!parse(opts, argc, argv, r, 1)) return 0;
+  TrainConfig cfg = load_config(r.unmatched()[0], sets);
+  if (!run_dir.empty()) cfg.train.run_dir = run_dir;
+  TrainOptions to;
+  to.resume = r.count("resume") > 0;
+  to.init_from = init_from;
+  to.quiet = r.count("quiet") > 0;
+  TrainResult res = train(cfg, to);
+  if (res.diverged) return 3;
+  if (res.interrupted) return 130;
+  return 0;
+}
+
+int eval_main(int argc, char** argv) {
+  cxxopts::Options opts("lmlab eval", "Validation loss of a checkpoint over the whole validation "
+                        "split.\nusage: lmlab eval CKPT [--data PATH]");
+  std::string data_path;
+  int64_t batch = 32;
+  opts.add_options()
+      ("data", "corpus to evaluate on (default: the checkpoint's)", cxxopts::value(data_path))
+      ("batch", "windows per forward pass", cxxopts::value(batch)->default_value("32"));
+  cxxopts::ParseResult r;
+  if (!parse(opts, argc, argv, r, 1)) return 0;
+  if (batch <= 0) throw UsageError("--batch must be positive");
+  Loaded l = load_model(r.unmatched()[0]);
+  const TrainConfig& cfg = l.ckpt.config;
+  set_num_threads(int(cfg.train.threads));
+  const std::string corpus = data_path.empty() ? cfg.data.corpus : data_path;
+  const Tokenizer tok = Tokenizer::from_serialized(l.ckpt.tokenizer);
+  TokenDataset data(tok.encode(load_corpus(corpus)), cfg.data.val_fraction);
+  data.check_block_size(cfg.model.block_size);
+  int64_t tokens = 0;
+  const double loss = evaluate(*l.model, data, batch, &tokens);
+  std::cout << "val_loss " << loss << "\ntokens " << tokens << "\ncorpus " << corpus << "\nstep "
+            << l.ckpt.state.step << "\n";
+  return 0;
+}
+
+int sample_main(int argc, char** argv) {
+  cxxopts::Options opts("lmlab sample", "Generate text from a checkpoint (KV-cache decoding).\n"
+                        "usage: lmlab sample CKPT [--prompt S] [--tokens N]");
+  std::string prompt = "\n";
+  SampleOptions so;
+  opts.add_options()
+      ("prompt", "text to continue", cxxopts::value(prompt)->default_value("\n"))
+      ("tokens", "tokens to generate", cxxopts::value(so.tokens)->default_value("200"))
+      ("temperature", "softmax temperature (> 0)", cxxopts::value(so.temperature)->default_value("1.0"))
+      ("top-k", "sample among the k most likely tokens (0: all)", cxxopts::value(so.top_k)->default_value("0"))
+      ("seed", "random seed", cxxopts::value(so.seed)->default_value("1337"));
+  cxxopts::ParseResult r;
+  if (!parse(opts, argc, argv, r, 1)) return 0;
+  if (so.tokens <= 0) throw UsageError("--tokens must be positive");
+  if (!(so.temperature > 0)) throw UsageError("--temperature must be > 0");
+  if (so.top_k < 0) throw UsageError("--top-k must be >= 0");
+  Loaded l = load_model(r.unmatched()[0]);
+  set_num_threads(int(l.ckpt.config.train.threads));
+  const Tokenizer tok = Tokenizer::from_serialized(l.ckpt.tokenizer);
+  SampleResult s = generate(*l.model, tok.encode(prompt.empty() ? "\n" : prompt), so);
+  std::cout << prompt << tok.decode(s.ids) << "\n";
+  std::cerr << "sample: " << s.ids.size() << " tokens, " << int64_t(s.tokens_per_s)
+            << " tok/s, KV cache " << s.kv_cache_bytes << " bytes ("
+            << l.ckpt.config.model.n_kv_head << " kv heads)\n";
+  return 0;
+}
+
+int demo_main(int argc, char** argv) {
+  cxxopts::Options opts("lmlab demo", "Train a byte-level MLP LM on the default corpus (smoke job)");
+  DemoOptions d;
+  opts.add_options()
+      ("corpus", "text file or directory of text files", cxxopts::value(d.corpus)->default_value(d.corpus))
+      ("out", "output directory", cxxopts::value(d.out_dir)->default_value(d.out_dir))
+      ("steps", "training steps", cxxopts::value(d.steps)->default_value(std::to_string(d.steps)))
+      ("batch", "sequences per step", cxxopts::value(d.batch)->default_value(std::to_string(d.batch)))
+      ("lr", "initial SGD learning rate", cxxopts::value(d.lr)->default_value("0.3"))
+      ("seed", "random seed", cxxopts::value(d.seed)->default_value(std::to_string(d.seed)))
+      ("no-plot", "skip the PNG plot");
+  cxxopts::ParseResult r;
+  if (!parse(opts, argc, argv, r, 0)) return 0;
+  if (d.steps <= 0 || d.batch <= 0 || d.lr <= 0)
+    throw UsageError("--steps, --batch and --lr must be positive");
+  d.plot = r.count("no-plot") == 0;
+  return run_demo(d);
+}
+
+}  // namespace lmlab::cli

@@ -1,0 +1,356 @@
+// The training loop. One iteration: grad_accum micro-batches (forward, backward), global-norm
+// clipping, an optimizer step at the scheduled lr, one metrics row. Evaluation covers the whole
+// validation split; checkpoints are atomic; SIGINT/SIGTERM finish the step and checkpoint.
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "autograd/threads.h"
+#include "data/corpus.h"
+#include "data/dataset.h"
+#include "data/tokenizer.h"
+#include "optim/adamw.h"
+#include "optim/clip.h"
+#include "optim/schedule.h"
+#include "optim/sgd.h"
+#include "train/checkpoint.h"
+#include "train/sample.h"
+
+namespace lmlab {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) { g_signal = sig; }
+
+// Installs SIGINT/SIGTERM handlers for the life of a run and restores the previous ones.
+class SignalScope {
+ public:
+  SignalScope() {
+    g_signal = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int_);
+    sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~SignalScope() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
+std::string fmt_duration(double s) {
+  char buf[32];
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, int(s) / 60 % 60);
+  return buf;
+}
+
+// Writes text to path atomically (temp file + rename).
+void write_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw Error("[train] cannot write " + path + " (disk full or not writable?)");
+  }
+  fs::rename(tmp, path);
+}
+
+// Checks that the run directory exists (creating it) and is writable, with a clear error.
+void prepare_run_dir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir))
+    throw Error("[train] cannot create the run directory " + dir + ": " + ec.message());
+  const std::string probe = dir + "/.write_test";
+  std::ofstream out(probe);
+  if (!out) throw Error("[train] the run directory " + dir + " is not writable");
+  out.close();
+  fs::remove(probe, ec);
+}
+
+// metrics.csv rows for steps before `keep_below` survive a resume; later rows are rewritten.
+double rewind_metrics(const std::string& path, int64_t keep_below, const std::string& header) {
+  std::ifstream in(path);
+  std::string line, kept = header + "\n";
+  double elapsed = 0;
+  if (in && std::getline(in, line)) {
+    while (std::getline(in, line)) {
+      std::istringstream row(line);
+      std::string step_s;
+      std::getline(row, step_s, ',');
+      if (step_s.empty() || std::stoll(step_s) >= keep_below) continue;
+      kept += line + "\n";
+      elapsed = std::stod(line.substr(line.rfind(',') + 1));
+    }
+  }
+  write_file(path, kept);
+  return elapsed;
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& cfg, nn::TransformerLM& model) {
+  const OptimConfig& o = cfg.optim;
+  if (o.name == "sgd") {
+    optim::SGDOptions so;
+    so.momentum = o.momentum;
+    so.weight_decay = o.weight_decay;
+    return std::make_unique<optim::SGD>(model.named_parameters(), so);
+  }
+  optim::AdamWOptions ao;
+  ao.beta1 = o.beta1;
+  ao.beta2 = o.beta2;
+  ao.eps = o.eps;
+  ao.weight_decay = o.weight_decay;
+  return std::make_unique<optim::AdamW>(model.named_parameters(), ao);
+}
+
+}  // namespace
+
+double evaluate(const nn::TransformerLM& model, const TokenDataset& data, int64_t batch,
+                int64_t* tokens) {
+  NoGradGuard guard;
+  const int64_t T = model.config().block_size;
+  const int64_t n = data.eval_batch_count(batch, T);
+  double total = 0;
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    EvalBatch b = data.eval_batch(batch, T, i);
+    total += model.loss(b.x, b.y).item() * double(b.tokens());
+    count += b.tokens();
+  }
+  if (tokens) *tokens = count;
+  return count ? total / double(count) : 0.0;
+}
+
+TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
+  TrainConfig cfg = cfg_in;
+  const RunConfig& rc = cfg.train;
+  if (rc.device != "cpu")
+    throw Error("[train] device '" + rc.device + "' is not available in this build: the CUDA "
+                "training path is not implemented yet (use train.device=cpu)");
+  set_num_threads(int(rc.threads));
+  TrainResult result;
+  result.run_dir = resolved_run_dir(cfg);
+  const std::string dir = result.run_dir;
+  const std::string ckpt_path = dir + "/ckpt.safetensors";
+  prepare_run_dir(dir);
+
+  // Resume: the checkpoint's tokenizer and state win; its config must describe the same model.
+  std::unique_ptr<Checkpoint> resume;
+  if (opt.resume && fs::exists(ckpt_path)) resume = std::make_unique<Checkpoint>(load_checkpoint(ckpt_path));
+  std::unique_ptr<Checkpoint> init;
+  if (!opt.init_from.empty()) init = std::make_unique<Checkpoint>(load_checkpoint(opt.init_from));
+
+  const std::string text = load_corpus(cfg.data.corpus);
+  const Tokenizer tok = resume ? Tokenizer::from_serialized(resume->tokenizer)
+                        : init ? Tokenizer::from_serialized(init->tokenizer)
+                               : Tokenizer::make(cfg.data.tokenizer, text);
+  cfg.model.vocab_size = tok.vocab_size();
+  validate(cfg);
+  TokenDataset data(tok.encode(text), cfg.data.val_fraction);
+  data.check_block_size(cfg.model.block_size);
+
+  Generator init_gen(uint64_t(rc.seed));
+  nn::TransformerLM model(cfg.model, init_gen);
+  std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(cfg, model);
+  optim::LrSchedule sched;
+  sched.kind = optim::schedule_kind_from_string(cfg.optim.schedule);
+  sched.lr = cfg.optim.lr;
+  sched.min_lr = cfg.optim.min_lr;
+  sched.warmup_iters = cfg.optim.warmup_iters;
+  sched.decay_iters = effective_decay_iters(cfg);
+  sched.validate();
+
+  Generator data_gen(uint64_t(rc.seed) + 1);
+  CheckpointState state;
+  if (resume) {
+    if (to_yaml(resume->config) != to_yaml(cfg)) {
+      // Only the loop length and logging may change on resume; the model and data must not.
+      TrainConfig a = resume->config, b = cfg;
+      a.train.max_iters = b.train.max_iters;
+      a.train.eval_interval = b.train.eval_interval;
+      a.train.checkpoint_interval = b.train.checkpoint_interval;
+      a.train.log_interval = b.train.log_interval;
+      a.source = b.source;
+      if (to_yaml(a) != to_yaml(b))
+        throw Error("[train] " + ckpt_path + " was written with a different config; resume needs "
+                    "the same model, data and optimizer settings (see " + dir + "/config.yaml)");
+    }
+    load_weights(*resume, model);
+    load_optimizer(*resume, *optimizer);
+    state = resume->state;
+    data_gen.set_state(state.data_seed, state.data_offset);
+    model.dropout_generator().set_state(state.dropout_seed, state.dropout_offset);
+  } else if (init) {
+    load_weights(*init, model);
+  }
+  write_file(dir + "/config.yaml", to_yaml(cfg));
+  std::error_code ec;
+  fs::remove(dir + "/diverged.json", ec);
+
+  const std::string header = "step,tokens,lr,train_loss,val_loss,grad_norm,clipped,tokens_per_s,elapsed_s";
+  const std::string metrics_path = dir + "/metrics.csv";
+  const double elapsed0 = rewind_metrics(metrics_path, state.step, header);
+  std::ofstream metrics(metrics_path, std::ios::app);
+
+  const bool tty = !opt.quiet && isatty(fileno(stdout));
+  const int64_t B = rc.batch_size, T = cfg.model.block_size, steps = rc.max_iters;
+  const int64_t print_every = std::max<int64_t>(1, steps / 20);
+  // Evaluation batches hold ~8k tokens: the whole validation split in few, large forward passes.
+  const int64_t eval_batch = std::max<int64_t>(B, 8192 / T);
+  if (!opt.quiet)
+    std::cout << "train: " << dir << ": " << model.num_parameters() << " parameters, "
+              << tok.kind() << " tokenizer (" << tok.vocab_size() << " symbols), "
+              << data.train_size() << " train / " << data.val_size() << " val tokens, "
+              << (resume ? "resuming at step " + std::to_string(state.step) : "from scratch")
+              << ", " << num_threads() << " threads, BLAS " << blas_core_name() << "\n";
+
+  auto checkpoint = [&]() {
+    state.data_seed = data_gen.seed();
+    state.data_offset = data_gen.offset();
+    state.dropout_seed = model.dropout_generator().seed();
+    state.dropout_offset = model.dropout_generator().offset();
+    save_checkpoint(ckpt_path, model, optimizer.get(), cfg, tok.serialize(), state);
+  };
+
+  SignalScope signals;
+  std::vector<double> rates;
+  double last_val = NAN, last_loss = NAN;
+  const auto t0 = std::chrono::steady_clock::now();
+  model.train();
+  for (int64_t it = state.step; it < steps; ++it) {
+    const auto ts = std::chrono::steady_clock::now();
+    const double lr = sched.at(it);
+    double loss_sum = 0;
+    for (int64_t micro = 0; micro < rc.grad_accum; ++micro) {
+      Batch b = data.sample_batch(B, T, data_gen);
+      Tensor loss = model.loss(b.x, b.y);
+      const double l = loss.item();
+      loss_sum += l;
+      if (!std::isfinite(l)) break;
+      tape::backward(rc.grad_accum == 1 ? loss : mul(loss, 1.0 / double(rc.grad_accum)));
+    }
+    const double train_loss = loss_sum / double(rc.grad_accum);
+    optim::ClipResult clip{NAN, false};
+    if (std::isfinite(train_loss)) {
+      std::vector<Tensor> params = model.parameters();
+      clip = optim::clip_grad_norm(params, cfg.optim.grad_clip);
+    }
+    if (!std::isfinite(train_loss) || !std::isfinite(clip.norm)) {
+      tape::clear();
+      optimizer->zero_grad();
+      const std::string what = !std::isfinite(train_loss) ? "loss" : "gradient norm";
+      std::ostringstream js;
+      js << "{\"step\": " << it << ", \"reason\": \"non-finite " << what << "\", \"last_finite_loss\": "
+         << (std::isfinite(last_loss) ? std::to_string(last_loss) : "null") << "}\n";
+      write_file(dir + "/diverged.json", js.str());
+      if (tty) std::cout << "\n";
+      std::cerr << "train: " << dir << " diverged at step " << it << ": non-finite " << what
+                << " (last finite loss " << last_loss << "); marked in " << dir
+                << "/diverged.json, the last checkpoint is untouched\n";
+      result.diverged = true;
+      result.steps = it;
+      return result;
+    }
+    optimizer->step(lr);
+    optimizer->zero_grad();
+    last_loss = train_loss;
+    state.step = it + 1;
+    state.tokens_seen += B * T * rc.grad_accum;
+
+    const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+    rates.push_back(double(B * T * rc.grad_accum) / std::max(step_s, 1e-9));
+    const bool last = it + 1 == steps;
+    const bool eval = (it + 1) % rc.eval_interval == 0 || last || it == 0;
+    if (eval) {
+      model.eval();
+      last_val = evaluate(model, data, eval_batch);
+      model.train();
+      if (state.best_val_loss == 0 || last_val < state.best_val_loss) state.best_val_loss = last_val;
+    }
+    const double elapsed =
+        elapsed0 + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::ostringstream row;
+    row.precision(7);
+    row << it << "," << state.tokens_seen << "," << lr << "," << train_loss << ",";
+    if (eval) row << last_val;
+    row << "," << clip.norm << "," << int(clip.clipped) << "," << rates.back() << "," << elapsed;
+    if (it % rc.log_interval == 0 || eval || last) metrics << row.str() << "\n" << std::flush;
+
+    if (!opt.quiet) {
+      std::vector<double> recent(rates.end() - std::min<size_t>(rates.size(), 20), rates.end());
+      std::nth_element(recent.begin(), recent.begin() + recent.size() / 2, recent.end());
+      const double rate = recent[recent.size() / 2];
+      const double eta = double((steps - it - 1) * B * T * rc.grad_accum) / rate;
+      char line[200];
+      std::snprintf(line, sizeof line,
+                    "step %6lld/%lld | loss %.4f | val %.4f | lr %.2e | %7.0f tok/s | ETA %s",
+                    (long long)(it + 1), (long long)steps, train_loss, last_val, lr, rate,
+                    fmt_duration(eta).c_str());
+      if (tty)
+        std::cout << "\r" << line << "   " << std::flush;
+      else if ((it + 1) % print_every == 0 || eval)
+        std::cout << line << "\n" << std::flush;
+    }
+    const bool stop = g_signal != 0;
+    if (stop || last || (rc.checkpoint_interval > 0 && (it + 1) % rc.checkpoint_interval == 0))
+      checkpoint();
+    if (stop) {
+      if (tty) std::cout << "\n";
+      std::cerr << "train: interrupted (signal " << int(g_signal) << ") after step " << it + 1
+                << "; checkpoint written to " << ckpt_path << "; continue with --resume\n";
+      result.interrupted = true;
+      break;
+    }
+  }
+  if (tty) std::cout << "\n";
+  if (!result.interrupted && state.step >= steps && std::isnan(last_val)) {
+    model.eval();
+    last_val = evaluate(model, data, eval_batch);  // a resumed, already finished run still reports
+  }
+  result.steps = state.step;
+  result.final_val_loss = last_val;
+  result.best_val_loss = state.best_val_loss;
+  if (!rates.empty()) {
+    std::nth_element(rates.begin(), rates.begin() + rates.size() / 2, rates.end());
+    result.tokens_per_s = rates[rates.size() / 2];
+  }
+  if (!result.interrupted && rc.sample_tokens > 0) {
+    SampleOptions so;
+    so.tokens = rc.sample_tokens;
+    so.seed = uint64_t(rc.seed);
+    std::vector<int32_t> prompt = tok.encode(rc.sample_prompt.empty() ? "\n" : rc.sample_prompt);
+    SampleResult s = generate(model, prompt, so);
+    write_file(dir + "/sample.txt", rc.sample_prompt + tok.decode(s.ids) + "\n");
+  }
+  if (!opt.quiet && !result.interrupted)
+    std::cout << "train: done: " << result.steps << " steps, val loss " << result.final_val_loss
+              << " (best " << result.best_val_loss << "), " << int64_t(result.tokens_per_s)
+              << " tok/s median; " << dir << "/{metrics.csv,ckpt.safetensors,sample.txt}\n";
+  return result;
+}
+
+}  // namespace lmlab

@@ -1,0 +1,38 @@
+// The training loop: config -> data -> model -> optimizer -> steps, with metrics, evaluation,
+// checkpoints, bit-exact resume, SIGINT/SIGTERM handling and divergence detection.
+#pragma once
+#include <string>
+
+#include "train/config.h"
+
+namespace lmlab {
+
+struct TrainOptions {
+  bool resume = false;     // continue from <run_dir>/ckpt.safetensors if it exists
+  std::string init_from;   // start from these weights (a checkpoint, possibly weights-only)
+  bool quiet = false;      // no progress output (tests, ablations)
+};
+
+struct TrainResult {
+  std::string run_dir;
+  int64_t steps = 0;          // iterations completed
+  double final_val_loss = 0;  // on the whole validation split
+  double best_val_loss = 0;
+  double tokens_per_s = 0;    // median over the run's steps
+  bool diverged = false;      // a non-finite loss or gradient norm stopped the run
+  bool interrupted = false;   // SIGINT / SIGTERM: checkpoint written, resumable
+};
+
+// Runs (or resumes) a training run. Writes into the run directory: config.yaml (resolved),
+// metrics.csv, ckpt.safetensors, sample.txt, and diverged.json when it diverges.
+// Throws lmlab::Error on bad input (corpus, config, checkpoint, unwritable directory).
+TrainResult train(const TrainConfig& cfg, const TrainOptions& options = {});
+
+// Mean cross-entropy over the whole validation split (see docs/data.md); also returns the number
+// of predicted tokens through `tokens`.
+class TokenDataset;
+namespace nn { class TransformerLM; }
+double evaluate(const nn::TransformerLM& model, const TokenDataset& data, int64_t batch,
+                int64_t* tokens = nullptr);
+
+}  // namespace lmlab
