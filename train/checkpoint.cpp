@@ -1,8 +1,6 @@
 #include "train/checkpoint.h"
 
 #include <cmath>
-#include <cstdio>
-#include <fstream>
 #include <sstream>
 
 namespace lmlab {
@@ -93,19 +91,11 @@ Checkpoint load_checkpoint(const std::string& path) {
     throw Error("[checkpoint] " + path + " has format version " + std::to_string(version) +
                 ", newer than this lmlab's " + std::to_string(kCheckpointVersion) +
                 "; update lmlab to read it");
-  // The config is YAML text; load_config reads files, so parse it through a temporary file.
-  const std::string tmp = path + ".config.tmp.yaml";
-  {
-    std::ofstream out(tmp);
-    out << meta(f, "config");
-  }
   try {
-    c.config = load_config(tmp);
+    c.config = load_config_text(meta(f, "config"), path + " (config metadata)");
   } catch (const Error& e) {
-    std::remove(tmp.c_str());
     throw Error("[checkpoint] " + path + ": its config metadata is invalid: " + e.what());
   }
-  std::remove(tmp.c_str());
   c.config.source = path;
   c.tokenizer = meta(f, "tokenizer");
   c.state.step = meta_int(f, "step", "0");

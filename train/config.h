@@ -63,6 +63,10 @@ struct TrainConfig {
 // scalar, so `train.sample_prompt="ROMEO:\n"` sets an escaped string.
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
 
+// The same for YAML text already in memory (a checkpoint's metadata); `source` names it in errors.
+TrainConfig load_config_text(const std::string& text, const std::string& source,
+                             const std::vector<std::string>& overrides = {});
+
 // The fully resolved config as YAML: every key of every section written out, with a short comment
 // each. load_config(to_yaml(c)) gives back c exactly (doubles in shortest round-trip form) for any
 // c that load_config returned.

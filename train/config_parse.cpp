@@ -237,11 +237,15 @@ std::string read_text(const std::string& path) {
 }  // namespace config_detail
 
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return load_config_text(config_detail::read_text(path), path, overrides);
+}
+
+TrainConfig load_config_text(const std::string& text, const std::string& path,
+                             const std::vector<std::string>& overrides) {
   using namespace config_detail;
   TrainConfig cfg;
   cfg.source = path;
   Origins origins(path);
-  const std::string text = read_text(path);
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(text);
