@@ -24,8 +24,14 @@ class Storage {
  private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
+  size_t capacity_ = 0;  // bytes actually held (a size class for cached CPU blocks)
   Device device_;
   uint64_t version_ = 0;
 };
+
+// Large CPU blocks are recycled through a process-wide cache (no page faults in the steady state
+// of a training loop). These report and empty it.
+size_t cpu_cached_bytes();
+void cpu_release_cache();
 
 }  // namespace lmlab
