@@ -12,7 +12,11 @@ Writes one safetensors file per config below (tests/nn/test_torch_parity.cpp rea
     logits           float32 (B, T, V)
     loss             float32 () -- mean cross-entropy over the B*T tokens
     grad.<name>      d loss / d <param>, for every parameter
-Extra tensors can be added per fixture through extra_tensors() (the hook for the AdamW trajectory).
+    adamw_losses     float32 (11,) -- 10 torch.optim.AdamW steps on the same batch (a copy of the
+                     model): the loss before each step and after the last (see extra_tensors())
+    adamw_grad_norms float32 (10,) -- clip_grad_norm_'s norm before clipping, per step
+    and in __metadata__ "adamw.lr", "adamw.beta1", "adamw.beta2", "adamw.eps",
+    "adamw.weight_decay", "adamw.grad_clip", "adamw.steps" (ADAMW below; decay on dim >= 2 only)
 
 The model mirrors nn/ exactly:
     LayerNorm   (x - mean) / sqrt(var_biased + eps) * w + b
@@ -53,6 +57,7 @@ biases N(0, 0.1^2). The same bytes come out on every run (fixed seeds, one torch
 Needs only torch (and the numpy it ships with); the safetensors writer is json + struct here.
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -238,10 +243,42 @@ def metadata_of(c):
     return out
 
 
+# The AdamW trajectory stored in every fixture: torch.optim.AdamW with nanoGPT's two parameter
+# groups (decay on dim >= 2 only) and global-norm clipping, all steps on the fixture's one batch.
+ADAMW = dict(lr=1e-3, beta1=0.9, beta2=0.99, eps=1e-8, weight_decay=0.1, grad_clip=1.0, steps=10)
+
+
+def adamw_groups(model, weight_decay):
+    """nanoGPT's configure_optimizers: matrices and embeddings decay, biases and norm gains do not."""
+    params = list(model.parameters())
+    return [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+
+
 def extra_tensors(model, c, ids, targets):
-    """Hook for more reference data per fixture (the AdamW issue adds 10 steps of losses here,
-    e.g. "adamw.losses" float32 (10,)). Returns {name: tensor}; nothing yet."""
-    return {}
+    """ADAMW["steps"] AdamW steps on (ids, targets), from a copy of the model (the exported weights
+    stay the initial ones). Each step: loss, backward, clip_grad_norm_, step.
+    Returns ({name: tensor}, metadata):
+        adamw_losses      float32 (steps + 1,): the loss before each step, then after the last
+        adamw_grad_norms  float32 (steps,): clip_grad_norm_'s total norm (before clipping) per step
+        metadata          "adamw.<key>" for every ADAMW hyper-parameter"""
+    h = ADAMW
+    m = copy.deepcopy(model)
+    opt = torch.optim.AdamW(adamw_groups(m, h["weight_decay"]), lr=h["lr"], betas=(h["beta1"], h["beta2"]),
+                            eps=h["eps"], foreach=False)
+    losses, norms = [], []
+    for step in range(h["steps"] + 1):
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(m(ids).view(-1, c["vocab_size"]), targets.view(-1))
+        losses.append(loss.item())
+        if step == h["steps"]:
+            break
+        loss.backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(m.parameters(), h["grad_clip"])))
+        opt.step()
+    tensors = {"adamw_losses": torch.tensor(losses, dtype=torch.float32),
+               "adamw_grad_norms": torch.tensor(norms, dtype=torch.float32)}
+    return tensors, {"adamw." + k: repr(v) for k, v in h.items()}
 
 
 DTYPES = {torch.float32: ("F32", "<f4"), torch.float64: ("F64", "<f8"), torch.int32: ("I32", "<i4")}
@@ -282,8 +319,10 @@ def export(name, overrides, seed, out_dir):
     for pname, p in model.named_parameters():
         tensors[pname] = p
         tensors["grad." + pname] = p.grad
-    tensors.update(extra_tensors(model, c, ids, targets))
+    extra, extra_meta = extra_tensors(model, c, ids, targets)
+    tensors.update(extra)
     meta = metadata_of(c)
+    meta.update(extra_meta)
     meta.update(fixture=name, torch_version=torch.__version__)
     path = os.path.join(out_dir, name + ".safetensors")
     write_safetensors(path, tensors, meta)

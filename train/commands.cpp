@@ -9,6 +9,7 @@
 #include "data/tokenizer.h"
 #include "train/checkpoint.h"
 #include "train/demo.h"
+#include "train/plot.h"
 #include "train/sample.h"
 #include "train/trainer.h"
 
@@ -60,7 +61,8 @@ int train_main(int argc, char** argv) {
       ("run-dir", "where to write the run (default: train.run_dir or runs/<config name>)",
        cxxopts::value(run_dir))
       ("init-from", "start from the weights of this checkpoint", cxxopts::value(init_from))
-      ("quiet", "no progress output");
+      ("quiet", "no progress output (and no plot)")
+      ("no-plot", "do not draw <run_dir>/loss.png");
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r, 1)) return 0;
   TrainConfig cfg = load_config(r.unmatched()[0], sets);
@@ -70,6 +72,11 @@ int train_main(int argc, char** argv) {
   to.init_from = init_from;
   to.quiet = r.count("quiet") > 0;
   TrainResult res = train(cfg, to);
+  if (!to.quiet && !r.count("no-plot") && res.steps > 0) {
+    const std::string png = plot_loss_curve(res.run_dir + "/metrics.csv", res.run_dir + "/loss.png",
+                                            "lmlab train " + r.unmatched()[0]);
+    if (!png.empty()) std::cout << "train: loss curve in " << png << "\n";
+  }
   if (res.diverged) return 3;
   if (res.interrupted) return 130;
   return 0;
@@ -91,8 +98,16 @@ int eval_main(int argc, char** argv) {
   set_num_threads(int(cfg.train.threads));
   const std::string corpus = data_path.empty() ? cfg.data.corpus : data_path;
   const Tokenizer tok = Tokenizer::from_serialized(l.ckpt.tokenizer);
-  TokenDataset data(tok.encode(load_corpus(corpus)), cfg.data.val_fraction);
-  data.check_block_size(cfg.model.block_size);
+  const std::string text = load_corpus(corpus);
+  const TokenDataset data = [&] {
+    try {  // name the corpus in errors: a character the tokenizer lacks, too short for block_size
+      TokenDataset d(tok.encode(text), cfg.data.val_fraction);
+      d.check_block_size(cfg.model.block_size);
+      return d;
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + " (corpus " + corpus + ")");
+    }
+  }();
   int64_t tokens = 0;
   const double loss = evaluate(*l.model, data, batch, &tokens);
   std::cout << "val_loss " << loss << "\ntokens " << tokens << "\ncorpus " << corpus << "\nstep "

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "train/plot.h"
 
 namespace lmlab {
 
@@ -138,13 +139,8 @@ int run_demo(const DemoOptions& o) {
   std::cout << "demo: final val loss " << last_val << " nats/byte (uniform would be "
             << std::log(256.0) << "); metrics in " << csv_path << "\n";
   if (o.plot) {
-    const std::string png = o.out_dir + "/loss.png";
-    const std::string cmd = "/usr/bin/python3 tools/plot_metrics.py " + csv_path + " " + png +
-                            " --title 'lmlab demo: byte-level MLP LM'";
-    if (std::system(cmd.c_str()) == 0)
-      std::cout << "demo: loss curve in " << png << "\n";
-    else
-      std::cout << "demo: could not draw the plot (needs python3-matplotlib); run: " << cmd << "\n";
+    const std::string png = plot_loss_curve(csv_path, o.out_dir + "/loss.png", "lmlab demo: byte-level MLP LM");
+    if (!png.empty()) std::cout << "demo: loss curve in " << png << "\n";
   }
   return 0;
 }

@@ -1,6 +1,9 @@
 // The lmlab command-line interface. Each subcommand parses its own options with cxxopts; an
 // lmlab::Error becomes one line on stderr and exit code 1, a usage error exit code 2; a diverged
 // run exits 3 and an interrupted one 130.
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cxxopts.hpp>
 #include <iostream>
 
@@ -23,6 +26,13 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // OpenMP threads that spin while waiting made 2-thread runs 4-15x slower on these shared
+  // machines (docs/recipe.md). libgomp reads OMP_WAIT_POLICY when it loads, so set it and re-exec
+  // once; a value the user set is respected.
+  if (!std::getenv("OMP_WAIT_POLICY")) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+    execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
+  }
   if (argc < 2) {
     std::cerr << kUsage;
     return 2;

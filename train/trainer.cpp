@@ -11,6 +11,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -70,11 +71,13 @@ std::string fmt_duration(double s) {
 // Writes text to path atomically (temp file + rename).
 void write_file(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw Error("[train] cannot write " + path + " (disk full or not writable?)");
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) {
+    std::error_code ec;
+    fs::remove(tmp, ec);  // leave no half-written file behind
+    throw Error("[train] cannot write " + path + " (disk full or not writable?)");
   }
   fs::rename(tmp, path);
 }
@@ -109,6 +112,22 @@ double rewind_metrics(const std::string& path, int64_t keep_below, const std::st
   }
   write_file(path, kept);
   return elapsed;
+}
+
+// Test hook: LMLAB_FAULT_NAN_AT_STEP=N fills the first parameter's gradient with NaN at step N, so
+// tests drive the divergence path at a known step (tests/train/test_cli.cpp). Unset: never.
+int64_t fault_nan_step() {
+  const char* v = std::getenv("LMLAB_FAULT_NAN_AT_STEP");
+  return v && *v ? std::strtoll(v, nullptr, 10) : -1;
+}
+
+// Whether every parameter is finite (x * 0 is NaN exactly when x is not; a sum of zeros cannot
+// overflow).
+bool all_finite(const std::vector<Tensor>& params) {
+  NoGradGuard guard;
+  for (const Tensor& p : params)
+    if (!std::isfinite(sum(mul(p, 0.0)).item())) return false;
+  return true;
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& cfg, nn::TransformerLM& model) {
@@ -170,8 +189,26 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
                                : Tokenizer::make(cfg.data.tokenizer, text);
   cfg.model.vocab_size = tok.vocab_size();
   validate(cfg);
-  TokenDataset data(tok.encode(text), cfg.data.val_fraction);
-  data.check_block_size(cfg.model.block_size);
+  // Name the corpus in data errors (too short for block_size, a character the checkpoint's
+  // tokenizer lacks), and check the sample prompt now rather than after the whole run.
+  const TokenDataset data = [&] {
+    try {
+      TokenDataset d(tok.encode(text), cfg.data.val_fraction);
+      d.check_block_size(cfg.model.block_size);
+      return d;
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + " (data.corpus " + cfg.data.corpus + ")");
+    }
+  }();
+  std::vector<int32_t> sample_prompt;
+  if (rc.sample_tokens > 0) {
+    try {
+      sample_prompt = tok.encode(rc.sample_prompt.empty() ? "\n" : rc.sample_prompt);
+    } catch (const Error& e) {
+      throw Error("[train] train.sample_prompt cannot be encoded: " + std::string(e.what()) +
+                  " (set another train.sample_prompt, or train.sample_tokens=0)");
+    }
+  }
 
   Generator init_gen(uint64_t(rc.seed));
   nn::TransformerLM model(cfg.model, init_gen);
@@ -188,8 +225,10 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
   CheckpointState state;
   if (resume) {
     if (to_yaml(resume->config) != to_yaml(cfg)) {
-      // Only the loop length and logging may change on resume; the model and data must not.
+      // Only the loop length, logging and where the run lives (a moved run directory, or the
+      // same one spelt differently) may change on resume; the model and data must not.
       TrainConfig a = resume->config, b = cfg;
+      a.train.run_dir = b.train.run_dir;
       a.train.max_iters = b.train.max_iters;
       a.train.eval_interval = b.train.eval_interval;
       a.train.checkpoint_interval = b.train.checkpoint_interval;
@@ -237,8 +276,23 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
   };
 
   SignalScope signals;
+  const int64_t fault_step = fault_nan_step();
   std::vector<double> rates;
   double last_val = NAN, last_loss = NAN;
+  // Stops the run at `step` for a non-finite `what`: diverged.json, a message, no checkpoint.
+  auto diverge = [&](int64_t step, const std::string& what) {
+    std::ostringstream js;
+    js << "{\"step\": " << step << ", \"reason\": \"non-finite " << what << "\", \"last_finite_loss\": "
+       << (std::isfinite(last_loss) ? std::to_string(last_loss) : "null") << "}\n";
+    write_file(dir + "/diverged.json", js.str());
+    if (tty) std::cout << "\n";
+    std::cerr << "train: " << dir << " diverged at step " << step << ": non-finite " << what
+              << " (last finite loss " << last_loss << "); marked in " << dir
+              << "/diverged.json, the last checkpoint is untouched\n";
+    result.diverged = true;
+    result.steps = step;
+    return result;
+  };
   const auto t0 = std::chrono::steady_clock::now();
   model.train();
   for (int64_t it = state.step; it < steps; ++it) {
@@ -254,6 +308,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
       tape::backward(rc.grad_accum == 1 ? loss : mul(loss, 1.0 / double(rc.grad_accum)));
     }
     const double train_loss = loss_sum / double(rc.grad_accum);
+    if (it == fault_step && model.parameters()[0].grad().defined())
+      model.parameters()[0].grad().fill_(NAN);
     optim::ClipResult clip{NAN, false};
     if (std::isfinite(train_loss)) {
       std::vector<Tensor> params = model.parameters();
@@ -262,18 +318,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     if (!std::isfinite(train_loss) || !std::isfinite(clip.norm)) {
       tape::clear();
       optimizer->zero_grad();
-      const std::string what = !std::isfinite(train_loss) ? "loss" : "gradient norm";
-      std::ostringstream js;
-      js << "{\"step\": " << it << ", \"reason\": \"non-finite " << what << "\", \"last_finite_loss\": "
-         << (std::isfinite(last_loss) ? std::to_string(last_loss) : "null") << "}\n";
-      write_file(dir + "/diverged.json", js.str());
-      if (tty) std::cout << "\n";
-      std::cerr << "train: " << dir << " diverged at step " << it << ": non-finite " << what
-                << " (last finite loss " << last_loss << "); marked in " << dir
-                << "/diverged.json, the last checkpoint is untouched\n";
-      result.diverged = true;
-      result.steps = it;
-      return result;
+      return diverge(it, !std::isfinite(train_loss) ? "loss" : "gradient norm");
     }
     optimizer->step(lr);
     optimizer->zero_grad();
@@ -298,7 +343,11 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     row << it << "," << state.tokens_seen << "," << lr << "," << train_loss << ",";
     if (eval) row << last_val;
     row << "," << clip.norm << "," << int(clip.clipped) << "," << rates.back() << "," << elapsed;
-    if (it % rc.log_interval == 0 || eval || last) metrics << row.str() << "\n" << std::flush;
+    if (it % rc.log_interval == 0 || eval || last) {
+      metrics << row.str() << "\n" << std::flush;
+      if (!metrics)
+        throw Error("[train] cannot append to " + metrics_path + " (disk full or not writable?)");
+    }
 
     if (!opt.quiet) {
       std::vector<double> recent(rates.end() - std::min<size_t>(rates.size(), 20), rates.end());
@@ -316,8 +365,11 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
         std::cout << line << "\n" << std::flush;
     }
     const bool stop = g_signal != 0;
-    if (stop || last || (rc.checkpoint_interval > 0 && (it + 1) % rc.checkpoint_interval == 0))
+    if (stop || last || (rc.checkpoint_interval > 0 && (it + 1) % rc.checkpoint_interval == 0)) {
+      // A finite loss and gradient can still overflow the weights in the update: never save those.
+      if (!all_finite(model.parameters())) return diverge(it, "weights after the update");
       checkpoint();
+    }
     if (stop) {
       if (tty) std::cout << "\n";
       std::cerr << "train: interrupted (signal " << int(g_signal) << ") after step " << it + 1
@@ -342,8 +394,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     SampleOptions so;
     so.tokens = rc.sample_tokens;
     so.seed = uint64_t(rc.seed);
-    std::vector<int32_t> prompt = tok.encode(rc.sample_prompt.empty() ? "\n" : rc.sample_prompt);
-    SampleResult s = generate(model, prompt, so);
+    SampleResult s = generate(model, sample_prompt, so);
     write_file(dir + "/sample.txt", rc.sample_prompt + tok.decode(s.ids) + "\n");
   }
   if (!opt.quiet && !result.interrupted)

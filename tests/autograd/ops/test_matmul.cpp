@@ -243,6 +243,14 @@ TEST(Matmul, ErrorMessagesNameTheOpAndBothShapes) {
       },
       {"[matmul]", "int32", "(4, 3)", "(3, 2)"}));
   EXPECT_TRUE(test::ThrowsWith([&] { mm(Tensor(), f32({3, 2})); }, {"[matmul]", "a"}));
+  // 2^31 rows (a stride-0 view, nothing allocated) would overflow BLAS's 32-bit sizes.
+  Tensor row = f32({1, 2});
+  Tensor huge = make_view(row, {int64_t(1) << 31, 2}, {0, 1}, 0);
+  EXPECT_TRUE(test::ThrowsWith(
+      [&] {
+        mm(huge, f32({2, 3}));
+      },
+      {"[matmul]", "2^31", "(2147483648, 2)", "(2, 3)"}));
 }
 
 TEST(Matmul, DeviceMismatchNamesBothShapes) {
