@@ -54,6 +54,19 @@ void Module::to(DType dtype) {
   }
 }
 
+void Module::to(Device device) {
+  NoGradGuard guard;
+  for (auto& [name, t] : named_parameters()) {
+    if (t.device() == device) continue;
+    Tensor c = t.to(device);  // a contiguous copy on the new device
+    TensorImpl& impl = *t.impl_ptr();
+    impl.storage = c.storage();
+    impl.strides = c.strides();
+    impl.offset = c.offset();
+    t.zero_grad();
+  }
+}
+
 StateDict Module::state_dict() const {
   StateDict out;
   for (auto& [name, t] : named_parameters()) out[name] = t;

@@ -33,6 +33,10 @@ class Module {
   // Converts every parameter in place to `dtype` (float64 for gradient checks of whole layers).
   // Every handle to a parameter sees the change; gradients are dropped.
   void to(DType dtype);
+  // Moves every parameter in place to `device` (Device::CUDA to train on the GPU, Device::CPU to
+  // come back). Every handle to a parameter sees the change; gradients are dropped. An optimizer
+  // made before the move keeps its state on the old device: move the model first.
+  void to(Device device);
 
   // name -> parameter (the live tensors, not copies).
   StateDict state_dict() const;

@@ -1,5 +1,6 @@
-// The CUDA runtime seam: device memory and copies. Defined in kernels/cuda/runtime.cu when lmlab
-// is built with CUDA, and in kernels/cuda_stub/runtime.cpp (which throws) when it is not.
+// The CUDA runtime seam: device memory (a caching allocator), copies, synchronisation and the
+// TF32 switch. Defined in kernels/cuda/runtime.cu when lmlab is built with CUDA, and in
+// kernels/cuda_stub/runtime.cpp (device entry points throw, statistics read 0) when it is not.
 #pragma once
 #include <cstddef>
 #include <string>
@@ -10,12 +11,36 @@ namespace lmlab::cuda {
 bool available();
 // Why available() is false, in one line (for test skips and error messages).
 std::string unavailable_reason();
+
+// Device memory from a caching allocator: a freed block goes to a free list of its size class and
+// is handed out again to the next request of that class, so a training loop stops calling
+// cudaMalloc after its first step and never calls cudaFree (see docs/cuda.md). All device work is
+// ordered on one stream, so a block freed by the host may be reused at once.
 void* device_malloc(size_t nbytes);
 void device_free(void* ptr);
+// Bytes in blocks handed out now, counted at their size class.
+size_t allocated_bytes();
+// Bytes in freed blocks kept for reuse.
+size_t cached_bytes();
+// The largest allocated_bytes() since start-up or the last reset_peak_bytes().
+size_t peak_bytes();
+void reset_peak_bytes();
+// How many times the allocator has called cudaMalloc (a steady training loop adds none).
+size_t malloc_count();
+// Returns every cached block to the driver (after a device synchronisation).
+void release_cache();
+
+// Host-to-device and device-to-device copies are queued on the stream; device-to-host waits for
+// the stream (the host needs the bytes).
 void copy_host_to_device(void* dst, const void* src, size_t nbytes);
 void copy_device_to_host(void* dst, const void* src, size_t nbytes);
 void copy_device_to_device(void* dst, const void* src, size_t nbytes);
 // Blocks the host until queued device work is done.
 void synchronize();
+
+// TF32 tensor-core GEMMs (inputs rounded to a 10-bit mantissa, fp32 accumulation): faster, ~1e-3
+// relative error. Off by default: every cuBLAS call then computes in full fp32.
+void set_tf32(bool on);
+bool tf32_enabled();
 
 }  // namespace lmlab::cuda

@@ -1,27 +1,52 @@
-// Device memory and copies on the CUDA runtime. The caching allocator is a later step; for now
-// each allocation goes to cudaMalloc. Every call is checked and reported with file and line.
-#include <cuda_runtime.h>
-
+// The CUDA runtime: availability probe, error checks, the one stream and cuBLAS handle, the TF32
+// switch, copies, and the caching device allocator (size-class free lists; docs/cuda.md).
+#include <cstdlib>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
-#include "autograd/error.h"
+#include "autograd/kernels/cuda/common.cuh"
 #include "autograd/kernels/cuda_runtime.h"
-
-#define CUDA_CHECK(expr) ::lmlab::cuda::check((expr), #expr, __FILE__, __LINE__)
 
 namespace lmlab::cuda {
 
-static void check(cudaError_t err, const char* expr, const char* file, int line) {
+void check_cuda(cudaError_t err, const char* expr, const char* file, int line) {
   if (err != cudaSuccess)
     throw Error(std::string("[cuda] ") + expr + " failed at " + file + ":" + std::to_string(line) +
                 ": " + cudaGetErrorString(err));
+}
+
+void check_cublas(cublasStatus_t status, const char* expr, const char* file, int line) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw Error(std::string("[cuda] ") + expr + " failed at " + file + ":" + std::to_string(line) +
+                ": " + cublasGetStatusString(status));
+}
+
+static bool sync_after_launch() {
+  static const bool on = [] {
+    const char* v = std::getenv("LMLAB_CUDA_SYNC");
+    return v && std::string(v) == "1";
+  }();
+  return on;
+}
+
+void check_launch(const char* kernel, const char* file, int line) {
+  cudaError_t err = cudaGetLastError();
+  if (err == cudaSuccess && sync_after_launch()) err = cudaStreamSynchronize(stream());
+  if (err != cudaSuccess)
+    throw Error(std::string("[cuda] kernel ") + kernel + " failed at " + file + ":" +
+                std::to_string(line) + ": " + cudaGetErrorString(err));
 }
 
 static std::string probe() {
   int n = 0;
   cudaError_t err = cudaGetDeviceCount(&n);
   // No driver reports cudaErrorInsufficientDriver, not cudaErrorNoDevice: both mean "no GPU".
-  if (err != cudaSuccess) return std::string("no usable GPU: ") + cudaGetErrorString(err);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear it, so later calls start clean
+    return std::string("no usable GPU: ") + cudaGetErrorString(err);
+  }
   if (n == 0) return "no GPU is visible";
   return "";
 }
@@ -30,23 +55,146 @@ bool available() {
   static const bool ok = probe().empty();
   return ok;
 }
-std::string unavailable_reason() { return probe(); }
+std::string unavailable_reason() { return available() ? "" : probe(); }
 
-void* device_malloc(size_t nbytes) {
-  void* p = nullptr;
-  CUDA_CHECK(cudaMalloc(&p, nbytes));
-  return p;
+cudaStream_t stream() { return cudaStream_t(0); }
+
+cublasHandle_t cublas_handle() {
+  static cublasHandle_t handle = [] {
+    cublasHandle_t h = nullptr;
+    CUBLAS_CHECK(cublasCreate(&h));
+    CUBLAS_CHECK(cublasSetStream(h, stream()));
+    return h;  // never destroyed: kernels may run during static destruction
+  }();
+  return handle;
 }
-void device_free(void* ptr) { cudaFree(ptr); }
+
+static bool g_tf32 = false;
+void set_tf32(bool on) { g_tf32 = on; }
+bool tf32_enabled() { return g_tf32; }
+
+namespace {
+
+// Below 1 MiB sizes round up to 512 bytes; above, to one of 8 classes per power of two (at most
+// 12.5% waste), so freed activations of one step fit the same tensors of the next.
+size_t size_class(size_t n) {
+  constexpr size_t kSmall = size_t(1) << 20, kSmallStep = 512;
+  if (n == 0) n = 1;
+  if (n < kSmall) return (n + kSmallStep - 1) / kSmallStep * kSmallStep;
+  size_t p = kSmall;
+  while (p * 2 <= n) p *= 2;
+  const size_t step = p / 8;
+  return (n + step - 1) / step * step;
+}
+
+class DeviceCache {
+ public:
+  void* take(size_t nbytes) {
+    const size_t bytes = size_class(nbytes);
+    std::lock_guard<std::mutex> lock(mutex_);
+    void* p = nullptr;
+    auto it = free_.find(bytes);
+    if (it != free_.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
+      cached_ -= bytes;
+    } else {
+      p = fresh(bytes);
+    }
+    live_[p] = bytes;
+    allocated_ += bytes;
+    if (allocated_ > peak_) peak_ = allocated_;
+    return p;
+  }
+  void give(void* p) {
+    if (!p) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = live_.find(p);
+    if (it == live_.end()) return;  // not ours (cannot happen through Storage)
+    const size_t bytes = it->second;
+    live_.erase(it);
+    allocated_ -= bytes;
+    free_[bytes].push_back(p);
+    cached_ += bytes;
+  }
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    release_locked();
+  }
+  size_t allocated() { return locked(allocated_); }
+  size_t cached() { return locked(cached_); }
+  size_t peak() { return locked(peak_); }
+  size_t mallocs() { return locked(mallocs_); }
+  void reset_peak() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    peak_ = allocated_;
+  }
+
+ private:
+  size_t locked(const size_t& v) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return v;
+  }
+  // cudaMalloc; when the device is full, frees the cache once and tries again.
+  void* fresh(size_t bytes) {
+    void* p = nullptr;
+    cudaError_t err = cudaMalloc(&p, bytes);
+    if (err == cudaErrorMemoryAllocation && cached_ > 0) {
+      cudaGetLastError();
+      release_locked();
+      err = cudaMalloc(&p, bytes);
+    }
+    if (err != cudaSuccess) {
+      cudaGetLastError();
+      throw Error("[cuda] cudaMalloc of " + std::to_string(bytes) + " bytes failed (" +
+                  cudaGetErrorString(err) + "); " + std::to_string(allocated_) +
+                  " bytes are allocated, " + std::to_string(cached_) + " cached");
+    }
+    ++mallocs_;
+    return p;
+  }
+  void release_locked() {
+    CUDA_CHECK(cudaDeviceSynchronize());  // queued kernels may still use the blocks
+    for (auto& [bytes, blocks] : free_)
+      for (void* p : blocks) CUDA_CHECK(cudaFree(p));
+    free_.clear();
+    cached_ = 0;
+  }
+
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  std::unordered_map<void*, size_t> live_;
+  size_t allocated_ = 0, cached_ = 0, peak_ = 0, mallocs_ = 0;
+};
+
+DeviceCache& cache() {
+  static DeviceCache* c = new DeviceCache();  // never destroyed: storages may outlive statics
+  return *c;
+}
+
+}  // namespace
+
+void* device_malloc(size_t nbytes) { return cache().take(nbytes); }
+void device_free(void* ptr) { cache().give(ptr); }
+size_t allocated_bytes() { return cache().allocated(); }
+size_t cached_bytes() { return cache().cached(); }
+size_t peak_bytes() { return cache().peak(); }
+void reset_peak_bytes() { cache().reset_peak(); }
+size_t malloc_count() { return cache().mallocs(); }
+void release_cache() { cache().release(); }
+
+// A pageable source is staged by the driver before cudaMemcpyAsync returns, so the caller may
+// free it at once; the copy itself stays ordered on the stream.
 void copy_host_to_device(void* dst, const void* src, size_t n) {
-  CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, stream()));
 }
 void copy_device_to_host(void* dst, const void* src, size_t n) {
-  CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, stream()));
+  CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
 void copy_device_to_device(void* dst, const void* src, size_t n) {
-  CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToDevice));
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, stream()));
 }
-void synchronize() { CUDA_CHECK(cudaDeviceSynchronize()); }
+void synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream())); }
 
 }  // namespace lmlab::cuda

@@ -1,0 +1,151 @@
+// GPU training throughput: tokens/s and MFU of full train steps (forward, backward, gradient
+// clipping, AdamW) of a pre-norm LayerNorm / GELU / learned-position / tied-embedding / bias-free
+// TransformerLM, at a GPT-2-small-like size and at the repository's small configs. The same
+// model and step in PyTorch: tools/bench_torch_gpu.py; both are run by scripts/gpu_check.sh.
+//
+//   bench_gpu_train [--config gpt2s|tiny|default|nanogpt_cpu|all] [--batch B] [--steps N]
+//                   [--warmup W] [--tf32 0|1]
+// Prints one "RESULT ..." line per config (parsed by gpu_check.sh) after a readable line.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "autograd/kernels/cuda_runtime.h"
+#include "nn/transformer.h"
+#include "optim/adamw.h"
+#include "optim/clip.h"
+
+using namespace lmlab;
+
+namespace {
+
+// Dense peak rates of an H200 SXM (NVIDIA datasheet; the same GH100 compute as the H100 SXM).
+constexpr double kPeakFp32 = 67e12;
+constexpr double kPeakTf32 = 494.7e12;
+
+struct BenchConfig {
+  std::string name;
+  int64_t n_layer, n_embd, n_head, block_size, vocab_size, batch;
+};
+
+const std::vector<BenchConfig> kConfigs = {
+    {"tiny", 2, 32, 4, 16, 65, 4},
+    {"default", 3, 96, 4, 64, 65, 12},
+    {"nanogpt_cpu", 4, 128, 4, 64, 65, 12},
+    {"gpt2s", 12, 768, 12, 1024, 50304, 8},
+};
+
+nn::ModelConfig model_config(const BenchConfig& b) {
+  nn::ModelConfig c;
+  c.vocab_size = b.vocab_size;
+  c.block_size = b.block_size;
+  c.n_layer = b.n_layer;
+  c.n_head = b.n_head;
+  c.n_kv_head = b.n_head;
+  c.n_embd = b.n_embd;
+  c.norm = nn::NormType::LayerNorm;
+  c.norm_placement = nn::NormPlacement::Pre;
+  c.mlp = nn::MlpType::Gelu;
+  c.position = nn::PositionType::Learned;
+  c.dropout = 0;
+  c.bias = false;
+  c.tie_embeddings = true;
+  return c;
+}
+
+// Training FLOPs per token (PaLM appendix B / nanoGPT estimate_mfu): 6 N for the weights, N
+// without the position table, plus 12 L T C for the attention scores and their weighted sum.
+double flops_per_token(const BenchConfig& b, int64_t params) {
+  const double n = double(params - b.block_size * b.n_embd);
+  return 6 * n + 12.0 * double(b.n_layer * b.block_size * b.n_embd);
+}
+
+void run(const BenchConfig& b, int steps, int warmup, bool tf32) {
+  cuda::set_tf32(tf32);
+  Generator gen(1);
+  nn::TransformerLM model(model_config(b), gen);
+  model.to(Device::CUDA);
+  optim::AdamWOptions o;
+  o.weight_decay = 0.1;
+  optim::AdamW opt(model.named_parameters(), o);
+  const std::vector<Tensor> params = model.parameters();
+  Generator data_gen(2);
+  const Tensor u = Tensor::rand({b.batch, b.block_size + 1}, data_gen, DType::F32, 0,
+                                double(b.vocab_size));
+  std::vector<int32_t> host;
+  for (float v : u.to_vector<float>()) host.push_back(int32_t(v));
+  const Tensor seq = Tensor::from_vector(host, {b.batch, b.block_size + 1}).to(Device::CUDA);
+  const Tensor ids = narrow(seq, 1, 0, b.block_size).contiguous();
+  const Tensor targets = narrow(seq, 1, 1, b.block_size).contiguous();
+
+  std::vector<double> seconds;
+  double loss_value = 0;
+  for (int s = 0; s < warmup + steps; ++s) {
+    cuda::synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    Tensor loss = model.loss(ids, targets);
+    tape::backward(loss);
+    optim::clip_grad_norm(params, 1.0);
+    opt.step(3e-4);
+    opt.zero_grad();
+    loss_value = loss.item();  // the host reads the loss each step, as a training loop logs it
+    cuda::synchronize();
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (s >= warmup) seconds.push_back(dt);
+  }
+  std::sort(seconds.begin(), seconds.end());
+  const double median = seconds[seconds.size() / 2];
+  const double tokens = double(b.batch * b.block_size);
+  const double tok_s = tokens / median;
+  const double flops = flops_per_token(b, model.num_parameters()) * tok_s;
+  const double peak = tf32 ? kPeakTf32 : kPeakFp32;
+  std::printf("%-12s B=%lld T=%lld params=%.2fM  %.2f ms/step  %.0f tok/s  %.1f TFLOP/s  MFU %.1f%% "
+              "of %s peak %.1f TFLOP/s  loss %.4f  peak mem %.2f GB\n",
+              b.name.c_str(), (long long)b.batch, (long long)b.block_size,
+              double(model.num_parameters()) / 1e6, median * 1e3, tok_s, flops / 1e12,
+              100 * flops / peak, tf32 ? "TF32" : "FP32", peak / 1e12, loss_value,
+              double(cuda::peak_bytes()) / 1e9);
+  std::printf("RESULT config=%s batch=%lld T=%lld tok_s=%.1f ms=%.3f mfu=%.4f tf32=%d\n",
+              b.name.c_str(), (long long)b.batch, (long long)b.block_size, tok_s, median * 1e3,
+              flops / peak, tf32 ? 1 : 0);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string which = "all";
+  int64_t batch = 0;
+  int steps = 20, warmup = 5;
+  bool tf32 = false;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string key = argv[i], value = argv[i + 1];
+    if (key == "--config") which = value;
+    else if (key == "--batch") batch = std::atoll(value.c_str());
+    else if (key == "--steps") steps = std::atoi(value.c_str());
+    else if (key == "--warmup") warmup = std::atoi(value.c_str());
+    else if (key == "--tf32") tf32 = value == "1";
+    else {
+      std::fprintf(stderr, "bench_gpu_train: unknown option %s\n", key.c_str());
+      return 2;
+    }
+  }
+  if (!cuda::available()) {
+    std::fprintf(stderr, "bench_gpu_train: %s\n", cuda::unavailable_reason().c_str());
+    return 1;
+  }
+  try {
+    for (BenchConfig b : kConfigs) {
+      if (which != "all" && which != b.name) continue;
+      if (batch > 0) b.batch = batch;
+      run(b, std::max(steps, 1), std::max(warmup, 0), tf32);
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "bench_gpu_train: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

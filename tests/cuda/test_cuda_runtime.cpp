@@ -1,0 +1,104 @@
+// The CUDA runtime: the caching allocator's statistics (allocated, cached, peak, cudaMalloc
+// count: none in a steady loop), host/device copies, the TF32 switch, float64 refusal, and the
+// clear error when no GPU is there (that test runs on every machine without one).
+#include "tests/cuda/cuda_test_util.h"
+
+namespace lmlab::test {
+namespace {
+
+class CudaRuntime : public CudaTest {};
+
+TEST(CudaUnavailable, DeviceTensorsFailWithAClearError) {
+  if (cuda::available()) GTEST_SKIP() << "a GPU is visible; this checks the no-GPU path";
+  EXPECT_FALSE(cuda::unavailable_reason().empty());
+  try {
+    Tensor::zeros({2}, DType::F32, Device::CUDA);
+    ADD_FAILURE() << "allocating on a missing GPU did not throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[cuda]"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(cuda::allocated_bytes(), 0u);
+}
+
+TEST_F(CudaRuntime, AllocatorReusesFreedBlocks) {
+  cuda::release_cache();
+  EXPECT_EQ(cuda::cached_bytes(), 0u);
+  const size_t base = cuda::allocated_bytes();
+  const size_t bytes = size_t(1) << 22;  // 4 MiB, exactly a size class
+  {
+    Tensor t = Tensor::empty({int64_t(bytes / 4)}, DType::F32, Device::CUDA);
+    EXPECT_EQ(cuda::allocated_bytes(), base + bytes);
+    EXPECT_GE(cuda::peak_bytes(), base + bytes);
+  }
+  EXPECT_EQ(cuda::allocated_bytes(), base);
+  EXPECT_EQ(cuda::cached_bytes(), bytes);
+  const size_t mallocs = cuda::malloc_count();
+  {
+    // a slightly smaller request falls in the same class and takes the cached block
+    Tensor t = Tensor::empty({int64_t(bytes / 4) - 1000}, DType::F32, Device::CUDA);
+    EXPECT_EQ(cuda::malloc_count(), mallocs);
+    EXPECT_EQ(cuda::cached_bytes(), 0u);
+  }
+  cuda::reset_peak_bytes();
+  EXPECT_EQ(cuda::peak_bytes(), cuda::allocated_bytes());
+  cuda::release_cache();
+  EXPECT_EQ(cuda::cached_bytes(), 0u);
+}
+
+TEST_F(CudaRuntime, SteadyTrainingLoopStopsCallingCudaMalloc) {
+  const Tensor w1 = randn32({64, 256}, 1, 0.1).to(Device::CUDA).detach().requires_grad_();
+  const Tensor w2 = randn32({256, 10}, 2, 0.1).to(Device::CUDA).detach().requires_grad_();
+  const Tensor x = randn32({32, 64}, 3).to(Device::CUDA);
+  const Tensor t = random_ids({32}, 10, 4).to(Device::CUDA);
+  auto step = [&] {
+    w1.zero_grad();
+    w2.zero_grad();
+    tape::backward(cross_entropy(matmul(gelu(matmul(x, w1)), w2), t));
+  };
+  for (int i = 0; i < 3; ++i) step();
+  const size_t mallocs = cuda::malloc_count(), peak = cuda::peak_bytes();
+  for (int i = 0; i < 10; ++i) step();
+  EXPECT_EQ(cuda::malloc_count(), mallocs) << "a steady loop must reuse cached blocks";
+  EXPECT_EQ(cuda::peak_bytes(), peak);
+  EXPECT_GT(cuda::cached_bytes(), 0u);
+}
+
+TEST_F(CudaRuntime, CopiesRoundTrip) {
+  const Tensor x = randn32({3, 4, 1025}, 5);
+  const Tensor g = x.to(Device::CUDA);
+  EXPECT_EQ(g.device(), Device::CUDA);
+  EXPECT_TRUE(Same(g, x));
+  EXPECT_TRUE(Same(g.clone(), x));                                          // device to device
+  EXPECT_TRUE(Same(g.narrow(2, 7, 300).contiguous(), x.narrow(2, 7, 300).contiguous()));
+  EXPECT_TRUE(Same(x.transpose(0, 2).to(Device::CUDA), x.transpose(0, 2).contiguous()));
+  const Tensor ids = Tensor::from_vector(std::vector<int32_t>{3, -1, 7}, {3});
+  EXPECT_TRUE(Same(ids.to(Device::CUDA), ids));
+  Tensor s = Tensor::zeros({2, 2}, DType::F32, Device::CUDA);
+  s.set({1, 0}, 4.5);
+  EXPECT_EQ(s.at({1, 0}), 4.5);
+  EXPECT_EQ(sum(s).item(), 4.5);
+}
+
+TEST_F(CudaRuntime, GradientsFlowAcrossDevices) {
+  const Tensor x = randn32({5, 3}, 6).requires_grad_();
+  tape::backward(sum(mul(x.to(Device::CUDA), 2.0)));
+  ASSERT_TRUE(x.grad().defined());
+  EXPECT_EQ(x.grad().device(), Device::CPU);
+  EXPECT_TRUE(Same(x.grad(), Tensor::full({5, 3}, 2.0)));
+}
+
+TEST_F(CudaRuntime, Tf32IsOffByDefaultAndSwitches) {
+  EXPECT_FALSE(cuda::tf32_enabled());
+  cuda::set_tf32(true);
+  EXPECT_TRUE(cuda::tf32_enabled());
+  cuda::set_tf32(false);
+  EXPECT_FALSE(cuda::tf32_enabled());
+}
+
+TEST_F(CudaRuntime, Float64IsRefusedOnTheGpu) {
+  const Tensor x = Tensor::zeros({2}, DType::F64);
+  EXPECT_THROW(x.to(Device::CUDA), Error);
+}
+
+}  // namespace
+}  // namespace lmlab::test

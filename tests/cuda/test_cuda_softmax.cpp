@@ -1,0 +1,54 @@
+// CUDA == CPU for softmax, log-softmax and the fused softmax-cross-entropy: C = 1, rows of 10k+
+// and a GPT-2 sized vocabulary, softmax over a non-last dim, ignored targets (fp32, 1e-5).
+#include "tests/cuda/cuda_test_util.h"
+
+namespace lmlab::test {
+namespace {
+
+class CudaSoftmax : public CudaTest {};
+
+constexpr double kTol = 1e-5;
+
+TEST_F(CudaSoftmax, SoftmaxAndLogSoftmaxMatchCpu) {
+  for (const Shape& shape : std::vector<Shape>{{5, 1}, {3, 7}, {2, 3, 33}, {4, 10007}, {1, 50304}}) {
+    const Tensor x = randn32(shape, 3, 3.0);
+    EXPECT_TRUE(Parity([](const std::vector<Tensor>& in) { return softmax(in[0], -1); }, {x}, kTol,
+                       "softmax " + to_string(shape)));
+    EXPECT_TRUE(Parity([](const std::vector<Tensor>& in) { return log_softmax(in[0], -1); }, {x},
+                       kTol, "log_softmax " + to_string(shape)));
+  }
+  // a non-last dim goes through a transposed copy on both devices
+  EXPECT_TRUE(Parity([](const std::vector<Tensor>& in) { return softmax(in[0], 0); },
+                     {randn32({9, 4}, 4)}, kTol, "softmax over dim 0"));
+}
+
+TEST_F(CudaSoftmax, HugeLogitsStayFinite) {
+  const Tensor x = Tensor::from_vector(std::vector<float>{1e4f, -1e4f, 0.0f, 1e4f}, {1, 4});
+  EXPECT_TRUE(Parity([](const std::vector<Tensor>& in) { return softmax(in[0], -1); }, {x}, kTol,
+                     "softmax of +-1e4"));
+}
+
+TEST_F(CudaSoftmax, CrossEntropyMatchesCpu) {
+  for (const auto& [rows, V] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {7, 13}, {64, 50304}}) {
+    const Tensor z = randn32({rows, V}, 5, 2.0);
+    const Tensor t = random_ids({rows}, int32_t(V), 6);
+    EXPECT_TRUE(Parity([](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
+                       {z, t}, kTol, "cross_entropy V " + std::to_string(V)));
+  }
+}
+
+TEST_F(CudaSoftmax, CrossEntropyIgnoresPaddingAndBatches) {
+  const Tensor z = randn32({2, 5, 11}, 7);
+  std::vector<int32_t> t = random_ids({10}, 11, 8).to_vector<int32_t>();
+  t[0] = t[3] = t[9] = -100;
+  const Tensor targets = Tensor::from_vector(t, {2, 5});
+  EXPECT_TRUE(Parity([](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
+                     {z, targets}, kTol, "cross_entropy with ignored rows"));
+  // strided logits (a transposed view) are made contiguous on both devices
+  EXPECT_TRUE(Parity(
+      [](const std::vector<Tensor>& in) { return cross_entropy(transpose(in[0], 0, 1), in[1]); },
+      {randn32({11, 6}, 9), random_ids({6}, 11, 10)}, kTol, "cross_entropy of a transpose"));
+}
+
+}  // namespace
+}  // namespace lmlab::test

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""PyTorch twin of bench/bench_gpu_train.cpp: the same model and train step on CUDA.
+
+Model: pre-norm GPT with LayerNorm (no bias), GELU (tanh) MLP of 4d, learned positions, tied
+input/output embeddings, no biases anywhere. Step: forward, mean cross-entropy, backward,
+clip_grad_norm_(1.0), AdamW (lr 3e-4, weight decay 0.1 on tensors with dim >= 2), zero_grad, and
+loss.item() (the host reads the loss each step, as lmlab's benchmark does). Weights need not match
+lmlab's; only the architecture and FLOPs do. Prints one "RESULT ..." line per config and mode,
+parsed by scripts/gpu_check.sh.
+
+    python3 tools/bench_torch_gpu.py [--config all|gpt2s|tiny|default|nanogpt_cpu]
+                                     [--mode eager|compile|both] [--steps 20] [--warmup 5]
+                                     [--batch B] [--tf32 0|1]
+"""
+import argparse
+import math
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CONFIGS = {  # name: (n_layer, n_embd, n_head, block_size, vocab_size, batch), as the C++ bench
+    "tiny": (2, 32, 4, 16, 65, 4),
+    "default": (3, 96, 4, 64, 65, 12),
+    "nanogpt_cpu": (4, 128, 4, 64, 65, 12),
+    "gpt2s": (12, 768, 12, 1024, 50304, 8),
+}
+PEAK_FP32 = 67e12     # H200 SXM dense FP32 (NVIDIA datasheet)
+PEAK_TF32 = 494.7e12  # H200 SXM dense TF32 tensor cores
+
+
+class Block(nn.Module):
+    def __init__(self, d, n_head):
+        super().__init__()
+        self.n_head = n_head
+        self.ln1 = nn.LayerNorm(d, bias=False)
+        self.qkv = nn.Linear(d, 3 * d, bias=False)
+        self.proj = nn.Linear(d, d, bias=False)
+        self.ln2 = nn.LayerNorm(d, bias=False)
+        self.fc = nn.Linear(d, 4 * d, bias=False)
+        self.fc_proj = nn.Linear(4 * d, d, bias=False)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x = x + self.proj(y.transpose(1, 2).reshape(B, T, C))
+        return x + self.fc_proj(F.gelu(self.fc(self.ln2(x)), approximate="tanh"))
+
+
+class GPT(nn.Module):
+    def __init__(self, n_layer, d, n_head, block_size, vocab):
+        super().__init__()
+        self.wte = nn.Embedding(vocab, d)
+        self.wpe = nn.Embedding(block_size, d)
+        self.blocks = nn.ModuleList(Block(d, n_head) for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(d, bias=False)
+        for p in self.parameters():
+            if p.dim() >= 2:
+                nn.init.normal_(p, std=0.02)
+
+    def forward(self, ids, targets):
+        T = ids.shape[1]
+        x = self.wte(ids) + self.wpe(torch.arange(T, device=ids.device))
+        for b in self.blocks:
+            x = b(x)
+        logits = self.ln_f(x) @ self.wte.weight.t()  # tied output embedding
+        return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+
+
+def flops_per_token(n_layer, d, block_size, params):
+    n = params - block_size * d  # without the position table, as the C++ bench
+    return 6 * n + 12 * n_layer * block_size * d
+
+
+def run(name, mode, steps, warmup, batch, tf32):
+    n_layer, d, n_head, T, V, B = CONFIGS[name]
+    B = batch or B
+    torch.manual_seed(1)
+    model = GPT(n_layer, d, n_head, T, V).cuda()
+    params = list(model.parameters())
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=3e-4)
+    fwd = torch.compile(model) if mode == "compile" else model
+    seq = torch.randint(0, V, (B, T + 1), device="cuda")
+    ids, targets = seq[:, :T].contiguous(), seq[:, 1:].contiguous()
+    times = []
+    loss_value = 0.0
+    for s in range(warmup + steps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        loss = fwd(ids, targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss_value = loss.item()
+        torch.cuda.synchronize()
+        if s >= warmup:
+            times.append(time.perf_counter() - t0)
+    median = statistics.median(times)
+    tok_s = B * T / median
+    n_params = sum(p.numel() for p in params)
+    flops = flops_per_token(n_layer, d, T, n_params) * tok_s
+    peak = PEAK_TF32 if tf32 else PEAK_FP32
+    print(f"{name:12s} torch {mode:7s} B={B} T={T} {median * 1e3:.2f} ms/step {tok_s:.0f} tok/s "
+          f"MFU {100 * flops / peak:.1f}% loss {loss_value:.4f}")
+    print(f"RESULT config={name} mode={mode} batch={B} T={T} tok_s={tok_s:.1f} "
+          f"ms={median * 1e3:.3f} mfu={flops / peak:.4f} tf32={int(tf32)}", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default="all")
+    ap.add_argument("--mode", default="both", choices=["eager", "compile", "both"])
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=0)
+    ap.add_argument("--tf32", type=int, default=0)
+    a = ap.parse_args()
+    if not torch.cuda.is_available():
+        print("bench_torch_gpu: no CUDA device visible to PyTorch", file=sys.stderr)
+        return 1
+    torch.backends.cuda.matmul.allow_tf32 = bool(a.tf32)
+    torch.backends.cudnn.allow_tf32 = bool(a.tf32)
+    names = list(CONFIGS) if a.config == "all" else [a.config]
+    modes = ["eager", "compile"] if a.mode == "both" else [a.mode]
+    for name in names:
+        for mode in modes:
+            try:
+                run(name, mode, a.steps, max(a.warmup, 3 if mode == "compile" else 1), a.batch, a.tf32)
+            except Exception as e:  # e.g. torch.compile without a working Triton: report, go on
+                print(f"RESULT config={name} mode={mode} error={type(e).__name__}", flush=True)
+                print(f"bench_torch_gpu: {name} {mode}: {e}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
