@@ -16,6 +16,8 @@ packages=(
   nlohmann-json3-dev         # checkpoint headers, reports
   python3 python3-matplotlib # plots (tools/)
   fortunes                   # the default corpus
+  clang libclang-rt-14-dev   # scripts/test.sh's sanitizer + libFuzzer build (ASan, UBSan, libFuzzer)
+  libomp-14-dev              # OpenMP for that clang build
 )
 
 missing=()

@@ -1,7 +1,11 @@
 #include "train/checkpoint.h"
 
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
+
+#include "data/tokenizer.h"
 
 namespace lmlab {
 
@@ -38,6 +42,7 @@ void save_checkpoint(const std::string& path, const nn::TransformerLM& model,
   st.metadata["step"] = std::to_string(s.step);
   st.metadata["tokens_seen"] = std::to_string(s.tokens_seen);
   st.metadata["best_val_loss"] = double_str(s.best_val_loss);
+  st.metadata["clipped_steps"] = std::to_string(s.clipped_steps);
   st.metadata["data_rng"] = pair_str(s.data_seed, s.data_offset);
   st.metadata["dropout_rng"] = pair_str(s.dropout_seed, s.dropout_offset);
   st.metadata["optimizer"] = opt ? opt->name() : "none";
@@ -66,17 +71,30 @@ int64_t meta_int(const SafeTensors& f, const std::string& key, const std::string
   }
 }
 
+// An optional real (absent: 0); the whole text must be the number ("nan" and "inf" included:
+// they are what a stream writes for them).
+double meta_real(const SafeTensors& f, const std::string& key) {
+  if (!f.metadata.count(key)) return 0;
+  const std::string& v = f.metadata.at(key);
+  char* end = nullptr;
+  const double x = v.empty() ? 0 : std::strtod(v.c_str(), &end);
+  if (v.empty() || end != v.c_str() + v.size())
+    throw Error("[checkpoint] " + f.path + ": metadata '" + key + "' is not a number: '" + v + "'");
+  return x;
+}
+
 void meta_pair(const SafeTensors& f, const std::string& key, uint64_t& a, uint64_t& b) {
   if (!f.metadata.count(key)) return;  // weights-only files need no generator state
   const std::string& v = f.metadata.at(key);
   const size_t comma = v.find(',');
-  try {
-    if (comma == std::string::npos) throw std::invalid_argument(v);
-    a = std::stoull(v.substr(0, comma));
-    b = std::stoull(v.substr(comma + 1));
-  } catch (const std::exception&) {
+  // Two whole unsigned decimals: no sign, no spaces, nothing after them (std::stoull takes "-1").
+  auto whole = [](const char* begin, const char* end, uint64_t& out) {
+    const auto r = std::from_chars(begin, end, out);
+    return begin != end && r.ec == std::errc() && r.ptr == end;
+  };
+  if (comma == std::string::npos || !whole(v.data(), v.data() + comma, a) ||
+      !whole(v.data() + comma + 1, v.data() + v.size(), b))
     throw Error("[checkpoint] " + f.path + ": metadata '" + key + "' is not 'seed,offset': '" + v + "'");
-  }
 }
 
 }  // namespace
@@ -100,9 +118,19 @@ Checkpoint load_checkpoint(const std::string& path) {
   }
   c.config.source = path;
   c.tokenizer = meta(f, "tokenizer");
+  try {
+    const Tokenizer tok = Tokenizer::from_serialized(c.tokenizer);
+    if (c.config.model.vocab_size != 0 && c.config.model.vocab_size != tok.vocab_size())
+      throw Error("its config has model.vocab_size " + std::to_string(c.config.model.vocab_size) +
+                  " but its " + tok.kind() + " tokenizer has " + std::to_string(tok.vocab_size()) +
+                  " symbols");
+  } catch (const Error& e) {
+    throw Error("[checkpoint] " + path + ": its tokenizer metadata is invalid: " + e.what());
+  }
   c.state.step = meta_int(f, "step", "0");
   c.state.tokens_seen = meta_int(f, "tokens_seen", "0");
-  if (f.metadata.count("best_val_loss")) c.state.best_val_loss = std::stod(f.metadata.at("best_val_loss"));
+  c.state.clipped_steps = meta_int(f, "clipped_steps", "0");
+  c.state.best_val_loss = meta_real(f, "best_val_loss");
   meta_pair(f, "data_rng", c.state.data_seed, c.state.data_offset);
   meta_pair(f, "dropout_rng", c.state.dropout_seed, c.state.dropout_offset);
   c.has_optimizer = f.metadata.count("optimizer") && f.metadata.at("optimizer") != "none";

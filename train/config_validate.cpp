@@ -1,6 +1,7 @@
 // The config's range rules, one per key, then the rules between keys. Each message names the key
 // and the value ("optim.lr must be > 0, got -1") and is located where the user set that key.
 #include <cmath>
+#include <utility>
 
 #include "autograd/error.h"
 #include "train/config_schema.h"
@@ -27,6 +28,11 @@ class Checker {
   template <class T>
   void at_least(const std::string& key, T v, T bound) const {
     require(v >= bound, {key}, key + " must be >= " + show(bound) + ", got " + show(v));
+  }
+  // Model sizes fit int32 (token ids, kernel loops), so products like 8 * n_embd never overflow.
+  void size_limit(const std::string& key, int64_t v) const {
+    const int64_t max = 2147483647;
+    require(v <= max, {key}, key + " must be <= " + show(max) + ", got " + show(v));
   }
   // lo <= v < hi, or lo < v < hi when `open_low`.
   void in_range(const std::string& key, double v, double lo, double hi, bool open_low) const {
@@ -64,6 +70,15 @@ void check_model(const Checker& k) {
   k.greater<int64_t>("model.n_embd", m.n_embd, 0);
   k.greater<int64_t>("model.mlp_multiple_of", m.mlp_multiple_of, 0);
   k.at_least<int64_t>("model.mlp_hidden", m.mlp_hidden, 0);
+  for (const auto& [key, v] : {std::pair<const char*, int64_t>{"model.vocab_size", m.vocab_size},
+                               {"model.block_size", m.block_size},
+                               {"model.n_layer", m.n_layer},
+                               {"model.n_head", m.n_head},
+                               {"model.n_kv_head", m.n_kv_head},
+                               {"model.n_embd", m.n_embd},
+                               {"model.mlp_multiple_of", m.mlp_multiple_of},
+                               {"model.mlp_hidden", m.mlp_hidden}})
+    k.size_limit(key, v);
   k.finite("model.rope_base", m.rope_base);
   k.greater("model.rope_base", m.rope_base, 0.0);
   k.finite("model.norm_eps", m.norm_eps);

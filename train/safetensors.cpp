@@ -68,12 +68,15 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
   Entry e{name, parse_dtype(path, name, v["dtype"]), {}, 0, 0};
   const json& shape = v["shape"];
   if (!shape.is_array()) fail(path, "tensor '" + name + "': \"shape\" is not an array: " + shape.dump());
-  uint64_t count = 1;
+  // `extent` multiplies the non-zero dims only: an empty tensor's strides are still products of
+  // the other dims and must not overflow int64 either.
+  uint64_t count = 1, extent = 1;
   for (const json& d : shape) {
     const uint64_t n = parse_uint(path, name, "\"shape\"", d);
-    if (n > uint64_t(std::numeric_limits<int64_t>::max()) || (n != 0 && count > UINT64_MAX / 8 / n))
+    if (n != 0 && extent > uint64_t(std::numeric_limits<int64_t>::max()) / 8 / n)
       fail(path, "tensor '" + name + "': shape " + shape.dump() + " is too large");
     count *= n;
+    if (n != 0) extent *= n;
     e.shape.push_back(int64_t(n));
   }
   const json& off = v["data_offsets"];

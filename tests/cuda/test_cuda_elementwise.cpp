@@ -25,7 +25,7 @@ TEST_F(CudaElementwise, UnaryOpsMatchCpu) {
   // 1, a size that is no multiple of a block, and a large one that needs a grid-stride loop.
   for (const Shape& shape : std::vector<Shape>{{1}, {37, 3}, {1 << 21}})
     for (const auto& [name, op] : ops)
-      EXPECT_TRUE(Parity([&](const std::vector<Tensor>& in) { return op(in[0]); },
+      EXPECT_TRUE(Parity([&, &op = op](const std::vector<Tensor>& in) { return op(in[0]); },
                          {randn32(shape, 11)}, kTol, name + " " + to_string(shape)));
 }
 
@@ -38,7 +38,7 @@ TEST_F(CudaElementwise, PositiveDomainOpsMatchCpu) {
       {"rdiv", [](const Tensor& x) { return rdiv(x, 3.0); }},
   };
   for (const auto& [name, op] : ops)
-    EXPECT_TRUE(Parity([&](const std::vector<Tensor>& in) { return op(in[0]); },
+    EXPECT_TRUE(Parity([&, &op = op](const std::vector<Tensor>& in) { return op(in[0]); },
                        {rand32({129, 65}, 12, 0.5, 3.0)}, kTol, name));
 }
 

@@ -17,7 +17,11 @@ struct Params {
   optim::NamedTensors named(bool on_gpu) const {
     const std::vector<Tensor>& ps = on_gpu ? gpu : cpu;
     optim::NamedTensors out;
-    for (size_t i = 0; i < ps.size(); ++i) out.emplace_back("p" + std::to_string(i), ps[i]);
+    for (size_t i = 0; i < ps.size(); ++i) {
+      std::string name = "p";  // appended, not "p" + ...: GCC 12 warns falsely (-Wrestrict) there
+      name.append(std::to_string(i));
+      out.emplace_back(name, ps[i]);
+    }
     return out;
   }
 };

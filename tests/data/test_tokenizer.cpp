@@ -131,7 +131,7 @@ TEST(TokenizerErrors, CorruptSerialization) {
       {R"({"kind":"byte","vocab_size":255})", "vocab_size is 255"}};
   for (const auto& [s, part] : cases)
     EXPECT_TRUE(
-        ThrowsWith([&] { Tokenizer::from_serialized(s); }, {"[tokenizer]", "corrupt", part}))
+        ThrowsWith([&, &s = s] { Tokenizer::from_serialized(s); }, {"[tokenizer]", "corrupt", part}))
         << s;
 }
 

@@ -1,9 +1,10 @@
 // Helpers for the trainer and CLI tests: temporary run directories, small corpora, running the
-// `lmlab` binary as a child process (fork + execve, no shell) with its stdout, stderr and exit code,
-// and checks on what a run leaves behind (metrics rows, checkpoints, stray files).
+// `lmlab` binary as a child process (fork + execve, no shell) with its stdout, stderr, exit code and
+// peak memory, tmpfs mounts for disk faults, and checks on what a run leaves behind.
 #pragma once
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -181,8 +183,12 @@ class Child {
     const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
     int status = 0;
     while (true) {
-      const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) break;
+      struct rusage usage {};
+      const pid_t r = ::wait4(pid_, &status, WNOHANG, &usage);
+      if (r == pid_) {
+        max_rss_kb_ = usage.ru_maxrss;
+        break;
+      }
       if (std::chrono::steady_clock::now() > end) {
         ::kill(pid_, SIGKILL);
         ::waitpid(pid_, &status, 0);
@@ -198,6 +204,9 @@ class Child {
   }
   std::string out() const { return read_file(out_path_); }
   std::string err() const { return read_file(err_path_); }
+  // The child's peak resident set in KiB, once wait() has reaped it (0 before, or when killed
+  // at the timeout).
+  long max_rss_kb() const { return max_rss_kb_; }
 
  private:
   static int serial() {
@@ -207,11 +216,13 @@ class Child {
   std::string out_path_, err_path_;
   pid_t pid_ = -1;
   bool reaped_ = false;
+  long max_rss_kb_ = 0;
 };
 
 struct RunResult {
   int code = -1;  // exit code; 128 + n for signal n; -1 on timeout
   std::string out, err;
+  long max_rss_kb = 0;  // the child's peak resident set
 };
 
 // Runs `lmlab <args...>` to completion and returns its exit code, stdout and stderr.
@@ -224,8 +235,58 @@ inline RunResult run_lmlab(const std::vector<std::string>& args, const std::stri
   r.code = child.wait(timeout_s);
   r.out = child.out();
   r.err = child.err();
+  r.max_rss_kb = child.max_rss_kb();
   return r;
 }
+
+// `lmlab train tiny.yaml --quiet --run-dir <run_dir>` on `corpus` with 1 thread, then
+// "--set <s>" for each of `sets` and the `extra` arguments.
+inline std::vector<std::string> tiny_train_args(const std::string& run_dir, const std::string& corpus,
+                                                const std::vector<std::string>& sets = {},
+                                                const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> a{"train", tiny_config(), "--quiet", "--run-dir", run_dir,
+                             "--set", "data.corpus=" + corpus, "--set", "train.threads=1"};
+  for (const std::string& s : sets) a.insert(a.end(), {"--set", s});
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+// A tmpfs mounted at `path` (created) for the life of the object, for real ENOSPC and EROFS
+// faults. Needs root and CAP_SYS_ADMIN: ok() is false otherwise, and why() says what failed.
+class TmpfsMount {
+ public:
+  TmpfsMount(const std::string& path, size_t bytes) : path_(path) {
+    fs::create_directories(path);
+    if (::geteuid() != 0) {
+      why_ = "mounting a tmpfs needs root";
+      return;
+    }
+    const std::string opts = "size=" + std::to_string(bytes);
+    if (::mount("tmpfs", path.c_str(), "tmpfs", 0, opts.c_str()) != 0) {
+      why_ = std::string("mount -t tmpfs failed: ") + std::strerror(errno);
+      return;
+    }
+    mounted_ = true;
+  }
+  ~TmpfsMount() {
+    if (mounted_) ::umount2(path_.c_str(), MNT_DETACH);
+  }
+  TmpfsMount(const TmpfsMount&) = delete;
+  TmpfsMount& operator=(const TmpfsMount&) = delete;
+
+  bool ok() const { return mounted_; }
+  const std::string& why() const { return why_; }
+  // Remounts read-only or read-write, with a new size; false on failure.
+  bool remount(bool read_only, size_t bytes) const {
+    const std::string opts = "size=" + std::to_string(bytes);
+    const unsigned long flags = MS_REMOUNT | (read_only ? MS_RDONLY : 0);
+    return ::mount("tmpfs", path_.c_str(), "tmpfs", flags, opts.c_str()) == 0;
+  }
+
+ private:
+  std::string path_, why_;
+  bool mounted_ = false;
+};
 
 // Every regular file under `dir` whose name contains ".tmp" (leftovers of an interrupted write).
 inline std::vector<std::string> temp_leftovers(const std::string& dir) {

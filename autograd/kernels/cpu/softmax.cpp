@@ -19,15 +19,6 @@ static T row_max(const T* x, int64_t C) {
   return m;
 }
 
-// logsumexp of one row, with the max subtracted before exponentiating (so +-1e4 stays finite).
-template <class T>
-static double row_logsumexp(const T* x, int64_t C) {
-  const T m = row_max(x, C);
-  double s = 0;
-  for (int64_t i = 0; i < C; ++i) s += std::exp(double(x[i] - m));
-  return double(m) + std::log(s);
-}
-
 // y_i = exp(x_i - max) / sum_j exp(x_j - max)
 template <class T>
 void softmax_forward(const T* x, T* y, int64_t rows, int64_t C) {
@@ -110,16 +101,22 @@ void cross_entropy_forward(const T* logits, const int32_t* targets, T* loss, T* 
     }
     assert(t >= 0 && t < V);
     const T* zr = logits + r * V;
-    const double l = row_logsumexp(zr, V);
-    lse[r] = T(l);
-    loss[r] = T(l - double(zr[t]));
+    // loss = log(sum_i exp(z_i - m)) - (z_t - m): never forms m + log(sum) first, which at |m| of
+    // 1e8 (float) or 1e16 (double) would round log(sum) away (all-equal rows would get loss 0).
+    const T m = row_max(zr, V);
+    double s = 0;
+    for (int64_t i = 0; i < V; ++i) s += std::exp(double(zr[i] - m));
+    lse[r] = T(double(m) + std::log(s));
+    loss[r] = T(std::log(s) - double(zr[t] - m));
   }
 }
 
 // loss = scale * sum_r (lse_r - z_r[t_r]): d loss / d z_ri = scale * (softmax(z_r)_i - [i == t_r])
-//   term 1: scale * exp(z_ri - lse_r)     term 2: -scale at the target class
+//   term 1: scale * exp(z_ri - m_r) / sum_j exp(z_rj - m_r)     term 2: -scale at the target class
+// The softmax is recomputed from the row max rather than read as exp(z - lse): at huge |z| the
+// saved lse has lost log(sum) to rounding (see the forward). `lse` is kept for the CUDA twin.
 template <class T>
-void cross_entropy_backward(const T* logits, const T* lse, const int32_t* targets, double scale,
+void cross_entropy_backward(const T* logits, const T* /*lse*/, const int32_t* targets, double scale,
                             T* dlogits, int64_t rows, int64_t V, int32_t ignore_index) {
   const T s = T(scale);
 #pragma omp parallel for schedule(static) if (rows * V >= kParallelMin)
@@ -132,8 +129,11 @@ void cross_entropy_backward(const T* logits, const T* lse, const int32_t* target
     }
     assert(t >= 0 && t < V);
     const T* zr = logits + r * V;
-    const T l = lse[r];
-    for (int64_t i = 0; i < V; ++i) dr[i] = s * std::exp(zr[i] - l);
+    const T m = row_max(zr, V);
+    double sum = 0;
+    for (int64_t i = 0; i < V; ++i) sum += std::exp(double(zr[i] - m));
+    const T k = T(scale / sum);
+    for (int64_t i = 0; i < V; ++i) dr[i] = k * std::exp(zr[i] - m);
     dr[t] -= s;
   }
 }
