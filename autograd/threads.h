@@ -11,4 +11,12 @@ int num_threads();
 // OpenBLAS's kernel family for this CPU ("Haswell", "SkylakeX", "Prescott", ...).
 std::string blas_core_name();
 
+// The OPENBLAS_CORETYPE to force when OpenBLAS fell back to a generic kernel family (it does not
+// know every new CPU model and then runs sgemm ~5x slower, docs/PERFORMANCE.md): "SkylakeX" with
+// AVX-512, "Haswell" with AVX2 + FMA, "" when `core` is already specific or the CPU has neither.
+std::string suggest_blas_core(const std::string& core, bool avx512, bool avx2_fma);
+// The same for this process's OpenBLAS and CPU. OpenBLAS reads OPENBLAS_CORETYPE only when it
+// loads, so the CLI sets it and re-executes itself (train/main.cpp); a value the user set wins.
+std::string suggest_blas_core();
+
 }  // namespace lmlab

@@ -45,7 +45,7 @@ inline ::testing::AssertionResult Gradcheck(const GradcheckFn& f, const std::vec
 
 // Runs fn, expects an lmlab::Error whose message contains every one of `parts`.
 inline ::testing::AssertionResult ThrowsWith(const std::function<void()>& fn,
-                                             std::initializer_list<std::string> parts) {
+                                             const std::vector<std::string>& parts) {
   try {
     fn();
   } catch (const Error& e) {

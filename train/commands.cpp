@@ -3,10 +3,13 @@
 #include <cxxopts.hpp>
 #include <iostream>
 
+#include <filesystem>
+
 #include "autograd/threads.h"
 #include "data/corpus.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
+#include "train/ablate.h"
 #include "train/checkpoint.h"
 #include "train/demo.h"
 #include "train/plot.h"
@@ -140,6 +143,52 @@ int sample_main(int argc, char** argv) {
             << " tok/s, KV cache " << s.kv_cache_bytes << " bytes ("
             << l.ckpt.config.model.n_kv_head << " kv heads)\n";
   return 0;
+}
+
+int ablate_main(int argc, char** argv) {
+  cxxopts::Options opts("lmlab ablate", "Run an ablation: every variant x seed of a spec, then a report "
+                        "with tables and plots.\nusage: lmlab ablate SPEC [--jobs N] [--out DIR]");
+  AblateOptions ao;
+  opts.add_options()
+      ("jobs", "runs at a time", cxxopts::value(ao.jobs)->default_value("1"))
+      ("threads", "threads per run (default: cores / jobs)", cxxopts::value(ao.threads)->default_value("0"))
+      ("out", "output directory (default: runs/ablations/<spec name>)", cxxopts::value(ao.out_dir))
+      ("dry-run", "list the runs and their overrides; run nothing")
+      ("report-only", "rebuild the report from the runs on disk; run nothing")
+      ("quiet", "no progress output");
+  cxxopts::ParseResult r;
+  if (!parse(opts, argc, argv, r, 1)) return 0;
+  if (ao.jobs < 1) throw UsageError("--jobs must be >= 1");
+  if (ao.threads < 0) throw UsageError("--threads must be >= 0");
+  ao.quiet = r.count("quiet") > 0;
+  const AblationSpec spec = load_ablation_spec(r.unmatched()[0]);
+  if (ao.out_dir.empty()) ao.out_dir = "runs/ablations/" + spec.name;
+  while (ao.out_dir.size() > 1 && ao.out_dir.back() == '/') ao.out_dir.pop_back();
+  const std::vector<AblationRun> runs = plan_ablation(spec, ao.out_dir);
+  if (r.count("dry-run")) {
+    check_ablation_dir(spec, runs, ao.out_dir);
+    std::cout << "ablate: " << spec.name << ": " << spec.variants.size() << " variants x "
+              << spec.seeds.size() << " seeds = " << runs.size() << " runs (base " << spec.base << ")\n";
+    for (const AblationVariant& v : spec.variants) {
+      std::cout << "  " << v.name << ":";
+      for (const std::string& o : override_strings(spec, v)) std::cout << " " << o;
+      std::cout << "\n";
+    }
+    for (const AblationRun& run : runs)
+      std::cout << "  " << run.dir << ": " << run_state_name(run_state(run)) << "\n";
+    return 0;
+  }
+  if (r.count("report-only")) {
+    check_ablation_dir(spec, runs, ao.out_dir);
+    if (!std::filesystem::exists(ao.out_dir + "/ablation.json"))
+      throw Error("[ablate] " + ao.out_dir + " holds no runs of '" + spec.name + "' yet");
+    std::cout << "ablate: report in " << write_ablation_report(spec, runs, ao.out_dir) << "\n";
+    return 0;
+  }
+  std::error_code ec;
+  ao.exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) throw Error("[ablate] cannot find the lmlab binary (/proc/self/exe): " + ec.message());
+  return run_ablation(spec, runs, ao);
 }
 
 int demo_main(int argc, char** argv) {

@@ -12,6 +12,7 @@ struct UsageError : std::runtime_error {
 int train_main(int argc, char** argv);
 int eval_main(int argc, char** argv);
 int sample_main(int argc, char** argv);
+int ablate_main(int argc, char** argv);
 int demo_main(int argc, char** argv);
 
 }  // namespace lmlab::cli

@@ -6,8 +6,10 @@
 #include <cstdlib>
 #include <cxxopts.hpp>
 #include <iostream>
+#include <new>
 
 #include "autograd/error.h"
+#include "autograd/threads.h"
 #include "train/commands.h"
 
 namespace {
@@ -19,6 +21,7 @@ const char* kUsage =
     "  train CONFIG   train a model from a YAML config (--set k=v, --resume, --run-dir DIR)\n"
     "  eval CKPT      validation loss of a checkpoint on the whole validation split\n"
     "  sample CKPT    generate text from a checkpoint with a KV cache\n"
+    "  ablate SPEC    run every variant x seed of an ablation spec, then write its report\n"
     "  demo           train a tiny byte-level MLP LM with the core ops alone (smoke job)\n"
     "\n"
     "Run `lmlab <command> --help` for a command's options.\n";
@@ -29,10 +32,22 @@ int main(int argc, char** argv) {
   // OpenMP threads that spin while waiting made 2-thread runs 4-15x slower on these shared
   // machines (docs/recipe.md). libgomp reads OMP_WAIT_POLICY when it loads, so set it and re-exec
   // once; a value the user set is respected.
+  bool reexec = false;
   if (!std::getenv("OMP_WAIT_POLICY")) {
     setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-    execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
+    reexec = true;
   }
+  // OpenBLAS falls back to generic (Prescott) kernels on CPUs it does not know, ~5x slower; it
+  // reads OPENBLAS_CORETYPE when it loads, so pick the matching family and re-exec. A value the
+  // user set is respected; the core in use is printed by `lmlab train` and kept in result.json.
+  if (!std::getenv("OPENBLAS_CORETYPE")) {
+    const std::string core = lmlab::suggest_blas_core();
+    if (!core.empty()) {
+      setenv("OPENBLAS_CORETYPE", core.c_str(), 1);
+      reexec = true;
+    }
+  }
+  if (reexec) execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
   if (argc < 2) {
     std::cerr << kUsage;
     return 2;
@@ -50,6 +65,7 @@ int main(int argc, char** argv) {
     if (cmd == "train") return lmlab::cli::train_main(argc - 1, argv + 1);
     if (cmd == "eval") return lmlab::cli::eval_main(argc - 1, argv + 1);
     if (cmd == "sample") return lmlab::cli::sample_main(argc - 1, argv + 1);
+    if (cmd == "ablate") return lmlab::cli::ablate_main(argc - 1, argv + 1);
     if (cmd == "demo") return lmlab::cli::demo_main(argc - 1, argv + 1);
     std::cerr << "lmlab: unknown command '" << cmd << "'\n" << kUsage;
     return 2;
@@ -61,6 +77,10 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const lmlab::Error& e) {
     std::cerr << "lmlab " << cmd << ": error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "lmlab " << cmd << ": error: out of memory (the model, batch or corpus is too "
+                 "large for this machine; check model.n_embd / n_layer and train.batch_size)\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "lmlab " << cmd << ": unexpected error: " << e.what() << "\n";

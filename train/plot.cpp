@@ -13,11 +13,30 @@ static std::string tools_dir() {
   return std::filesystem::exists(built + "/plot_metrics.py") ? built : "tools";
 }
 
+// 'text' quoted for /bin/sh.
+static std::string quoted(const std::string& text) {
+  std::string q = "'";
+  for (char c : text) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+bool run_plot_tool(const std::string& script, const std::vector<std::string>& args,
+                   std::string* command) {
+  // Built by appending: GCC 12 warns falsely (-Wrestrict) on operator+ chains here.
+  std::string cmd = "/usr/bin/python3 ";
+  cmd.append(quoted(tools_dir() + "/" + script));
+  for (const std::string& a : args) cmd.append(" ").append(quoted(a));
+  std::string quiet = cmd;
+  quiet.append(" >/dev/null 2>&1");
+  const bool ok = std::system(quiet.c_str()) == 0;
+  if (!ok && command) *command = cmd;
+  return ok;
+}
+
 std::string plot_loss_curve(const std::string& metrics_csv, const std::string& png,
                             const std::string& title) {
-  const std::string cmd = "/usr/bin/python3 '" + tools_dir() + "/plot_metrics.py' '" + metrics_csv +
-                          "' '" + png + "' --title '" + title + "'";
-  if (std::system((cmd + " 2>/dev/null").c_str()) == 0) return png;
+  std::string cmd;
+  if (run_plot_tool("plot_metrics.py", {metrics_csv, png, "--title", title}, &cmd)) return png;
   std::cerr << "plot: could not draw " << png << " (needs python3-matplotlib); run: " << cmd << "\n";
   return "";
 }

@@ -40,6 +40,7 @@ SampleResult generate(nn::TransformerLM& model, const std::vector<int32_t>& prom
   const bool was_training = model.is_training();
   model.eval();
   Generator gen(o.seed);
+  const Device dev = model.parameters().at(0).device();  // ids go where the model is
   std::vector<int32_t> history = prompt;
   nn::KVCache cache = model.make_cache(1);
   SampleResult r;
@@ -48,12 +49,12 @@ SampleResult generate(nn::TransformerLM& model, const std::vector<int32_t>& prom
   auto refill = [&](int64_t n) {
     cache = model.make_cache(1);
     std::vector<int32_t> ctx(history.end() - n, history.end());
-    return model.forward_cached(Tensor::from_vector(ctx, {1, n}), cache);
+    return model.forward_cached(Tensor::from_vector(ctx, {1, n}).to(dev), cache);
   };
   const auto t0 = std::chrono::steady_clock::now();
   Tensor logits = refill(std::min<int64_t>(int64_t(history.size()), block));
   for (int64_t n = 0; n < o.tokens; ++n) {
-    const Tensor last = logits.narrow(1, logits.size(1) - 1, 1).contiguous();
+    const Tensor last = logits.narrow(1, logits.size(1) - 1, 1).contiguous().to(Device::CPU);
     const int32_t id = draw(last.data<float>(), V, o, gen);
     r.ids.push_back(id);
     history.push_back(id);
@@ -61,7 +62,7 @@ SampleResult generate(nn::TransformerLM& model, const std::vector<int32_t>& prom
     if (cache.length >= block)
       logits = refill(std::max<int64_t>(1, block / 2));
     else
-      logits = model.forward_cached(Tensor::from_vector(std::vector<int32_t>{id}, {1, 1}), cache);
+      logits = model.forward_cached(Tensor::from_vector(std::vector<int32_t>{id}, {1, 1}).to(dev), cache);
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.tokens_per_s = double(r.ids.size()) / std::max(s, 1e-9);

@@ -3,6 +3,7 @@
 // validation split; checkpoints are atomic; SIGINT/SIGTERM finish the step and checkpoint.
 #include "train/trainer.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,12 +12,16 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "autograd/kernels/cuda_runtime.h"
 #include "autograd/threads.h"
 #include "data/corpus.h"
 #include "data/dataset.h"
@@ -26,6 +31,7 @@
 #include "optim/schedule.h"
 #include "optim/sgd.h"
 #include "train/checkpoint.h"
+#include "train/diagnostics.h"
 #include "train/sample.h"
 
 namespace lmlab {
@@ -90,13 +96,22 @@ void prepare_run_dir(const std::string& dir) {
     throw Error("[train] cannot create the run directory " + dir + ": " + ec.message());
   const std::string probe = dir + "/.write_test";
   std::ofstream out(probe);
-  if (!out) throw Error("[train] the run directory " + dir + " is not writable");
+  if (!out)
+    throw Error("[train] the run directory " + dir + " is not writable: " + std::strerror(errno));
   out.close();
   fs::remove(probe, ec);
+  // Temp files of a write that a kill -9 cut short (the file they were to replace is intact).
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    for (const char* ours : {"ckpt.safetensors.tmp", "config.yaml.tmp", "metrics.csv.tmp",
+                             "diagnostics.csv.tmp", "result.json.tmp", "diverged.json.tmp", "sample.txt.tmp"})
+      if (name.rfind(ours, 0) == 0 && e.is_regular_file()) fs::remove(e.path(), ec);
+  }
 }
 
-// metrics.csv rows for steps before `keep_below` survive a resume; later rows are rewritten.
-double rewind_metrics(const std::string& path, int64_t keep_below, const std::string& header) {
+// CSV rows (metrics.csv, diagnostics.csv) for steps before `keep_below` survive a resume; later
+// rows are rewritten. Returns the last kept row's final column (metrics.csv: elapsed seconds).
+double rewind_csv(const std::string& path, int64_t keep_below, const std::string& header) {
   std::ifstream in(path);
   std::string line, kept = header + "\n";
   double elapsed = 0;
@@ -152,12 +167,14 @@ double evaluate(const nn::TransformerLM& model, const TokenDataset& data, int64_
                 int64_t* tokens) {
   NoGradGuard guard;
   const int64_t T = model.config().block_size;
+  const Device dev = model.parameters().at(0).device();
   const int64_t n = data.eval_batch_count(batch, T);
   double total = 0;
   int64_t count = 0;
   for (int64_t i = 0; i < n; ++i) {
     EvalBatch b = data.eval_batch(batch, T, i);
-    total += model.loss(b.x, b.y).item() * double(b.tokens());
+    const Tensor loss = dev == Device::CPU ? model.loss(b.x, b.y) : model.loss(b.x.to(dev), b.y.to(dev));
+    total += loss.item() * double(b.tokens());
     count += b.tokens();
   }
   if (tokens) *tokens = count;
@@ -167,9 +184,10 @@ double evaluate(const nn::TransformerLM& model, const TokenDataset& data, int64_
 TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
   TrainConfig cfg = cfg_in;
   const RunConfig& rc = cfg.train;
-  if (rc.device != "cpu")
-    throw Error("[train] device '" + rc.device + "' is not available in this build: the CUDA "
-                "training path is not implemented yet (use train.device=cpu)");
+  const Device dev = rc.device == "cuda" ? Device::CUDA : Device::CPU;
+  if (dev == Device::CUDA && !cuda::available())
+    throw Error("[train] train.device is cuda, but " + cuda::unavailable_reason() +
+                " (set train.device=cpu)");
   set_num_threads(int(rc.threads));
   TrainResult result;
   result.run_dir = resolved_run_dir(cfg);
@@ -212,6 +230,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
 
   Generator init_gen(uint64_t(rc.seed));
   nn::TransformerLM model(cfg.model, init_gen);
+  model.to(dev);  // before the optimizer: its state buffers are made where the parameters live
   std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(cfg, model);
   optim::LrSchedule sched;
   sched.kind = optim::schedule_kind_from_string(cfg.optim.schedule);
@@ -233,6 +252,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
       a.train.eval_interval = b.train.eval_interval;
       a.train.checkpoint_interval = b.train.checkpoint_interval;
       a.train.log_interval = b.train.log_interval;
+      a.train.threads = b.train.threads;  // results do not depend on the thread count
       a.source = b.source;
       if (to_yaml(a) != to_yaml(b))
         throw Error("[train] " + ckpt_path + " was written with a different config; resume needs "
@@ -249,11 +269,15 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
   write_file(dir + "/config.yaml", to_yaml(cfg));
   std::error_code ec;
   fs::remove(dir + "/diverged.json", ec);
+  fs::remove(dir + "/result.json", ec);
 
   const std::string header = "step,tokens,lr,train_loss,val_loss,grad_norm,clipped,tokens_per_s,elapsed_s";
   const std::string metrics_path = dir + "/metrics.csv";
-  const double elapsed0 = rewind_metrics(metrics_path, state.step, header);
+  const double elapsed0 = rewind_csv(metrics_path, state.step, header);
   std::ofstream metrics(metrics_path, std::ios::app);
+  const std::string diag_path = dir + "/diagnostics.csv";
+  rewind_csv(diag_path, state.step, kDiagnosticsHeader);
+  std::ofstream diagnostics(diag_path, std::ios::app);
 
   const bool tty = !opt.quiet && isatty(fileno(stdout));
   const int64_t B = rc.batch_size, T = cfg.model.block_size, steps = rc.max_iters;
@@ -275,10 +299,42 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     save_checkpoint(ckpt_path, model, optimizer.get(), cfg, tok.serialize(), state);
   };
 
-  SignalScope signals;
-  const int64_t fault_step = fault_nan_step();
   std::vector<double> rates;
   double last_val = NAN, last_loss = NAN;
+  // Diagnostics (docs/ablations.md) at step 0 and every evaluation step, on a fixed batch: the
+  // first 8 windows of the validation split.
+  const Tensor diag_ids = [&] {
+    Tensor x = data.eval_batch(8, T, 0).x;
+    return dev == Device::CPU ? x : x.to(dev);
+  }();
+  DiagnosticsProbe probe;
+  auto write_result = [&](const TrainResult& r) {
+    struct rusage ru {};
+    getrusage(RUSAGE_SELF, &ru);
+    nlohmann::json j;
+    j["steps"] = r.steps;
+    j["max_iters"] = steps;
+    j["tokens_seen"] = state.tokens_seen;
+    j["final_val_loss"] = std::isfinite(r.final_val_loss) ? nlohmann::json(r.final_val_loss) : nlohmann::json();
+    j["best_val_loss"] = state.best_val_loss > 0 ? nlohmann::json(state.best_val_loss) : nlohmann::json();
+    j["tokens_per_s"] = r.tokens_per_s;
+    j["num_parameters"] = model.num_parameters();
+    j["kv_cache_bytes_per_token"] = 2 * cfg.model.n_layer * cfg.model.n_kv_head *
+                                    cfg.model.head_size() * int64_t(sizeof(float));
+    j["peak_rss_bytes"] = int64_t(ru.ru_maxrss) * 1024;
+    j["clipped_steps"] = state.clipped_steps;
+    j["threads"] = num_threads();
+    j["blas_core"] = blas_core_name();
+    j["diverged"] = r.diverged;
+    if (r.diverged) {
+      j["diverged_step"] = r.steps;
+      j["last_finite_loss"] = std::isfinite(last_loss) ? nlohmann::json(last_loss) : nlohmann::json();
+    }
+    write_file(dir + "/result.json", j.dump(2) + "\n");
+  };
+
+  SignalScope signals;
+  const int64_t fault_step = fault_nan_step();
   // Stops the run at `step` for a non-finite `what`: diverged.json, a message, no checkpoint.
   auto diverge = [&](int64_t step, const std::string& what) {
     std::ostringstream js;
@@ -291,6 +347,9 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
               << "/diverged.json, the last checkpoint is untouched\n";
     result.diverged = true;
     result.steps = step;
+    result.final_val_loss = NAN;
+    result.best_val_loss = state.best_val_loss;
+    write_result(result);
     return result;
   };
   const auto t0 = std::chrono::steady_clock::now();
@@ -301,7 +360,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     double loss_sum = 0;
     for (int64_t micro = 0; micro < rc.grad_accum; ++micro) {
       Batch b = data.sample_batch(B, T, data_gen);
-      Tensor loss = model.loss(b.x, b.y);
+      Tensor loss = dev == Device::CPU ? model.loss(b.x, b.y) : model.loss(b.x.to(dev), b.y.to(dev));
       const double l = loss.item();
       loss_sum += l;
       if (!std::isfinite(l)) break;
@@ -310,6 +369,13 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     const double train_loss = loss_sum / double(rc.grad_accum);
     if (it == fault_step && model.parameters()[0].grad().defined())
       model.parameters()[0].grad().fill_(NAN);
+    const bool last = it + 1 == steps;
+    const bool eval = (it + 1) % rc.eval_interval == 0 || last || it == 0;
+    if (eval && std::isfinite(train_loss)) {
+      model.eval();  // no dropout in the probe's forward (and no draw from its stream)
+      probe.before(model, diag_ids);
+      model.train();
+    }
     optim::ClipResult clip{NAN, false};
     if (std::isfinite(train_loss)) {
       std::vector<Tensor> params = model.parameters();
@@ -322,18 +388,21 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     }
     optimizer->step(lr);
     optimizer->zero_grad();
+    if (clip.clipped) ++state.clipped_steps;
+    if (eval) diagnostics << diagnostics_rows(it, probe.after(model)) << std::flush;
     last_loss = train_loss;
     state.step = it + 1;
     state.tokens_seen += B * T * rc.grad_accum;
 
     const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
     rates.push_back(double(B * T * rc.grad_accum) / std::max(step_s, 1e-9));
-    const bool last = it + 1 == steps;
-    const bool eval = (it + 1) % rc.eval_interval == 0 || last || it == 0;
     if (eval) {
       model.eval();
       last_val = evaluate(model, data, eval_batch);
       model.train();
+      // Finite weights can still give a non-finite validation loss (overflowing logits): that is
+      // divergence too, and must not reach best_val_loss or a checkpoint.
+      if (!std::isfinite(last_val)) return diverge(it, "validation loss");
       if (state.best_val_loss == 0 || last_val < state.best_val_loss) state.best_val_loss = last_val;
     }
     const double elapsed =
@@ -390,6 +459,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     std::nth_element(rates.begin(), rates.begin() + rates.size() / 2, rates.end());
     result.tokens_per_s = rates[rates.size() / 2];
   }
+  if (!result.interrupted) write_result(result);
   if (!result.interrupted && rc.sample_tokens > 0) {
     SampleOptions so;
     so.tokens = rc.sample_tokens;
