@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "autograd/error.h"
+#include "train/text.h"
 
 namespace lmlab {
 
@@ -92,17 +93,6 @@ std::pair<int64_t, double> last_progress(const std::string& metrics) {
   }
 }
 
-std::string fmt_duration(double s) {
-  char buf[32];
-  if (s < 60)
-    std::snprintf(buf, sizeof buf, "%.0fs", s);
-  else if (s < 3600)
-    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, int(s) / 60 % 60);
-  return buf;
-}
-
 // The child's command line: the base config with the spec's overrides, resumable.
 std::vector<std::string> train_command(const AblationSpec& spec, const AblationRun& run,
                                        const std::string& exe) {
@@ -113,21 +103,6 @@ std::vector<std::string> train_command(const AblationSpec& spec, const AblationR
   args.insert(args.end(), {"--set", "train.seed=" + std::to_string(run.seed), "--set",
                            "train.run_dir=" + run.dir, "--resume", "--no-plot"});
   return args;
-}
-
-std::string shell_quote(const std::vector<std::string>& args) {
-  std::string s;
-  for (const std::string& a : args) {
-    const bool plain = a.find_first_of(" '\"\\$`\n\t;&|<>()*?") == std::string::npos && !a.empty();
-    std::string q = a;
-    if (!plain) {
-      q = "'";
-      for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-      q += "'";
-    }
-    s += (s.empty() ? "" : " ") + q;
-  }
-  return s;
 }
 
 // Starts one run as a child process; returns its pid.
@@ -328,7 +303,7 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
       if (!opt.quiet) {
         if (tty) std::cout << "\r\033[K";
         std::cout << "ablate: [" << done << "/" << runs.size() << "] " << r.variant << "/seed" << r.seed
-                  << ": " << what << " (" << fmt_duration(secs) << ")\n" << std::flush;
+                  << ": " << what << " (" << format_duration(secs) << ")\n" << std::flush;
       }
       active.erase(active.begin() + long(k));
     }
@@ -359,7 +334,7 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
       if (diverged) line << " (" << diverged << " diverged)";
       if (failed) line << " (" << failed << " failed)";
       line << " | running " << running;
-      if (est_n > 0) line << " | ETA " << fmt_duration(remaining / jobs);
+      if (est_n > 0) line << " | ETA " << format_duration(remaining / jobs);
       if (g_stop) line << " | stopping";
       if (tty)
         std::cout << "\r\033[K" << line.str().substr(0, 160) << std::flush;

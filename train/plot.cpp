@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include "train/text.h"
+
 namespace lmlab {
 
 // The tools/ folder of the source tree this binary was built from (a compile definition), or
@@ -13,19 +15,12 @@ static std::string tools_dir() {
   return std::filesystem::exists(built + "/plot_metrics.py") ? built : "tools";
 }
 
-// 'text' quoted for /bin/sh.
-static std::string quoted(const std::string& text) {
-  std::string q = "'";
-  for (char c : text) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 bool run_plot_tool(const std::string& script, const std::vector<std::string>& args,
                    std::string* command) {
   // Built by appending: GCC 12 warns falsely (-Wrestrict) on operator+ chains here.
   std::string cmd = "/usr/bin/python3 ";
-  cmd.append(quoted(tools_dir() + "/" + script));
-  for (const std::string& a : args) cmd.append(" ").append(quoted(a));
+  cmd.append(shell_quote(tools_dir() + "/" + script));
+  for (const std::string& a : args) cmd.append(" ").append(shell_quote(a));
   std::string quiet = cmd;
   quiet.append(" >/dev/null 2>&1");
   const bool ok = std::system(quiet.c_str()) == 0;

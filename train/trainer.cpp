@@ -33,6 +33,7 @@
 #include "train/checkpoint.h"
 #include "train/diagnostics.h"
 #include "train/sample.h"
+#include "train/text.h"
 
 namespace lmlab {
 
@@ -62,17 +63,6 @@ class SignalScope {
  private:
   struct sigaction old_int_ {}, old_term_ {};
 };
-
-std::string fmt_duration(double s) {
-  char buf[32];
-  if (s < 60)
-    std::snprintf(buf, sizeof buf, "%.0fs", s);
-  else if (s < 3600)
-    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
-  else
-    std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, int(s) / 60 % 60);
-  return buf;
-}
 
 // Writes text to path atomically (temp file + rename).
 void write_file(const std::string& path, const std::string& text) {
@@ -427,7 +417,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
       std::snprintf(line, sizeof line,
                     "step %6lld/%lld | loss %.4f | val %.4f | lr %.2e | %7.0f tok/s | ETA %s",
                     (long long)(it + 1), (long long)steps, train_loss, last_val, lr, rate,
-                    fmt_duration(eta).c_str());
+                    format_duration(eta).c_str());
       if (tty)
         std::cout << "\r" << line << "   " << std::flush;
       else if ((it + 1) % print_every == 0 || eval)
