@@ -387,6 +387,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
     rates.push_back(double(B * T * rc.grad_accum) / std::max(step_s, 1e-9));
     if (eval) {
+      if (!all_finite(model.parameters())) return diverge(it, "weights after the update");
       model.eval();
       last_val = evaluate(model, data, eval_batch);
       model.train();
