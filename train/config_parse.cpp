@@ -240,21 +240,70 @@ TrainConfig load_config(const std::string& path, const std::vector<std::string>&
   return load_config_text(config_detail::read_text(path), path, overrides);
 }
 
+namespace config_detail {
+namespace {
+
+// Whether a line holds something other than blanks and a comment.
+bool content_line(const std::string& line) {
+  const size_t b = line.find_first_not_of(" \t\r");
+  return b != std::string::npos && line[b] != '#';
+}
+
+// Lines that are YAML document markers ("---", "--- ...").
+bool marker_line(const std::string& line) {
+  return line.rfind("---", 0) == 0 && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+}
+
+// Documents in `text`: one per "---" marker, plus one for content before the first marker.
+int count_documents(const std::string& text) {
+  std::istringstream in(text);
+  int documents = 0;
+  bool open = false;  // inside a document with content
+  for (std::string line; std::getline(in, line);) {
+    if (marker_line(line)) {
+      open = false;
+      ++documents;
+    } else if (content_line(line) && !open && line[0] != '%') {
+      open = true;
+      if (documents == 0) documents = 1;
+    }
+  }
+  return documents;
+}
+
+// Whether `text` holds anything but blanks, comments and markers.
+bool has_content(const std::string& text) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (content_line(line) && !marker_line(line)) return true;
+  return false;
+}
+
+}  // namespace
+}  // namespace config_detail
+
 TrainConfig load_config_text(const std::string& text, const std::string& path,
                              const std::vector<std::string>& overrides) {
   using namespace config_detail;
   TrainConfig cfg;
   cfg.source = path;
   Origins origins(path);
-  std::vector<YAML::Node> docs;
+  // Documents are counted from their "---" markers, and only the first is parsed: yaml-cpp 0.7's
+  // LoadAll never returns on some malformed input (a text starting with ",": found by
+  // tests/fuzz/fuzz_config.cpp), while Load does.
+  const int documents = count_documents(text);
+  if (documents > 1)
+    fail(path, "holds " + std::to_string(documents) + " YAML documents; a config is one");
+  YAML::Node doc;
   try {
-    docs = YAML::LoadAll(text);
+    doc = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     fail(at(path, e.mark), "invalid YAML: " + e.msg);
   }
-  if (docs.size() > 1)
-    fail(path, "holds " + std::to_string(docs.size()) + " YAML documents; a config is one");
-  if (!docs.empty()) apply_document(path, docs[0], cfg, origins);
+  if (doc.IsNull() && has_content(text))
+    fail(path, "invalid YAML: no section map could be read (a config is a map of model, data, "
+               "optim and train sections)");
+  if (!doc.IsNull()) apply_document(path, doc, cfg, origins);
   for (const std::string& o : overrides) apply_override(o, cfg, origins);
   validate_located(cfg, origins);
   if (cfg.model.n_kv_head == 0) cfg.model.n_kv_head = cfg.model.n_head;

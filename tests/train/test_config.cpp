@@ -217,6 +217,12 @@ TEST_F(ConfigTest, InvalidYamlSyntaxGivesTheLine) {
   EXPECT_TRUE(test::ThrowsWith(
       [&] { load_config(write("two.yaml", "model:\n  n_layer: 2\n---\nmodel:\n  n_layer: 3\n")); },
       {"two.yaml: holds 2 YAML documents"}));
+  // yaml-cpp's LoadAll never returned on these (found by fuzz_config): now a clear error.
+  EXPECT_TRUE(test::ThrowsWith([&] { load_config(write("comma.yaml", ",a")); }, {"comma.yaml", "invalid YAML"}));
+  EXPECT_TRUE(test::ThrowsWith([&] { load_config(write("comma2.yaml", ",rain:\n  sa_prompt: \x01")); },
+                               {"comma2.yaml", "invalid YAML"}));
+  // Comments and document markers alone still mean "all defaults".
+  EXPECT_EQ(load_config(write("empty.yaml", "# nothing\n---\n")).optim, load_config(write("e2.yaml", "")).optim);
 }
 
 TEST_F(ConfigTest, MissingFileOrDirectory) {
