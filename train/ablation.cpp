@@ -149,6 +149,9 @@ AblationSpec parse_ablation_spec(const std::string& text, const std::string& sou
         fail(source, kv.first, "grid: '" + key + "' is not a section.key name (e.g. optim.lr)");
       if (!kv.second.IsSequence() || kv.second.size() == 0)
         fail(source, kv.second, "grid." + key + " must be a non-empty list of values");
+      // The grid is a product: refuse it before it grows past the run limit, not after.
+      if (grid_points.size() * kv.second.size() > 10000)
+        fail(source, kv.first, "the grid expands to more than 10000 variants");
       std::vector<AblationVariant> next;
       for (const AblationVariant& g : grid_points)
         for (const auto& value : kv.second) {

@@ -76,6 +76,11 @@ TEST(AblationSpec, MistakesAreLocatedErrors) {
       {"base: b.yaml\nseeds: [1\n", {"s.yaml", "not valid YAML"}},
       {"- just a list\n", {"s.yaml:1", "must be a YAML map"}},
   };
+  // A grid of 20 two-value keys would be 2^20 variants (found by fuzz_ablation_spec as a hang):
+  // refused while expanding.
+  std::string big = "base: b.yaml\nseeds: [1]\ngrid:\n";
+  for (int k = 0; k < 20; ++k) big += "  model.k" + std::to_string(k) + ": [1, 2]\n";
+  EXPECT_TRUE(test::ThrowsWith([&] { parse_ablation_spec(big, "s.yaml"); }, {"s.yaml:", "more than 10000 variants"}));
   for (const Case& c : cases)
     EXPECT_TRUE(test::ThrowsWith([&] { parse_ablation_spec(c.text, "s.yaml"); }, c.parts)) << c.text;
 }
