@@ -10,30 +10,13 @@
 #include "optim/adamw.h"
 #include "optim/clip.h"
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/torch_fixtures.h"
 #include "train/safetensors.h"
 
 namespace lmlab::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-fs::path fixture_dir() {
-  const fs::path rel = "tests/fixtures/torch";
-  if (const char* env = std::getenv("LMLAB_SOURCE_DIR")) return fs::path(env) / rel;
-#ifdef LMLAB_SOURCE_DIR
-  if (fs::is_directory(fs::path(LMLAB_SOURCE_DIR) / rel)) return fs::path(LMLAB_SOURCE_DIR) / rel;
-#endif
-  return rel;
-}
-
-std::vector<std::string> fixture_files() {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(fixture_dir(), ec))
-    if (e.path().extension() == ".safetensors") out.push_back(e.path().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 template <class E>
 E parse_enum(const std::string& v, std::initializer_list<E> values) {
@@ -145,7 +128,7 @@ std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
   return s;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, CudaTorchParity, ::testing::ValuesIn(fixture_files()), test_name);
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaTorchParity, ::testing::ValuesIn(test::torch_fixture_files()), test_name);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(CudaTorchParity);
 
 }  // namespace

@@ -14,35 +14,13 @@
 #include "optim/adamw.h"
 #include "optim/clip.h"
 #include "tests/test_util.h"
+#include "tests/torch_fixtures.h"
 #include "train/safetensors.h"
 
 namespace lmlab::nn {
 namespace {
 
 namespace fs = std::filesystem;
-
-// $LMLAB_SOURCE_DIR, else the compiled-in source dir, else the first of ./, ../, ../../, ...
-// holding tests/fixtures/torch.
-fs::path fixture_dir() {
-  const fs::path rel = "tests/fixtures/torch";
-  if (const char* env = std::getenv("LMLAB_SOURCE_DIR")) return fs::path(env) / rel;
-#ifdef LMLAB_SOURCE_DIR
-  if (fs::is_directory(fs::path(LMLAB_SOURCE_DIR) / rel)) return fs::path(LMLAB_SOURCE_DIR) / rel;
-#endif
-  fs::path up = ".";
-  for (int i = 0; i < 5; ++i, up /= "..")
-    if (fs::is_directory(up / rel)) return up / rel;
-  return rel;
-}
-
-std::vector<std::string> fixture_files() {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(fixture_dir(), ec))
-    if (e.path().extension() == ".safetensors") out.push_back(e.path().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
 
 // Metadata keys that are not ModelConfig fields (besides the "adamw." hyper-parameters).
 const std::set<std::string> kInfoKeys = {"fixture", "torch_version"};
@@ -241,7 +219,7 @@ std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
   return s;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, TorchParity, ::testing::ValuesIn(fixture_files()), test_name);
+INSTANTIATE_TEST_SUITE_P(Fixtures, TorchParity, ::testing::ValuesIn(test::torch_fixture_files()), test_name);
 
 // Each pre/post fixture as its value on the five axes of the covering array in the script.
 std::vector<std::string> axes_of(const ModelConfig& c) {
@@ -256,8 +234,8 @@ TEST(TorchParityFixtures, CoverEveryPairOfAxisValues) {
                                                         {"mha", "gqa", "mqa"},
                                                         {"gelu", "swiglu"},
                                                         {"learned", "rope"}};
-  const std::vector<std::string> files = fixture_files();
-  ASSERT_FALSE(files.empty()) << "no fixtures in " << fixture_dir()
+  const std::vector<std::string> files = test::torch_fixture_files();
+  ASSERT_FALSE(files.empty()) << "no fixtures in " << test::torch_fixture_dir()
                               << " (run tools/torch_reference.py)";
   std::set<std::vector<std::string>> rows;
   bool deepnorm = false, no_bias = false, untied = false;
@@ -274,7 +252,7 @@ TEST(TorchParityFixtures, CoverEveryPairOfAxisValues) {
         for (const std::string& vb : values[b]) {
           const bool seen = std::any_of(rows.begin(), rows.end(),
                                         [&](const auto& r) { return r[a] == va && r[b] == vb; });
-          EXPECT_TRUE(seen) << "no pre/post fixture in " << fixture_dir() << " has " << va
+          EXPECT_TRUE(seen) << "no pre/post fixture in " << test::torch_fixture_dir() << " has " << va
                             << " with " << vb;
         }
   EXPECT_TRUE(deepnorm) << "no deepnorm fixture";
