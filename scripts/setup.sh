@@ -9,6 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 packages=(
   build-essential cmake ninja-build pkg-config
   libopenblas-dev            # BLAS (cblas_sgemm)
+  libopenblas0-openmp        # its OpenMP build, which lmlab links (shares lmlab's thread pool)
   libgtest-dev googletest    # unit tests
   libbenchmark-dev           # bench/
   libcxxopts-dev             # the CLI

@@ -22,6 +22,7 @@ const char* kUsage =
     "  eval CKPT      validation loss of a checkpoint on the whole validation split\n"
     "  sample CKPT    generate text from a checkpoint with a KV cache\n"
     "  ablate SPEC    run every variant x seed of an ablation spec, then write its report\n"
+    "  bench CONFIG   tokens/s, GFLOP/s and MFU of training steps (configs/bench/*.yaml)\n"
     "  demo           train a tiny byte-level MLP LM with the core ops alone (smoke job)\n"
     "\n"
     "Run `lmlab <command> --help` for a command's options.\n";
@@ -29,12 +30,14 @@ const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
-  // OpenMP threads that spin while waiting made 2-thread runs 4-15x slower on these shared
-  // machines (docs/recipe.md). libgomp reads OMP_WAIT_POLICY when it loads, so set it and re-exec
-  // once; a value the user set is respected.
+  // OpenMP threads that spin while waiting made 2-thread runs 4-15x slower on shared machines
+  // (docs/recipe.md), and threads that sleep at once pay a futex wake-up for each of the thousands
+  // of parallel regions in a step (~12% of a small model's step, docs/PERFORMANCE.md). So spin
+  // briefly (GOMP_SPINCOUNT=10000, a few microseconds), then sleep. libgomp reads these when it
+  // loads, so set it and re-exec once; values the user set are respected.
   bool reexec = false;
-  if (!std::getenv("OMP_WAIT_POLICY")) {
-    setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+  if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) {
+    setenv("GOMP_SPINCOUNT", "10000", 1);
     reexec = true;
   }
   // OpenBLAS falls back to generic (Prescott) kernels on CPUs it does not know, ~5x slower; it
@@ -66,6 +69,7 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return lmlab::cli::eval_main(argc - 1, argv + 1);
     if (cmd == "sample") return lmlab::cli::sample_main(argc - 1, argv + 1);
     if (cmd == "ablate") return lmlab::cli::ablate_main(argc - 1, argv + 1);
+    if (cmd == "bench") return lmlab::cli::bench_main(argc - 1, argv + 1);
     if (cmd == "demo") return lmlab::cli::demo_main(argc - 1, argv + 1);
     std::cerr << "lmlab: unknown command '" << cmd << "'\n" << kUsage;
     return 2;
