@@ -1,23 +1,40 @@
-// Causal grouped-KV attention on the CPU: plain loops, contiguous over HS so they vectorise.
-// Each (b, h) (forward, dq) and each (b, kv head) (dk, dv) is computed by one thread in a fixed
-// order, so results are bitwise identical for any thread count.
+// Causal grouped-KV attention on the CPU: plain loops that vectorise. Scores of one query row
+// against all its keys are computed from a transposed copy of the head's K (HS x Tk), so the inner
+// loop runs over keys (no horizontal sums); weighted sums of V rows run over HS. Each (b, h)
+// (forward, dq) and each (b, kv head) (dk, dv) is computed by one thread in a fixed order, so
+// results are bitwise identical for any thread count.
 #include "autograd/kernels/attention.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <vector>
+
+#include "autograd/kernels/cpu/fast_math.h"
 
 namespace lmlab::cpu {
 
 static constexpr int64_t kParallelMin = 1 << 15;  // multiply-adds, B * NH * Tq * Tk * HS
 
+// out[j] = sum_c x[c] * mt[c * ld + j] for j < n: a row vector times a transposed matrix (HS x n,
+// row stride ld), vectorised over j.
 template <class T>
-static T dot(const T* a, const T* b, int64_t n) {
-  T s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t c = 0; c < n; ++c) s += a[c] * b[c];
-  return s;
+static void row_times(const T* x, const T* mt, int64_t ld, int64_t HS, T* out, int64_t n) {
+  std::fill(out, out + n, T(0));
+  for (int64_t c = 0; c < HS; ++c) {
+    const T xc = x[c];
+    const T* m = mt + c * ld;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) out[j] += xc * m[j];
+  }
+}
+
+// mt (HS x n) = transpose of m (n x HS).
+template <class T>
+static void transpose_into(const T* m, int64_t n, int64_t HS, T* mt) {
+  for (int64_t j = 0; j < n; ++j)
+    for (int64_t c = 0; c < HS; ++c) mt[c * n + j] = m[j * HS + c];
 }
 
 // y += alpha * x
@@ -34,31 +51,39 @@ void attention_forward(const T* q, const T* k, const T* v, T* out, T* att, int64
   const int64_t G = NH / KVH, past = Tk - Tq;
   const T scale = T(1.0 / std::sqrt(double(HS)));
   const int64_t work = B * NH * Tq * Tk * HS;
-#pragma omp parallel for schedule(static) if (work >= kParallelMin)
-  for (int64_t bh = 0; bh < B * NH; ++bh) {
-    const int64_t b = bh / NH, kvh = (bh % NH) / G;
-    const T* kh = k + (b * KVH + kvh) * Tk * HS;
-    const T* vh = v + (b * KVH + kvh) * Tk * HS;
-    for (int64_t i = 0; i < Tq; ++i) {
-      const int64_t p = past + i;  // absolute position of this query: keys 0..p are visible
-      const T* qi = q + (bh * Tq + i) * HS;
-      T* ai = att + (bh * Tq + i) * Tk;
-      T* oi = out + (bh * Tq + i) * HS;
-      T m = -std::numeric_limits<T>::infinity();
-      for (int64_t j = 0; j <= p; ++j) {
-        ai[j] = dot(qi, kh + j * HS, HS) * scale;
-        m = std::max(m, ai[j]);
+#pragma omp parallel if (work >= kParallelMin)
+  {
+    std::vector<T> kt(size_t(HS * Tk));
+#pragma omp for schedule(static)
+    for (int64_t bh = 0; bh < B * NH; ++bh) {
+      const int64_t b = bh / NH, kvh = (bh % NH) / G;
+      const T* kh = k + (b * KVH + kvh) * Tk * HS;
+      const T* vh = v + (b * KVH + kvh) * Tk * HS;
+      transpose_into(kh, Tk, HS, kt.data());
+      for (int64_t i = 0; i < Tq; ++i) {
+        const int64_t p = past + i;  // absolute position of this query: keys 0..p are visible
+        const T* qi = q + (bh * Tq + i) * HS;
+        T* ai = att + (bh * Tq + i) * Tk;
+        T* oi = out + (bh * Tq + i) * HS;
+        row_times(qi, kt.data(), Tk, HS, ai, p + 1);
+        T m = -std::numeric_limits<T>::infinity();
+        for (int64_t j = 0; j <= p; ++j) {
+          ai[j] *= scale;
+          m = std::max(m, ai[j]);
+        }
+        T sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j <= p; ++j) {
+          ai[j] = fast_exp(ai[j] - m);
+          sum += ai[j];
+        }
+        const T inv = T(1) / sum;
+#pragma omp simd
+        for (int64_t j = 0; j <= p; ++j) ai[j] *= inv;
+        std::fill(ai + p + 1, ai + Tk, T(0));
+        std::fill(oi, oi + HS, T(0));
+        for (int64_t j = 0; j <= p; ++j) axpy(ai[j], vh + j * HS, oi, HS);
       }
-      T sum = 0;
-      for (int64_t j = 0; j <= p; ++j) {
-        ai[j] = std::exp(ai[j] - m);
-        sum += ai[j];
-      }
-      const T inv = T(1) / sum;
-      for (int64_t j = 0; j <= p; ++j) ai[j] *= inv;
-      std::fill(ai + p + 1, ai + Tk, T(0));
-      std::fill(oi, oi + HS, T(0));
-      for (int64_t j = 0; j <= p; ++j) axpy(ai[j], vh + j * HS, oi, HS);
     }
   }
 }
@@ -76,27 +101,32 @@ void attention_backward(const T* q, const T* k, const T* v, const T* att, const 
   //   term 1: datt_j = dout_i . v_j
   //   term 2: dscores_j = a_j (datt_j - sum_l a_l datt_l)   (the softmax Jacobian)
   //   term 3: dq_i = scale * sum_j dscores_j k_j
-#pragma omp parallel for schedule(static) if (work >= kParallelMin)
-  for (int64_t bh = 0; bh < B * NH; ++bh) {
-    const int64_t b = bh / NH, kvh = (bh % NH) / G;
-    const T* kh = k + (b * KVH + kvh) * Tk * HS;
-    const T* vh = v + (b * KVH + kvh) * Tk * HS;
-    for (int64_t i = 0; i < Tq; ++i) {
-      const int64_t p = past + i;
-      const T* ai = att + (bh * Tq + i) * Tk;
-      const T* doi = dout + (bh * Tq + i) * HS;
-      T* dsi = dscores + (bh * Tq + i) * Tk;
-      T* dqi = dq + (bh * Tq + i) * HS;
-      T weighted = 0;
-      for (int64_t j = 0; j <= p; ++j) {
-        dsi[j] = dot(doi, vh + j * HS, HS);
-        weighted += ai[j] * dsi[j];
+#pragma omp parallel if (work >= kParallelMin)
+  {
+    std::vector<T> vt(size_t(HS * Tk));
+#pragma omp for schedule(static)
+    for (int64_t bh = 0; bh < B * NH; ++bh) {
+      const int64_t b = bh / NH, kvh = (bh % NH) / G;
+      const T* kh = k + (b * KVH + kvh) * Tk * HS;
+      const T* vh = v + (b * KVH + kvh) * Tk * HS;
+      transpose_into(vh, Tk, HS, vt.data());
+      for (int64_t i = 0; i < Tq; ++i) {
+        const int64_t p = past + i;
+        const T* ai = att + (bh * Tq + i) * Tk;
+        const T* doi = dout + (bh * Tq + i) * HS;
+        T* dsi = dscores + (bh * Tq + i) * Tk;
+        T* dqi = dq + (bh * Tq + i) * HS;
+        row_times(doi, vt.data(), Tk, HS, dsi, p + 1);
+        T weighted = 0;
+#pragma omp simd reduction(+ : weighted)
+        for (int64_t j = 0; j <= p; ++j) weighted += ai[j] * dsi[j];
+#pragma omp simd
+        for (int64_t j = 0; j <= p; ++j) dsi[j] = ai[j] * (dsi[j] - weighted);
+        std::fill(dsi + p + 1, dsi + Tk, T(0));
+        std::fill(dqi, dqi + HS, T(0));
+        for (int64_t j = 0; j <= p; ++j) axpy(dsi[j], kh + j * HS, dqi, HS);
+        for (int64_t c = 0; c < HS; ++c) dqi[c] *= scale;
       }
-      for (int64_t j = 0; j <= p; ++j) dsi[j] = ai[j] * (dsi[j] - weighted);
-      std::fill(dsi + p + 1, dsi + Tk, T(0));
-      std::fill(dqi, dqi + HS, T(0));
-      for (int64_t j = 0; j <= p; ++j) axpy(dsi[j], kh + j * HS, dqi, HS);
-      for (int64_t c = 0; c < HS; ++c) dqi[c] *= scale;
     }
   }
 
