@@ -10,6 +10,11 @@ void set_num_threads(int n);
 int num_threads();
 // OpenBLAS's kernel family for this CPU ("Haswell", "SkylakeX", "Prescott", ...).
 std::string blas_core_name();
+// The OpenBLAS shared library this process loaded (its OpenMP or pthread build), or "unknown".
+std::string blas_library_path();
+// GFLOP/s of a square n x n float GEMM through OpenBLAS with the current thread count: the best of
+// `reps` timed calls after two warm-up calls (the machine's practical peak; `lmlab bench` MFU).
+double blas_sgemm_gflops(long n = 1024, int reps = 10);
 
 // The OPENBLAS_CORETYPE to force when OpenBLAS fell back to a generic kernel family (it does not
 // know every new CPU model and then runs sgemm ~5x slower, docs/PERFORMANCE.md): "SkylakeX" with

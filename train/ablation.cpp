@@ -206,6 +206,15 @@ AblationSpec load_ablation_spec(const std::string& path) {
   return parse_ablation_spec(text.str(), path);
 }
 
+bool is_ablation_spec(const std::string& path) {
+  try {
+    const YAML::Node root = YAML::LoadFile(path);
+    return root.IsMap() && root["base"];
+  } catch (const YAML::Exception&) {
+    return false;  // not YAML at all: load_config reports it, located
+  }
+}
+
 std::vector<std::string> override_strings(const AblationSpec& spec, const AblationVariant& v) {
   std::vector<std::string> out;
   for (const auto& [k, val] : spec.common) out.push_back(k + "=" + val);

@@ -43,6 +43,8 @@ struct AblationRun {
 // Parses a spec (YAML) and expands its grid. Throws lmlab::Error "file:line: what" for unknown
 // keys, wrong types, duplicate or unusable variant names, empty seeds, a missing base.
 AblationSpec load_ablation_spec(const std::string& path);
+// Whether a YAML file is an ablation spec (a map with a `base` key) rather than a train config.
+bool is_ablation_spec(const std::string& path);
 AblationSpec parse_ablation_spec(const std::string& text, const std::string& source);
 
 // Resolves every variant x seed into a run under `out_dir`: loads the base with the overrides and

@@ -3,6 +3,7 @@
 #include <cxxopts.hpp>
 #include <iostream>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "autograd/threads.h"
@@ -10,6 +11,8 @@
 #include "data/dataset.h"
 #include "data/tokenizer.h"
 #include "train/ablate.h"
+#include "train/ablation.h"
+#include "train/bench.h"
 #include "train/checkpoint.h"
 #include "train/demo.h"
 #include "train/plot.h"
@@ -189,6 +192,69 @@ int ablate_main(int argc, char** argv) {
   ao.exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   if (ec) throw Error("[ablate] cannot find the lmlab binary (/proc/self/exe): " + ec.message());
   return run_ablation(spec, runs, ao);
+}
+
+int bench_main(int argc, char** argv) {
+  cxxopts::Options opts("lmlab bench", "Tokens/s, GFLOP/s and MFU of full training steps (forward, "
+                        "backward, clip, optimizer).\nusage: lmlab bench CONFIG|SPEC [--variant NAME]... "
+                        "[--steps N] [--threads N]\nA spec (configs/bench/*.yaml) runs every variant "
+                        "unless --variant picks some.");
+  std::vector<std::string> sets, picked;
+  BenchOptions bo;
+  int64_t threads = -1;
+  opts.add_options()
+      ("set", "override a config key (repeatable)", cxxopts::value(sets))
+      ("variant", "run only this variant of a spec (repeatable)", cxxopts::value(picked))
+      ("steps", "timed steps; the median is reported", cxxopts::value(bo.steps)->default_value("20"))
+      ("warmup", "untimed steps first", cxxopts::value(bo.warmup)->default_value("3"))
+      ("threads", "threads (default: train.threads of the config; 0: all cores)",
+       cxxopts::value(threads))
+      ("peak-n", "size of the sgemm that measures the peak (0: skip)",
+       cxxopts::value(bo.peak_n)->default_value("1024"))
+      ("json", "one JSON line per variant instead of the text report")
+      ("list", "print the variant names and exit")
+      ("resolved", "print the resolved config as JSON (tools/bench_torch.py reads it) and exit");
+  cxxopts::ParseResult r;
+  if (!parse(opts, argc, argv, r, 1)) return 0;
+  if (bo.steps < 1) throw UsageError("--steps must be >= 1");
+  if (bo.warmup < 0) throw UsageError("--warmup must be >= 0");
+  if (bo.peak_n < 0) throw UsageError("--peak-n must be >= 0");
+  const std::string path = r.unmatched()[0];
+  // (name, config) of every variant to run.
+  std::vector<std::pair<std::string, TrainConfig>> todo;
+  if (is_ablation_spec(path)) {
+    const AblationSpec spec = load_ablation_spec(path);
+    for (const std::string& p : picked) {
+      bool found = false;
+      for (const AblationVariant& v : spec.variants) found |= v.name == p;
+      if (!found) throw UsageError("--variant " + p + ": " + path + " has no such variant (see --list)");
+    }
+    for (const AblationVariant& v : spec.variants) {
+      if (!picked.empty() && std::find(picked.begin(), picked.end(), v.name) == picked.end()) continue;
+      std::vector<std::string> all = override_strings(spec, v);
+      all.insert(all.end(), sets.begin(), sets.end());
+      todo.emplace_back(v.name, load_config(spec.base, all));
+    }
+  } else {
+    if (!picked.empty()) throw UsageError("--variant needs an ablation spec; " + path + " is a config");
+    todo.emplace_back(std::filesystem::path(path).stem().string(), load_config(path, sets));
+  }
+  if (threads >= 0)
+    for (auto& [name, cfg] : todo) cfg.train.threads = threads;
+  if (r.count("list")) {
+    for (const auto& [name, cfg] : todo) std::cout << name << "\n";
+    return 0;
+  }
+  if (r.count("resolved")) {
+    if (todo.size() != 1) throw UsageError("--resolved needs one variant (--variant NAME)");
+    std::cout << bench_config_json(todo[0].second) << "\n";
+    return 0;
+  }
+  for (const auto& [name, cfg] : todo) {
+    const BenchResult res = run_bench(cfg, name, bo);
+    std::cout << (r.count("json") ? bench_json(res) + "\n" : format_bench(res)) << std::flush;
+  }
+  return 0;
 }
 
 int demo_main(int argc, char** argv) {

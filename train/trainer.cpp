@@ -135,6 +135,9 @@ bool all_finite(const std::vector<Tensor>& params) {
   return true;
 }
 
+
+}  // namespace
+
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& cfg, nn::TransformerLM& model) {
   const OptimConfig& o = cfg.optim;
   if (o.name == "sgd") {
@@ -150,8 +153,6 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& cfg, nn::Tra
   ao.weight_decay = o.weight_decay;
   return std::make_unique<optim::AdamW>(model.named_parameters(), ao);
 }
-
-}  // namespace
 
 double evaluate(const nn::TransformerLM& model, const TokenDataset& data, int64_t batch,
                 int64_t* tokens) {

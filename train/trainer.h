@@ -1,11 +1,19 @@
 // The training loop: config -> data -> model -> optimizer -> steps, with metrics, evaluation,
 // checkpoints, bit-exact resume, SIGINT/SIGTERM handling and divergence detection.
 #pragma once
+#include <memory>
 #include <string>
 
 #include "train/config.h"
 
 namespace lmlab {
+
+namespace nn { class TransformerLM; }
+namespace optim { class Optimizer; }
+
+// The optimizer a config asks for (optim.name), over the model's named parameters (AdamW: decay on
+// matrices only). Build it after model.to(device): its state lives where the parameters do.
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& cfg, nn::TransformerLM& model);
 
 struct TrainOptions {
   bool resume = false;     // continue from <run_dir>/ckpt.safetensors if it exists
@@ -31,7 +39,6 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& options = {});
 // Mean cross-entropy over the whole validation split (see docs/data.md); also returns the number
 // of predicted tokens through `tokens`.
 class TokenDataset;
-namespace nn { class TransformerLM; }
 double evaluate(const nn::TransformerLM& model, const TokenDataset& data, int64_t batch,
                 int64_t* tokens = nullptr);
 
