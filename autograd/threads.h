@@ -12,9 +12,10 @@ int num_threads();
 std::string blas_core_name();
 // The OpenBLAS shared library this process loaded (its OpenMP or pthread build), or "unknown".
 std::string blas_library_path();
-// GFLOP/s of a square n x n float GEMM through OpenBLAS with the current thread count: the best of
-// `reps` timed calls after two warm-up calls (the machine's practical peak; `lmlab bench` MFU).
-double blas_sgemm_gflops(long n = 1024, int reps = 10);
+// GFLOP/s of a square n x n float GEMM with the current thread count: the fastest of `reps` calls
+// through OpenBLAS's own threading and `reps` through lmlab's GEMM (after two warm-up calls): the
+// machine's practical peak, against which `lmlab bench` states MFU.
+double blas_sgemm_gflops(long n = 2048, int reps = 5);
 
 // The OPENBLAS_CORETYPE to force when OpenBLAS fell back to a generic kernel family (it does not
 // know every new CPU model and then runs sgemm ~5x slower, docs/PERFORMANCE.md): "SkylakeX" with

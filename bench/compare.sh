@@ -50,7 +50,7 @@ for v in "${variants[@]}"; do
   echo "== $v ($th threads, $pairs pairs x $steps steps)"
   for ((i = 1; i <= pairs; ++i)); do
     # lmlab measures the sgemm peak on the first pair only (it takes about a second).
-    peak=0; [[ $i -eq 1 ]] && peak=1024
+    peak=0; [[ $i -eq 1 ]] && peak=2048
     a="$("$lmlab" bench "$config" "${va[@]}" --threads "$th" --steps "$steps" --peak-n "$peak" --json)"
     core="$("$py" -c "import json,sys; print(json.loads(sys.argv[1])['blas_core'])" "$a")"
     libdir="$("$py" -c "import json,sys,os; print(os.path.dirname(json.loads(sys.argv[1])['blas_library']))" "$a")"

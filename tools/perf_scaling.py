@@ -56,7 +56,7 @@ def main():
                                f"train.batch_size={2048 // t}"]) for t in (32, 64, 128, 256, 512)]
     rows, peak = [], 0.0
     for sweep, x, sets in points:
-        lm, pt, fpt = run_point(a.lmlab, sets, a.steps, a.threads, 0 if peak else 1024)
+        lm, pt, fpt = run_point(a.lmlab, sets, a.steps, a.threads, 0 if peak else 2048)
         peak = peak or lm["peak_gflops"]
         row = dict(sweep=sweep, x=x, lmlab_tok_s=lm["tokens_per_s"], torch_tok_s=pt["tokens_per_s"],
                    lmlab_mfu=lm["gflops"] / peak, torch_mfu=fpt * pt["tokens_per_s"] / 1e9 / peak,

@@ -12,7 +12,7 @@ namespace lmlab {
 struct BenchOptions {
   int64_t steps = 20;     // timed steps (the median is reported)
   int64_t warmup = 3;     // untimed steps first (allocator, caches, lazily made optimizer state)
-  int64_t peak_n = 1024;  // sgemm size for the peak measurement (0: skip it)
+  int64_t peak_n = 2048;  // sgemm size for the peak measurement (0: skip it)
 };
 
 struct BenchResult {

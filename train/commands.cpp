@@ -210,7 +210,7 @@ int bench_main(int argc, char** argv) {
       ("threads", "threads (default: train.threads of the config; 0: all cores)",
        cxxopts::value(threads))
       ("peak-n", "size of the sgemm that measures the peak (0: skip)",
-       cxxopts::value(bo.peak_n)->default_value("1024"))
+       cxxopts::value(bo.peak_n)->default_value("2048"))
       ("json", "one JSON line per variant instead of the text report")
       ("list", "print the variant names and exit")
       ("resolved", "print the resolved config as JSON (tools/bench_torch.py reads it) and exit");

@@ -105,8 +105,8 @@ void attention_backward(const T* q, const T* k, const T* v, const T* att, const 
       const T beta = g == 0 ? T(0) : T(1);
       gemm<T>(true, false, Tk, HS, Tq, scale, dscores + bh * Tq * Tk, Tk, q + bh * Tq * HS, HS,
               beta, dkh, HS);
-      gemm<T>(true, false, Tk, HS, Tq, T(1), att + bh * Tq * Tk, Tk, dout + bh * Tq * HS, HS,
-              beta, dvh, HS);
+      gemm<T>(true, false, Tk, HS, Tq, T(1), att + bh * Tq * Tk, Tk, dout + bh * Tq * HS, HS, beta,
+              dvh, HS);
     }
   }
 }

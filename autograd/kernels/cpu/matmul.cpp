@@ -1,11 +1,23 @@
-// GEMM on the CPU: a thin row-major wrapper over OpenBLAS's cblas_sgemm / cblas_dgemm.
-// OpenBLAS runs its own threads inside each call, so nothing here opens an OpenMP region.
+// GEMM on the CPU: a row-major wrapper over OpenBLAS's cblas_sgemm / cblas_dgemm.
+//
+// Threads: with the OpenMP build of OpenBLAS, a product is cut into slabs of C (rows, or columns
+// when C is wider than tall) that our OpenMP threads share, each slab a one-thread GEMM over the
+// full K (OpenBLAS runs single-threaded inside an OpenMP region). OpenBLAS's own multi-threaded
+// GEMM on the small products of a tiny model spent a large part of each step synchronising its
+// threads (sched_yield between packed panels); the slabs need one barrier. The slab boundaries
+// follow from the shape alone, so results do not depend on the thread count
+// (tests/autograd/ops/test_matmul.cpp). With the pthread build (its own pool), OpenBLAS threads
+// each call itself.
 #include "autograd/kernels/matmul.h"
 
 #include <cblas.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <cassert>
 #include <climits>
+
+extern "C" int openblas_get_parallel(void);  // 0: sequential, 1: pthreads, 2: OpenMP
 
 namespace lmlab::cpu {
 
@@ -35,8 +47,37 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   assert(lda >= 1 && lda >= (trans_a ? M : K));
   assert(ldb >= 1 && ldb >= (trans_b ? K : N));
   assert(ldc >= 1 && ldc >= N);
-  blas_gemm(trans_a, trans_b, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C,
-            int(ldc));
+  static const bool openmp_blas = openblas_get_parallel() == 2;
+  // Small products (below ~64k multiply-adds, or narrow) go to OpenBLAS whole.
+  const int64_t dim = std::max(M, N);
+  if (!openmp_blas || double(M) * double(N) * double(K) < 65536.0 || dim < 64) {
+    blas_gemm(trans_a, trans_b, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C,
+              int(ldc));
+    return;
+  }
+  // Slabs along C's longer side: one per 1024 rows (or columns), at least 2 and at most 16, an
+  // even number, each a multiple of 16 (OpenBLAS's register blocking). Their boundaries follow
+  // from the shape alone, never from the thread count, so neither do the results. (On 2 cores 2
+  // slabs beat 4 and 8 by 3-10%: every slab packs op(B) again and runs at a smaller size.)
+  const bool by_rows = M >= N;
+  int64_t want = std::clamp<int64_t>(dim / 1024, 2, 16);
+  want += want % 2;
+  const int64_t slab = std::max<int64_t>(32, ((dim + want - 1) / want + 15) / 16 * 16);
+  const int64_t slabs = (dim + slab - 1) / slab;
+  const int threads = omp_in_parallel() ? 1 : int(std::min<int64_t>(omp_get_max_threads(), slabs));
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int64_t s = 0; s < slabs; ++s) {
+    const int64_t lo = s * slab, n = std::min(dim, lo + slab) - lo;
+    if (by_rows) {  // rows lo .. lo + n of C and of op(A)
+      const T* a = trans_a ? A + lo : A + lo * lda;
+      blas_gemm(trans_a, trans_b, int(n), int(N), int(K), alpha, a, int(lda), B, int(ldb), beta,
+                C + lo * ldc, int(ldc));
+    } else {  // columns lo .. lo + n of C and of op(B)
+      const T* b = trans_b ? B + lo * ldb : B + lo;
+      blas_gemm(trans_a, trans_b, int(M), int(n), int(K), alpha, A, int(lda), b, int(ldb), beta,
+                C + lo, int(ldc));
+    }
+  }
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,

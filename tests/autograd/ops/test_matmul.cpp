@@ -1,6 +1,8 @@
 // Tests for matmul (ops/matmul.cpp): float64 gradchecks over 2-D, batched, broadcast, 2-D-weight,
 // transposed-view and size-1 shapes; values by hand and against a naive triple loop; the strided
 // BLAS paths against the contiguous path; what is saved for backward; and every error message.
+#include <omp.h>
+
 #include <cmath>
 #include <vector>
 
@@ -272,4 +274,42 @@ TEST(Matmul, CopiesForBlasAreNotGraphNodes) {
   tape::clear();
   auto f = [](const std::vector<Tensor>& in) { return mm(permute(in[0], {2, 0, 1}), in[1]); };
   EXPECT_TRUE(test::Gradcheck(f, {x, b}));
+}
+
+// Products large enough that the CPU GEMM splits C into one slab per thread (rows when C is
+// taller, columns when wider; kernels/cpu/matmul.cpp): values and both gradients are bitwise the
+// same for 1, 2 and 3 threads, and match the naive product.
+TEST(Matmul, BitwiseIdenticalAcrossThreadCounts) {
+  const int saved = omp_get_max_threads();
+  struct Case {
+    int64_t M, K, N;
+    bool ta, tb;  // a stored (K, M) / b stored (N, K) and used through a transposed view
+  };
+  for (const Case& c : {Case{200, 64, 96, false, false}, Case{72, 128, 300, false, true},
+                        Case{300, 40, 260, true, false}, Case{33, 700, 129, true, true}}) {
+    std::vector<std::vector<float>> first;
+    for (int threads : {1, 2, 3}) {
+      omp_set_num_threads(threads);
+      Generator gen(5);
+      Tensor a_leaf = Tensor::randn(c.ta ? Shape{c.K, c.M} : Shape{c.M, c.K}, gen).requires_grad_();
+      Tensor b_leaf = Tensor::randn(c.tb ? Shape{c.N, c.K} : Shape{c.K, c.N}, gen).requires_grad_();
+      Tensor a = c.ta ? transpose(a_leaf, 0, 1) : a_leaf;
+      Tensor b = c.tb ? transpose(b_leaf, 0, 1) : b_leaf;
+      Tensor y = matmul(a, b);
+      tape::backward(y, Tensor::randn(y.shape(), gen));
+      std::vector<std::vector<float>> got = {y.to_vector<float>(), a_leaf.grad().to_vector<float>(),
+                                             b_leaf.grad().to_vector<float>()};
+      if (first.empty()) {
+        first = got;
+        const std::vector<double> want =
+            naive(values(a.contiguous()), values(b.contiguous()), c.M, c.K, c.N);
+        for (size_t i = 0; i < want.size(); ++i)
+          ASSERT_NEAR(got[0][i], want[i], 1e-4 * (1 + std::fabs(want[i]))) << c.M << "x" << c.N;
+      }
+      for (size_t i = 0; i < got.size(); ++i)
+        EXPECT_EQ(got[i], first[i])
+            << c.M << "x" << c.K << "x" << c.N << ", " << threads << " threads";
+    }
+  }
+  omp_set_num_threads(saved);
 }
