@@ -7,17 +7,30 @@
 
 namespace lmlab::cpu {
 
+// The CPU kernels take q, k, v, out and their gradients in any layout whose head-size dim is
+// contiguous: element (b, h, t, c) of a tensor sits at b * batch + h * head + t * pos + c. So the
+// (B, T, heads, HS) memory behind nn's transposed head views, and the KV cache's narrowed
+// buffers, are read and written without copies. att and dscores are contiguous (B, NH, Tq, Tk).
+struct HeadStrides {
+  int64_t batch, head, pos;
+};
+inline HeadStrides contiguous_heads(int64_t heads, int64_t T, int64_t HS) {
+  return {heads * T * HS, T * HS, HS};
+}
+
 // att = softmax(mask(q k^T / sqrt(HS))) row by row (row max subtracted), out = att v.
 template <class T>
-void attention_forward(const T* q, const T* k, const T* v, T* out, T* att, int64_t B, int64_t NH,
+void attention_forward(const T* q, HeadStrides sq, const T* k, HeadStrides sk, const T* v,
+                       HeadStrides sv, T* out, HeadStrides so, T* att, int64_t B, int64_t NH,
                        int64_t KVH, int64_t Tq, int64_t Tk, int64_t HS);
-// dq, dk, dv are overwritten. dscores (B, NH, Tq, Tk) is scratch space for the score gradients.
+// dq, dk, dv are overwritten (dq in q's layout, dk / dv in sdk's). dscores is scratch space.
 //   datt = dout v^T;  dscores = att * (datt - sum_j(datt * att));  dq = dscores k / sqrt(HS);
 //   dk = sum over the group's query heads of dscores^T q / sqrt(HS);  dv = same of att^T dout.
 template <class T>
-void attention_backward(const T* q, const T* k, const T* v, const T* att, const T* dout, T* dq,
-                        T* dk, T* dv, T* dscores, int64_t B, int64_t NH, int64_t KVH, int64_t Tq,
-                        int64_t Tk, int64_t HS);
+void attention_backward(const T* q, HeadStrides sq, const T* k, HeadStrides sk, const T* v,
+                        HeadStrides sv, const T* att, const T* dout, HeadStrides sdo, T* dq,
+                        HeadStrides sdq, T* dk, T* dv, HeadStrides sdkv, T* dscores, int64_t B,
+                        int64_t NH, int64_t KVH, int64_t Tq, int64_t Tk, int64_t HS);
 
 }  // namespace lmlab::cpu
 

@@ -52,16 +52,45 @@ Dims check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const ch
   return d;
 }
 
+// CPU tensors go to the kernel as they are when their head-size dim is contiguous and positions are
+// at least a row apart (nn's transposed (B, T, heads, HS) views, the KV cache's narrowed buffers);
+// anything else is copied first. CUDA kernels take contiguous (B, heads, T, HS).
+Tensor kernel_layout(const Tensor& t) {
+  if (t.device() != Device::CPU) return t.contiguous();
+  const Strides& s = t.strides();
+  const bool ok = (s[3] == 1 || t.size(3) <= 1) && s[2] >= t.size(3) && s[0] >= 0 && s[1] >= 0;
+  return ok ? t : t.contiguous();
+}
+
+cpu::HeadStrides head_strides(const Tensor& t) {
+  return {t.strides()[0], t.strides()[1], t.strides()[2]};
+}
+
+// A (B, H, T, HS) output laid out like `like`. CPU: uninitialised (the kernels write every
+// element), as (B, T, H, HS) memory seen through a transposed view when `like` is such a view (so
+// the caller's transpose back is free), else contiguous. CUDA: contiguous zeros, as its kernels
+// expect.
+Tensor empty_in_layout_of(const Tensor& like, const Shape& shape) {
+  if (like.device() != Device::CPU) return Tensor::zeros(shape, like.dtype(), like.device());
+  const Strides& s = like.strides();
+  if (s[1] < s[2] && shape[1] > 1 && shape[2] > 1)
+    return transpose(Tensor::empty({shape[0], shape[2], shape[1], shape[3]}, like.dtype()), 1, 2);
+  return Tensor::empty(shape, like.dtype());
+}
+
 void forward_kernel(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& att,
                     const Dims& d) {
   switch (q.device()) {
     case Device::CPU:
       if (q.dtype() == DType::F32)
-        cpu::attention_forward(q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(),
-                               att.data<float>(), d.B, d.NH, d.KVH, d.Tq, d.Tk, d.HS);
+        cpu::attention_forward(q.data<float>(), head_strides(q), k.data<float>(), head_strides(k),
+                               v.data<float>(), head_strides(v), out.data<float>(),
+                               head_strides(out), att.data<float>(), d.B, d.NH, d.KVH, d.Tq, d.Tk,
+                               d.HS);
       else
-        cpu::attention_forward(q.data<double>(), k.data<double>(), v.data<double>(),
-                               out.data<double>(), att.data<double>(), d.B, d.NH, d.KVH, d.Tq, d.Tk,
+        cpu::attention_forward(q.data<double>(), head_strides(q), k.data<double>(), head_strides(k),
+                               v.data<double>(), head_strides(v), out.data<double>(),
+                               head_strides(out), att.data<double>(), d.B, d.NH, d.KVH, d.Tq, d.Tk,
                                d.HS);
       break;
     case Device::CUDA:
@@ -73,22 +102,27 @@ void forward_kernel(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& o
 
 Grads backward_kernel(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& att,
                       const Tensor& dout_in, const Dims& d) {
-  Tensor dout = dout_in.contiguous();
-  Tensor dq = Tensor::zeros_like(q), dk = Tensor::zeros_like(k), dv = Tensor::zeros_like(v);
-  if (q.numel() == 0 || k.numel() == 0) return Grads{dq, dk, dv};
+  if (q.numel() == 0 || k.numel() == 0)
+    return Grads{Tensor::zeros_like(q), Tensor::zeros_like(k), Tensor::zeros_like(v)};
+  const Tensor dout = kernel_layout(dout_in);
+  Tensor dq = empty_in_layout_of(q, q.shape());
+  Tensor dk = empty_in_layout_of(k, k.shape());
+  Tensor dv = empty_in_layout_of(k, v.shape());  // dk and dv share one layout
   Tensor dscores = Tensor::empty_like(att);
   switch (q.device()) {
     case Device::CPU:
       if (q.dtype() == DType::F32)
-        cpu::attention_backward(q.data<float>(), k.data<float>(), v.data<float>(),
-                                att.data<float>(), dout.data<float>(), dq.data<float>(),
-                                dk.data<float>(), dv.data<float>(), dscores.data<float>(), d.B,
-                                d.NH, d.KVH, d.Tq, d.Tk, d.HS);
+        cpu::attention_backward(
+            q.data<float>(), head_strides(q), k.data<float>(), head_strides(k), v.data<float>(),
+            head_strides(v), att.data<float>(), dout.data<float>(), head_strides(dout),
+            dq.data<float>(), head_strides(dq), dk.data<float>(), dv.data<float>(),
+            head_strides(dk), dscores.data<float>(), d.B, d.NH, d.KVH, d.Tq, d.Tk, d.HS);
       else
-        cpu::attention_backward(q.data<double>(), k.data<double>(), v.data<double>(),
-                                att.data<double>(), dout.data<double>(), dq.data<double>(),
-                                dk.data<double>(), dv.data<double>(), dscores.data<double>(), d.B,
-                                d.NH, d.KVH, d.Tq, d.Tk, d.HS);
+        cpu::attention_backward(
+            q.data<double>(), head_strides(q), k.data<double>(), head_strides(k), v.data<double>(),
+            head_strides(v), att.data<double>(), dout.data<double>(), head_strides(dout),
+            dq.data<double>(), head_strides(dq), dk.data<double>(), dv.data<double>(),
+            head_strides(dk), dscores.data<double>(), d.B, d.NH, d.KVH, d.Tq, d.Tk, d.HS);
       break;
     case Device::CUDA:
       cuda::attention_backward(q.data<float>(), k.data<float>(), v.data<float>(), att.data<float>(),
@@ -106,10 +140,13 @@ Grads backward_kernel(const Tensor& q, const Tensor& k, const Tensor& v, const T
 // whose backward returns {dq, dk, dv} (docs/attention.md).
 Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in) {
   const Dims d = check_attention(q_in, k_in, v_in, "causal_attention");
-  Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
-  Tensor out = Tensor::zeros_like(q);
-  Tensor att = Tensor::zeros({d.B, d.NH, d.Tq, d.Tk}, q.dtype(), q.device());
-  if (q.numel() > 0 && k.numel() > 0) forward_kernel(q, k, v, out, att, d);
+  Tensor q = kernel_layout(q_in), k = kernel_layout(k_in), v = kernel_layout(v_in);
+  const bool work = q.numel() > 0 && k.numel() > 0;
+  Tensor out = work ? empty_in_layout_of(q, q.shape()) : Tensor::zeros_like(q);
+  const Shape att_shape{d.B, d.NH, d.Tq, d.Tk};  // CPU kernels write every element of att
+  Tensor att = work && q.device() == Device::CPU ? Tensor::empty(att_shape, q.dtype())
+                                                 : Tensor::zeros(att_shape, q.dtype(), q.device());
+  if (work) forward_kernel(q, k, v, out, att, d);
   if (tape::needs_grad({q, k, v})) {
     Saved sq(q), sk(k), sv(v), satt(att);
     tape::record("causal_attention", {q, k, v}, out, [sq, sk, sv, satt, d](const Tensor& dout) {

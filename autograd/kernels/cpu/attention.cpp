@@ -4,7 +4,8 @@
 // The masked part of each score row is computed and discarded (at most half the score FLOPs) in
 // exchange for GEMM speed: hand-written per-row loops over a few dozen keys ran at ~7 GFLOP/s.
 // Each (b, h) (forward, dq) and each (b, kv head) (dk, dv) is computed by one thread in a fixed
-// order, so results are bitwise identical for any thread count.
+// order, so results are bitwise identical for any thread count. Tensors are addressed through
+// HeadStrides (kernels/attention.h): nn's (B, T, heads, HS) layouts are read and written in place.
 #include "autograd/kernels/attention.h"
 
 #include <algorithm>
@@ -36,8 +37,15 @@ static void masked_softmax_row(T* a, int64_t p, int64_t Tk) {
   std::fill(a + p + 1, a + Tk, T(0));
 }
 
+// Element (b, h, 0, 0) of a head-strided tensor.
+template <class P>
+static P* head(P* base, HeadStrides s, int64_t b, int64_t h) {
+  return base + b * s.batch + h * s.head;
+}
+
 template <class T>
-void attention_forward(const T* q, const T* k, const T* v, T* out, T* att, int64_t B, int64_t NH,
+void attention_forward(const T* q, HeadStrides sq, const T* k, HeadStrides sk, const T* v,
+                       HeadStrides sv, T* out, HeadStrides so, T* att, int64_t B, int64_t NH,
                        int64_t KVH, int64_t Tq, int64_t Tk, int64_t HS) {
   assert(KVH > 0 && NH % KVH == 0 && Tq <= Tk);
   const int64_t G = NH / KVH, past = Tk - Tq;
@@ -45,22 +53,23 @@ void attention_forward(const T* q, const T* k, const T* v, T* out, T* att, int64
   const int64_t work = B * NH * Tq * Tk * HS;
 #pragma omp parallel for schedule(static) if (work >= kParallelMin)
   for (int64_t bh = 0; bh < B * NH; ++bh) {
-    const int64_t b = bh / NH, kvh = (bh % NH) / G;
-    const T* kh = k + (b * KVH + kvh) * Tk * HS;
-    const T* vh = v + (b * KVH + kvh) * Tk * HS;
+    const int64_t b = bh / NH, h = bh % NH, kvh = h / G;
     T* ah = att + bh * Tq * Tk;
     // scores (Tq, Tk) = scale * q (Tq, HS) k^T; query i sits at position past + i.
-    gemm<T>(false, true, Tq, Tk, HS, scale, q + bh * Tq * HS, HS, kh, HS, T(0), ah, Tk);
+    gemm<T>(false, true, Tq, Tk, HS, scale, head(q, sq, b, h), sq.pos, head(k, sk, b, kvh), sk.pos,
+            T(0), ah, Tk);
     for (int64_t i = 0; i < Tq; ++i) masked_softmax_row(ah + i * Tk, past + i, Tk);
     // out (Tq, HS) = att (Tq, Tk) v: masked probabilities are exact zeros.
-    gemm<T>(false, false, Tq, HS, Tk, T(1), ah, Tk, vh, HS, T(0), out + bh * Tq * HS, HS);
+    gemm<T>(false, false, Tq, HS, Tk, T(1), ah, Tk, head(v, sv, b, kvh), sv.pos, T(0),
+            head(out, so, b, h), so.pos);
   }
 }
 
 template <class T>
-void attention_backward(const T* q, const T* k, const T* v, const T* att, const T* dout, T* dq,
-                        T* dk, T* dv, T* dscores, int64_t B, int64_t NH, int64_t KVH, int64_t Tq,
-                        int64_t Tk, int64_t HS) {
+void attention_backward(const T* q, HeadStrides sq, const T* k, HeadStrides sk, const T* v,
+                        HeadStrides sv, const T* att, const T* dout, HeadStrides sdo, T* dq,
+                        HeadStrides sdq, T* dk, T* dv, HeadStrides sdkv, T* dscores, int64_t B,
+                        int64_t NH, int64_t KVH, int64_t Tq, int64_t Tk, int64_t HS) {
   assert(KVH > 0 && NH % KVH == 0 && Tq <= Tk);
   const int64_t G = NH / KVH, past = Tk - Tq;
   const T scale = T(1.0 / std::sqrt(double(HS)));
@@ -73,12 +82,11 @@ void attention_backward(const T* q, const T* k, const T* v, const T* att, const 
   //   term 3: dq = scale * dscores k
 #pragma omp parallel for schedule(static) if (work >= kParallelMin)
   for (int64_t bh = 0; bh < B * NH; ++bh) {
-    const int64_t b = bh / NH, kvh = (bh % NH) / G;
-    const T* kh = k + (b * KVH + kvh) * Tk * HS;
-    const T* vh = v + (b * KVH + kvh) * Tk * HS;
+    const int64_t b = bh / NH, h = bh % NH, kvh = h / G;
     const T* ah = att + bh * Tq * Tk;
     T* dsh = dscores + bh * Tq * Tk;
-    gemm<T>(false, true, Tq, Tk, HS, T(1), dout + bh * Tq * HS, HS, vh, HS, T(0), dsh, Tk);
+    gemm<T>(false, true, Tq, Tk, HS, T(1), head(dout, sdo, b, h), sdo.pos, head(v, sv, b, kvh),
+            sv.pos, T(0), dsh, Tk);
     for (int64_t i = 0; i < Tq; ++i) {
       const int64_t p = past + i;
       const T* ai = ah + i * Tk;
@@ -90,7 +98,8 @@ void attention_backward(const T* q, const T* k, const T* v, const T* att, const 
       for (int64_t j = 0; j <= p; ++j) dsi[j] = ai[j] * (dsi[j] - weighted);
       std::fill(dsi + p + 1, dsi + Tk, T(0));
     }
-    gemm<T>(false, false, Tq, HS, Tk, scale, dsh, Tk, kh, HS, T(0), dq + bh * Tq * HS, HS);
+    gemm<T>(false, false, Tq, HS, Tk, scale, dsh, Tk, head(k, sk, b, kvh), sk.pos, T(0),
+            head(dq, sdq, b, h), sdq.pos);
   }
 
   // Pass 2, per (b, kv head): the group's query heads in head order add into one dk / dv.
@@ -98,29 +107,29 @@ void attention_backward(const T* q, const T* k, const T* v, const T* att, const 
 #pragma omp parallel for schedule(static) if (work >= kParallelMin)
   for (int64_t bk = 0; bk < B * KVH; ++bk) {
     const int64_t b = bk / KVH, kvh = bk % KVH;
-    T* dkh = dk + bk * Tk * HS;
-    T* dvh = dv + bk * Tk * HS;
+    T* dkh = head(dk, sdkv, b, kvh);
+    T* dvh = head(dv, sdkv, b, kvh);
     for (int64_t g = 0; g < G; ++g) {
-      const int64_t bh = b * NH + kvh * G + g;
+      const int64_t h = kvh * G + g, bh = b * NH + h;
       const T beta = g == 0 ? T(0) : T(1);
-      gemm<T>(true, false, Tk, HS, Tq, scale, dscores + bh * Tq * Tk, Tk, q + bh * Tq * HS, HS,
-              beta, dkh, HS);
-      gemm<T>(true, false, Tk, HS, Tq, T(1), att + bh * Tq * Tk, Tk, dout + bh * Tq * HS, HS, beta,
-              dvh, HS);
+      gemm<T>(true, false, Tk, HS, Tq, scale, dscores + bh * Tq * Tk, Tk, head(q, sq, b, h),
+              sq.pos, beta, dkh, sdkv.pos);
+      gemm<T>(true, false, Tk, HS, Tq, T(1), att + bh * Tq * Tk, Tk, head(dout, sdo, b, h),
+              sdo.pos, beta, dvh, sdkv.pos);
     }
   }
 }
 
-template void attention_forward<float>(const float*, const float*, const float*, float*, float*,
-                                       int64_t, int64_t, int64_t, int64_t, int64_t, int64_t);
-template void attention_forward<double>(const double*, const double*, const double*, double*,
-                                        double*, int64_t, int64_t, int64_t, int64_t, int64_t,
-                                        int64_t);
-template void attention_backward<float>(const float*, const float*, const float*, const float*,
-                                        const float*, float*, float*, float*, float*, int64_t,
-                                        int64_t, int64_t, int64_t, int64_t, int64_t);
-template void attention_backward<double>(const double*, const double*, const double*, const double*,
-                                         const double*, double*, double*, double*, double*, int64_t,
-                                         int64_t, int64_t, int64_t, int64_t, int64_t);
+#define LMLAB_ATTENTION(T)                                                                        \
+  template void attention_forward<T>(const T*, HeadStrides, const T*, HeadStrides, const T*,      \
+                                     HeadStrides, T*, HeadStrides, T*, int64_t, int64_t, int64_t, \
+                                     int64_t, int64_t, int64_t);                                  \
+  template void attention_backward<T>(const T*, HeadStrides, const T*, HeadStrides, const T*,     \
+                                      HeadStrides, const T*, const T*, HeadStrides, T*,           \
+                                      HeadStrides, T*, T*, HeadStrides, T*, int64_t, int64_t,     \
+                                      int64_t, int64_t, int64_t, int64_t);
+LMLAB_ATTENTION(float)
+LMLAB_ATTENTION(double)
+#undef LMLAB_ATTENTION
 
 }  // namespace lmlab::cpu
