@@ -65,14 +65,18 @@ std::string first_difference(const std::string& a, const std::string& b) {
     const size_t hash = s.find("  #");
     if (hash != std::string::npos) s = s.substr(0, hash);
     const size_t e = s.find_last_not_of(' ');
-    return e == std::string::npos ? std::string() : s.substr(s.find_first_not_of(' '), e + 1 - s.find_first_not_of(' '));
+    return e == std::string::npos
+               ? std::string()
+               : s.substr(s.find_first_not_of(' '), e + 1 - s.find_first_not_of(' '));
   };
   std::string section;
   while (true) {
     const bool ga = bool(std::getline(sa, la)), gb = bool(std::getline(sb, lb));
     if (!ga && !gb) return "";
-    if (!la.empty() && la[0] != ' ' && la.back() == ':') section = la.substr(0, la.size() - 1) + ".";
-    if (strip(la) != strip(lb)) return section + strip(la) + " (on disk) vs " + section + strip(lb) + " (spec)";
+    if (!la.empty() && la[0] != ' ' && la.back() == ':')
+      section = la.substr(0, la.size() - 1) + ".";
+    if (strip(la) != strip(lb))
+      return section + strip(la) + " (on disk) vs " + section + strip(lb) + " (spec)";
   }
 }
 
@@ -84,25 +88,15 @@ std::pair<int64_t, double> last_progress(const std::string& metrics) {
   in.seekg(std::max<std::streamoff>(0, size - 512));
   std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!chunk.empty() && chunk.back() == '\n') chunk.pop_back();
-  const std::string line = chunk.substr(chunk.rfind('\n') == std::string::npos ? 0 : chunk.rfind('\n') + 1);
+  const std::string line =
+      chunk.substr(chunk.rfind('\n') == std::string::npos ? 0 : chunk.rfind('\n') + 1);
   if (line.empty() || !std::isdigit(static_cast<unsigned char>(line[0]))) return {-1, 0.0};
   try {
-    return {std::stoll(line.substr(0, line.find(','))) + 1, std::stod(line.substr(line.rfind(',') + 1))};
+    return {std::stoll(line.substr(0, line.find(','))) + 1,
+            std::stod(line.substr(line.rfind(',') + 1))};
   } catch (const std::exception&) {
     return {-1, 0.0};
   }
-}
-
-// The child's command line: the base config with the spec's overrides, resumable.
-std::vector<std::string> train_command(const AblationSpec& spec, const AblationRun& run,
-                                       const std::string& exe) {
-  std::vector<std::string> args{exe, "train", spec.base};
-  for (const AblationVariant& v : spec.variants)
-    if (v.name == run.variant)
-      for (const std::string& s : override_strings(spec, v)) args.insert(args.end(), {"--set", s});
-  args.insert(args.end(), {"--set", "train.seed=" + std::to_string(run.seed), "--set",
-                           "train.run_dir=" + run.dir, "--resume", "--no-plot"});
-  return args;
 }
 
 // Starts one run as a child process; returns its pid.
@@ -136,7 +130,8 @@ std::string log_tail(const std::string& log, size_t lines) {
   std::vector<std::string> all;
   for (std::string l; std::getline(in, l);) all.push_back(l);
   std::string out;
-  for (size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) out += "    " + all[i] + "\n";
+  for (size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i)
+    out += "    " + all[i] + "\n";
   return out;
 }
 
@@ -171,20 +166,23 @@ const char* run_state_name(RunState s) {
 void check_ablation_dir(const AblationSpec& spec, const std::vector<AblationRun>& runs,
                         const std::string& out) {
   if (!fs::exists(out)) return;
-  if (!fs::is_directory(out)) throw Error("[ablate] --out " + out + " exists and is not a directory");
+  if (!fs::is_directory(out))
+    throw Error("[ablate] --out " + out + " exists and is not a directory");
   const std::string meta = out + "/ablation.json";
   if (fs::exists(meta)) {
     std::string other;
     try {
       other = nlohmann::json::parse(read_text(meta)).value("name", std::string());
     } catch (const std::exception&) {
-      throw Error("[ablate] " + meta + " is corrupt; delete it if " + out + " holds this ablation's runs");
+      throw Error("[ablate] " + meta + " is corrupt; delete it if " + out +
+                  " holds this ablation's runs");
     }
     if (other != spec.name)
-      throw Error("[ablate] " + out + " holds the runs of another ablation ('" + other + "', see " + meta +
-                  "); choose another --out for '" + spec.name + "'");
+      throw Error("[ablate] " + out + " holds the runs of another ablation ('" + other + "', see " +
+                  meta + "); choose another --out for '" + spec.name + "'");
   } else if (!fs::is_empty(out)) {
-    throw Error("[ablate] " + out + " is not empty and holds no ablation.json: it is not an lmlab "
+    throw Error("[ablate] " + out +
+                " is not empty and holds no ablation.json: it is not an lmlab "
                 "ablation's output; choose another --out (or an empty directory)");
   }
   for (const AblationRun& r : runs) {
@@ -202,15 +200,27 @@ void check_ablation_dir(const AblationSpec& spec, const std::vector<AblationRun>
     want.source = disk.source;
     const std::string a = to_yaml(disk), b = to_yaml(want);
     if (a != b)
-      throw Error("[ablate] run " + r.dir + " was made with a different config than " + spec.source +
-                  " now gives variant '" + r.variant + "' seed " + std::to_string(r.seed) + ": " +
-                  first_difference(a, b) + "; use another --out, or delete that run to redo it");
+      throw Error("[ablate] run " + r.dir + " was made with a different config than " +
+                  spec.source + " now gives variant '" + r.variant + "' seed " +
+                  std::to_string(r.seed) + ": " + first_difference(a, b) +
+                  "; use another --out, or delete that run to redo it");
   }
 }
 
-int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
-                 const AblateOptions& opt) {
-  const std::string out = opt.out_dir;
+// The child's command line: the base config with the spec's overrides, resumable.
+std::vector<std::string> train_command(const AblationSpec& spec, const AblationRun& run,
+                                       const std::string& exe) {
+  std::vector<std::string> args{exe, "train", spec.base};
+  for (const AblationVariant& v : spec.variants)
+    if (v.name == run.variant)
+      for (const std::string& s : override_strings(spec, v)) args.insert(args.end(), {"--set", s});
+  args.insert(args.end(), {"--set", "train.seed=" + std::to_string(run.seed), "--set",
+                           "train.run_dir=" + run.dir, "--resume", "--no-plot"});
+  return args;
+}
+
+void prepare_ablation_dir(const AblationSpec& spec, const std::vector<AblationRun>& runs,
+                          const std::string& out) {
   check_ablation_dir(spec, runs, out);
   std::error_code ec;
   fs::create_directories(out, ec);
@@ -218,6 +228,13 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
   nlohmann::json meta{{"name", spec.name}, {"spec", spec.source}, {"base", spec.base}};
   write_text(out + "/ablation.json", meta.dump(2) + "\n");
   if (!spec.source.empty()) write_text(out + "/spec.yaml", read_text(spec.source));
+}
+
+int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
+                 const AblateOptions& opt) {
+  const std::string out = opt.out_dir;
+  prepare_ablation_dir(spec, runs, out);
+  std::error_code ec;
 
   const int jobs = std::max(1, opt.jobs);
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
@@ -246,7 +263,8 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
   };
   std::vector<Active> active;
   std::vector<double> durations;  // seconds per finished run (this invocation)
-  struct sigaction sa {}, old_int {}, old_term {};
+  struct sigaction sa {
+  }, old_int{}, old_term{};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   g_stop = 0;
@@ -262,7 +280,8 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
       const AblationRun& r = runs[todo[next++]];
       fs::create_directories(r.dir, ec);
       fs::remove(r.dir + "/error.txt", ec);
-      active.push_back({size_t(&r - runs.data()), spawn(train_command(spec, r, opt.exe), r.dir + "/train.log", threads),
+      active.push_back({size_t(&r - runs.data()),
+                        spawn(train_command(spec, r, opt.exe), r.dir + "/train.log", threads),
                         std::chrono::steady_clock::now()});
     }
     if (g_stop && !forwarded) {
@@ -277,7 +296,8 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
         continue;
       }
       const AblationRun& r = runs[active[k].run];
-      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - active[k].start).count();
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - active[k].start).count();
       const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       const RunState s = run_state(r);
       std::string what;
@@ -297,28 +317,33 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
         what = "interrupted (resumable)";
       } else {
         ++failed;
-        write_text(r.dir + "/error.txt", "exit code " + std::to_string(code) + "\n" + log_tail(r.dir + "/train.log", 20));
-        what = "FAILED (exit " + std::to_string(code) + "); see " + r.dir + "/train.log:\n" + log_tail(r.dir + "/train.log", 5);
+        write_text(r.dir + "/error.txt",
+                   "exit code " + std::to_string(code) + "\n" + log_tail(r.dir + "/train.log", 20));
+        what = "FAILED (exit " + std::to_string(code) + "); see " + r.dir + "/train.log:\n" +
+               log_tail(r.dir + "/train.log", 5);
       }
       if (!opt.quiet) {
         if (tty) std::cout << "\r\033[K";
-        std::cout << "ablate: [" << done << "/" << runs.size() << "] " << r.variant << "/seed" << r.seed
-                  << ": " << what << " (" << format_duration(secs) << ")\n" << std::flush;
+        std::cout << "ablate: [" << done << "/" << runs.size() << "] " << r.variant << "/seed"
+                  << r.seed << ": " << what << " (" << format_duration(secs) << ")\n"
+                  << std::flush;
       }
       active.erase(active.begin() + long(k));
     }
     const auto now = std::chrono::steady_clock::now();
     if (!opt.quiet && !active.empty() && now - last_print >= std::chrono::seconds(tty ? 1 : 30)) {
       last_print = now;
-      // ETA: each running run's projected length from its progress, pending runs at the mean length.
+      // ETA: each running run's projected length from its progress, pending runs at the mean
+      // length.
       double remaining = 0, total_est = 0;
       int est_n = 0;
       std::string running;
       for (const Active& a : active) {
         const AblationRun& r = runs[a.run];
         const auto [step, elapsed] = last_progress(r.dir + "/metrics.csv");
-        running += (running.empty() ? "" : ", ") + r.variant + "/seed" + std::to_string(r.seed) + " " +
-                   std::to_string(std::max<int64_t>(step, 0)) + "/" + std::to_string(r.config.train.max_iters);
+        running += (running.empty() ? "" : ", ") + r.variant + "/seed" + std::to_string(r.seed) +
+                   " " + std::to_string(std::max<int64_t>(step, 0)) + "/" +
+                   std::to_string(r.config.train.max_iters);
         if (step > 0) {
           const double per_step = elapsed / double(step);
           remaining += per_step * double(r.config.train.max_iters - step);
@@ -349,12 +374,14 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
   const std::string report = write_ablation_report(spec, runs, out);
   if (!opt.quiet) std::cout << "ablate: report in " << report << "\n";
   if (g_stop) {
-    std::cerr << "ablate: interrupted (signal " << int(g_stop) << "): " << done << "/" << runs.size()
+    std::cerr << "ablate: interrupted (signal " << int(g_stop) << "): " << done << "/"
+              << runs.size()
               << " runs done, the others checkpointed; run the same command again to resume\n";
     return 130;
   }
   if (failed) {
-    std::cerr << "ablate: " << failed << " run(s) failed (see their train.log / error.txt); run the "
+    std::cerr << "ablate: " << failed
+              << " run(s) failed (see their train.log / error.txt); run the "
               << "same command again to retry them\n";
     return 1;
   }

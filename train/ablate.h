@@ -29,6 +29,25 @@ const char* run_state_name(RunState s);
 void check_ablation_dir(const AblationSpec& spec, const std::vector<AblationRun>& runs,
                         const std::string& out_dir);
 
+// The command line of one run: `EXE train BASE --set <overrides> --set train.seed=S --set
+// train.run_dir=DIR --resume --no-plot` (the first line of its train.log).
+std::vector<std::string> train_command(const AblationSpec& spec, const AblationRun& run,
+                                       const std::string& exe);
+
+// Checks the output directory (check_ablation_dir), creates it and writes ablation.json and a copy
+// of the spec, as every way of running an ablation does first.
+void prepare_ablation_dir(const AblationSpec& spec, const std::vector<AblationRun>& runs,
+                          const std::string& out_dir);
+
+// Writes a Slurm job array for the ablation into `dir` instead of running it: tasks/<i>.sh (one
+// ordinary `lmlab train` per variant x seed, i = 0 .. runs - 1, logging to <run>/train.log),
+// ablation.sbatch (`#SBATCH --array=0-<runs-1>`, runs tasks/$SLURM_ARRAY_TASK_ID.sh) and report.sh
+// (`lmlab ablate SPEC --out OUT --report-only`, once every task has finished). Paths are absolute
+// (a cluster shares the file system): plan the runs under an absolute out_dir. `threads` per task
+// (0: 1). Returns the number of tasks.
+int emit_slurm(const AblationSpec& spec, const std::vector<AblationRun>& runs,
+               const AblateOptions& options, const std::string& dir);
+
 // Runs (or resumes) every run that is not finished, then writes the report. Returns the exit
 // code: 0 all runs finished or diverged, 1 some failed, 130 interrupted (re-run to resume).
 int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,

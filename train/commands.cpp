@@ -1,10 +1,9 @@
 #include "train/commands.h"
 
-#include <cxxopts.hpp>
-#include <iostream>
-
 #include <algorithm>
+#include <cxxopts.hpp>
 #include <filesystem>
+#include <iostream>
 
 #include "autograd/threads.h"
 #include "data/corpus.h"
@@ -56,19 +55,18 @@ Loaded load_model(const std::string& path) {
 }  // namespace
 
 int train_main(int argc, char** argv) {
-  cxxopts::Options opts("lmlab train", "Train a language model from a YAML config.\n"
+  cxxopts::Options opts("lmlab train",
+                        "Train a language model from a YAML config.\n"
                         "usage: lmlab train CONFIG [--set section.key=value]... [--resume]");
   std::vector<std::string> sets;
   std::string run_dir, init_from;
-  opts.add_options()
-      ("set", "override a config key, e.g. --set model.norm=rmsnorm (repeatable)",
-       cxxopts::value(sets))
-      ("resume", "continue from <run_dir>/ckpt.safetensors (bit-exact)")
-      ("run-dir", "where to write the run (default: train.run_dir or runs/<config name>)",
-       cxxopts::value(run_dir))
-      ("init-from", "start from the weights of this checkpoint", cxxopts::value(init_from))
-      ("quiet", "no progress output (and no plot)")
-      ("no-plot", "do not draw <run_dir>/loss.png");
+  opts.add_options()("set", "override a config key, e.g. --set model.norm=rmsnorm (repeatable)",
+                     cxxopts::value(sets))("resume",
+                                           "continue from <run_dir>/ckpt.safetensors (bit-exact)")(
+      "run-dir", "where to write the run (default: train.run_dir or runs/<config name>)",
+      cxxopts::value(run_dir))("init-from", "start from the weights of this checkpoint",
+                               cxxopts::value(init_from))(
+      "quiet", "no progress output (and no plot)")("no-plot", "do not draw <run_dir>/loss.png");
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r, 1)) return 0;
   TrainConfig cfg = load_config(r.unmatched()[0], sets);
@@ -89,13 +87,14 @@ int train_main(int argc, char** argv) {
 }
 
 int eval_main(int argc, char** argv) {
-  cxxopts::Options opts("lmlab eval", "Validation loss of a checkpoint over the whole validation "
+  cxxopts::Options opts("lmlab eval",
+                        "Validation loss of a checkpoint over the whole validation "
                         "split.\nusage: lmlab eval CKPT [--data PATH]");
   std::string data_path;
   int64_t batch = 32;
-  opts.add_options()
-      ("data", "corpus to evaluate on (default: the checkpoint's)", cxxopts::value(data_path))
-      ("batch", "windows per forward pass", cxxopts::value(batch)->default_value("32"));
+  opts.add_options()("data", "corpus to evaluate on (default: the checkpoint's)",
+                     cxxopts::value(data_path))("batch", "windows per forward pass",
+                                                cxxopts::value(batch)->default_value("32"));
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r, 1)) return 0;
   if (batch <= 0) throw UsageError("--batch must be positive");
@@ -122,16 +121,18 @@ int eval_main(int argc, char** argv) {
 }
 
 int sample_main(int argc, char** argv) {
-  cxxopts::Options opts("lmlab sample", "Generate text from a checkpoint (KV-cache decoding).\n"
+  cxxopts::Options opts("lmlab sample",
+                        "Generate text from a checkpoint (KV-cache decoding).\n"
                         "usage: lmlab sample CKPT [--prompt S] [--tokens N]");
   std::string prompt = "\n";
   SampleOptions so;
-  opts.add_options()
-      ("prompt", "text to continue", cxxopts::value(prompt)->default_value("\n"))
-      ("tokens", "tokens to generate", cxxopts::value(so.tokens)->default_value("200"))
-      ("temperature", "softmax temperature (> 0)", cxxopts::value(so.temperature)->default_value("1.0"))
-      ("top-k", "sample among the k most likely tokens (0: all)", cxxopts::value(so.top_k)->default_value("0"))
-      ("seed", "random seed", cxxopts::value(so.seed)->default_value("1337"));
+  opts.add_options()("prompt", "text to continue", cxxopts::value(prompt)->default_value("\n"))(
+      "tokens", "tokens to generate", cxxopts::value(so.tokens)->default_value("200"))(
+      "temperature", "softmax temperature (> 0)",
+      cxxopts::value(so.temperature)->default_value("1.0"))(
+      "top-k", "sample among the k most likely tokens (0: all)",
+      cxxopts::value(so.top_k)->default_value("0"))("seed", "random seed",
+                                                    cxxopts::value(so.seed)->default_value("1337"));
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r, 1)) return 0;
   if (so.tokens <= 0) throw UsageError("--tokens must be positive");
@@ -149,16 +150,20 @@ int sample_main(int argc, char** argv) {
 }
 
 int ablate_main(int argc, char** argv) {
-  cxxopts::Options opts("lmlab ablate", "Run an ablation: every variant x seed of a spec, then a report "
+  cxxopts::Options opts("lmlab ablate",
+                        "Run an ablation: every variant x seed of a spec, then a report "
                         "with tables and plots.\nusage: lmlab ablate SPEC [--jobs N] [--out DIR]");
   AblateOptions ao;
-  opts.add_options()
-      ("jobs", "runs at a time", cxxopts::value(ao.jobs)->default_value("1"))
-      ("threads", "threads per run (default: cores / jobs)", cxxopts::value(ao.threads)->default_value("0"))
-      ("out", "output directory (default: runs/ablations/<spec name>)", cxxopts::value(ao.out_dir))
-      ("dry-run", "list the runs and their overrides; run nothing")
-      ("report-only", "rebuild the report from the runs on disk; run nothing")
-      ("quiet", "no progress output");
+  opts.add_options()("jobs", "runs at a time", cxxopts::value(ao.jobs)->default_value("1"))(
+      "threads", "threads per run (default: cores / jobs)",
+      cxxopts::value(ao.threads)->default_value("0"))(
+      "out", "output directory (default: runs/ablations/<spec name>)", cxxopts::value(ao.out_dir))(
+      "dry-run", "list the runs and their overrides; run nothing")(
+      "report-only", "rebuild the report from the runs on disk; run nothing")(
+      "emit-slurm",
+      "write a Slurm job array (one task per run) and its report script into DIR; "
+      "run nothing",
+      cxxopts::value<std::string>())("quiet", "no progress output");
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r, 1)) return 0;
   if (ao.jobs < 1) throw UsageError("--jobs must be >= 1");
@@ -167,11 +172,16 @@ int ablate_main(int argc, char** argv) {
   const AblationSpec spec = load_ablation_spec(r.unmatched()[0]);
   if (ao.out_dir.empty()) ao.out_dir = "runs/ablations/" + spec.name;
   while (ao.out_dir.size() > 1 && ao.out_dir.back() == '/') ao.out_dir.pop_back();
+  // Slurm tasks may start in any directory: their run dirs (and train.run_dir in each run's
+  // config.yaml, which --report-only compares) are absolute from the start.
+  if (r.count("emit-slurm"))
+    ao.out_dir = std::filesystem::absolute(ao.out_dir).lexically_normal().string();
   const std::vector<AblationRun> runs = plan_ablation(spec, ao.out_dir);
   if (r.count("dry-run")) {
     check_ablation_dir(spec, runs, ao.out_dir);
     std::cout << "ablate: " << spec.name << ": " << spec.variants.size() << " variants x "
-              << spec.seeds.size() << " seeds = " << runs.size() << " runs (base " << spec.base << ")\n";
+              << spec.seeds.size() << " seeds = " << runs.size() << " runs (base " << spec.base
+              << ")\n";
     for (const AblationVariant& v : spec.variants) {
       std::cout << "  " << v.name << ":";
       for (const std::string& o : override_strings(spec, v)) std::cout << " " << o;
@@ -191,29 +201,38 @@ int ablate_main(int argc, char** argv) {
   std::error_code ec;
   ao.exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
   if (ec) throw Error("[ablate] cannot find the lmlab binary (/proc/self/exe): " + ec.message());
+  if (r.count("emit-slurm")) {
+    const std::string dir = r["emit-slurm"].as<std::string>();
+    const int n = emit_slurm(spec, runs, ao, dir);
+    std::cout << "ablate: " << spec.name << ": " << n << " Slurm array tasks in " << dir
+              << "/tasks\n  submit:  sbatch " << dir << "/ablation.sbatch\n  then:    bash " << dir
+              << "/report.sh   (once every task has finished)\n";
+    return 0;
+  }
   return run_ablation(spec, runs, ao);
 }
 
 int bench_main(int argc, char** argv) {
-  cxxopts::Options opts("lmlab bench", "Tokens/s, GFLOP/s and MFU of full training steps (forward, "
-                        "backward, clip, optimizer).\nusage: lmlab bench CONFIG|SPEC [--variant NAME]... "
-                        "[--steps N] [--threads N]\nA spec (configs/bench/*.yaml) runs every variant "
-                        "unless --variant picks some.");
+  cxxopts::Options opts(
+      "lmlab bench",
+      "Tokens/s, GFLOP/s and MFU of full training steps (forward, "
+      "backward, clip, optimizer).\nusage: lmlab bench CONFIG|SPEC [--variant NAME]... "
+      "[--steps N] [--threads N]\nA spec (configs/bench/*.yaml) runs every variant "
+      "unless --variant picks some.");
   std::vector<std::string> sets, picked;
   BenchOptions bo;
   int64_t threads = -1;
-  opts.add_options()
-      ("set", "override a config key (repeatable)", cxxopts::value(sets))
-      ("variant", "run only this variant of a spec (repeatable)", cxxopts::value(picked))
-      ("steps", "timed steps; the median is reported", cxxopts::value(bo.steps)->default_value("20"))
-      ("warmup", "untimed steps first", cxxopts::value(bo.warmup)->default_value("3"))
-      ("threads", "threads (default: train.threads of the config; 0: all cores)",
-       cxxopts::value(threads))
-      ("peak-n", "size of the sgemm that measures the peak (0: skip)",
-       cxxopts::value(bo.peak_n)->default_value("2048"))
-      ("json", "one JSON line per variant instead of the text report")
-      ("list", "print the variant names and exit")
-      ("resolved", "print the resolved config as JSON (tools/bench_torch.py reads it) and exit");
+  opts.add_options()("set", "override a config key (repeatable)", cxxopts::value(sets))(
+      "variant", "run only this variant of a spec (repeatable)", cxxopts::value(picked))(
+      "steps", "timed steps; the median is reported",
+      cxxopts::value(bo.steps)->default_value("20"))("warmup", "untimed steps first",
+                                                     cxxopts::value(bo.warmup)->default_value("3"))(
+      "threads", "threads (default: train.threads of the config; 0: all cores)",
+      cxxopts::value(threads))("peak-n", "size of the sgemm that measures the peak (0: skip)",
+                               cxxopts::value(bo.peak_n)->default_value("2048"))(
+      "json", "one JSON line per variant instead of the text report")(
+      "list", "print the variant names and exit")(
+      "resolved", "print the resolved config as JSON (tools/bench_torch.py reads it) and exit");
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r, 1)) return 0;
   if (bo.steps < 1) throw UsageError("--steps must be >= 1");
@@ -227,16 +246,19 @@ int bench_main(int argc, char** argv) {
     for (const std::string& p : picked) {
       bool found = false;
       for (const AblationVariant& v : spec.variants) found |= v.name == p;
-      if (!found) throw UsageError("--variant " + p + ": " + path + " has no such variant (see --list)");
+      if (!found)
+        throw UsageError("--variant " + p + ": " + path + " has no such variant (see --list)");
     }
     for (const AblationVariant& v : spec.variants) {
-      if (!picked.empty() && std::find(picked.begin(), picked.end(), v.name) == picked.end()) continue;
+      if (!picked.empty() && std::find(picked.begin(), picked.end(), v.name) == picked.end())
+        continue;
       std::vector<std::string> all = override_strings(spec, v);
       all.insert(all.end(), sets.begin(), sets.end());
       todo.emplace_back(v.name, load_config(spec.base, all));
     }
   } else {
-    if (!picked.empty()) throw UsageError("--variant needs an ablation spec; " + path + " is a config");
+    if (!picked.empty())
+      throw UsageError("--variant needs an ablation spec; " + path + " is a config");
     todo.emplace_back(std::filesystem::path(path).stem().string(), load_config(path, sets));
   }
   if (threads >= 0)
@@ -258,16 +280,18 @@ int bench_main(int argc, char** argv) {
 }
 
 int demo_main(int argc, char** argv) {
-  cxxopts::Options opts("lmlab demo", "Train a byte-level MLP LM on the default corpus (smoke job)");
+  cxxopts::Options opts("lmlab demo",
+                        "Train a byte-level MLP LM on the default corpus (smoke job)");
   DemoOptions d;
-  opts.add_options()
-      ("corpus", "text file or directory of text files", cxxopts::value(d.corpus)->default_value(d.corpus))
-      ("out", "output directory", cxxopts::value(d.out_dir)->default_value(d.out_dir))
-      ("steps", "training steps", cxxopts::value(d.steps)->default_value(std::to_string(d.steps)))
-      ("batch", "sequences per step", cxxopts::value(d.batch)->default_value(std::to_string(d.batch)))
-      ("lr", "initial SGD learning rate", cxxopts::value(d.lr)->default_value("0.3"))
-      ("seed", "random seed", cxxopts::value(d.seed)->default_value(std::to_string(d.seed)))
-      ("no-plot", "skip the PNG plot");
+  opts.add_options()("corpus", "text file or directory of text files",
+                     cxxopts::value(d.corpus)->default_value(d.corpus))(
+      "out", "output directory", cxxopts::value(d.out_dir)->default_value(d.out_dir))(
+      "steps", "training steps", cxxopts::value(d.steps)->default_value(std::to_string(d.steps)))(
+      "batch", "sequences per step",
+      cxxopts::value(d.batch)->default_value(std::to_string(d.batch)))(
+      "lr", "initial SGD learning rate", cxxopts::value(d.lr)->default_value("0.3"))(
+      "seed", "random seed", cxxopts::value(d.seed)->default_value(std::to_string(d.seed)))(
+      "no-plot", "skip the PNG plot");
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r, 0)) return 0;
   if (d.steps <= 0 || d.batch <= 0 || d.lr <= 0)

@@ -17,12 +17,16 @@ using nlohmann::json;
 std::string write_spec(const ScratchDir& dir, const std::string& extra = "", int iters = 24) {
   write_file(dir / "corpus.txt", small_corpus(300));
   const std::string spec = dir / "spec.yaml";
-  write_file(spec, "name: mini\nbase: " + tiny_config() + "\nseeds: [1, 2]\nset:\n"
-             "  data.corpus: " + (dir / "corpus.txt") + "\n  train.max_iters: " + std::to_string(iters) +
-             "\n  train.eval_interval: 8\n  optim.warmup_iters: 4\n  train.sample_tokens: 0\n"
-             "  train.log_interval: 1\n"
-             "variants:\n  - name: pre\n    set: {model.norm_placement: pre}\n"
-             "  - name: post\n    set: {model.norm_placement: post}\n" + extra);
+  write_file(spec,
+             "name: mini\nbase: " + tiny_config() +
+                 "\nseeds: [1, 2]\nset:\n"
+                 "  data.corpus: " +
+                 (dir / "corpus.txt") + "\n  train.max_iters: " + std::to_string(iters) +
+                 "\n  train.eval_interval: 8\n  optim.warmup_iters: 4\n  train.sample_tokens: 0\n"
+                 "  train.log_interval: 1\n"
+                 "variants:\n  - name: pre\n    set: {model.norm_placement: pre}\n"
+                 "  - name: post\n    set: {model.norm_placement: post}\n" +
+                 extra);
   return spec;
 }
 
@@ -60,8 +64,8 @@ TEST(AblateCli, RunsEveryVariantAndSeedAndWritesTheReport) {
   ASSERT_EQ(s["comparisons"].size(), 1u);
   EXPECT_EQ(s["comparisons"][0]["variant"], "post");
   const std::string report = read_file(out + "/report.md");
-  for (const char* part : {"# Ablation `mini`", "| `pre` |", "| `post` |", "## Against the baseline",
-                           "## Diagnostics", "post/seed2"})
+  for (const char* part : {"# Ablation `mini`", "| `pre` |", "| `post` |",
+                           "## Against the baseline", "## Diagnostics", "post/seed2"})
     EXPECT_NE(report.find(part), std::string::npos) << part;
   EXPECT_EQ(csv_rows(out + "/pre/seed1/diagnostics.csv")[0][0], "0");  // step 0 is there
   if (fs::exists("/usr/lib/python3/dist-packages/matplotlib")) {
@@ -86,12 +90,15 @@ TEST(AblateCli, InterruptedAblationResumesToTheSameNumbers) {
   // Stop once the first runs are under way (their metrics show a few steps).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (fs::exists(out + "/pre/seed1/metrics.csv") && csv_rows(out + "/pre/seed1/metrics.csv").size() >= 10) break;
+    if (fs::exists(out + "/pre/seed1/metrics.csv") &&
+        csv_rows(out + "/pre/seed1/metrics.csv").size() >= 10)
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   child.signal(SIGINT);
   ASSERT_EQ(child.wait(120), 130) << child.out() << child.err();
-  EXPECT_NE(child.err().find("run the same command again to resume"), std::string::npos) << child.err();
+  EXPECT_NE(child.err().find("run the same command again to resume"), std::string::npos)
+      << child.err();
   EXPECT_TRUE(fs::exists(out + "/pre/seed1/ckpt.safetensors"));  // checkpointed on the signal
   EXPECT_FALSE(fs::exists(out + "/pre/seed1/result.json"));
 
@@ -122,7 +129,8 @@ TEST(AblateCli, DivergedRunsAreRecordedAndTheAblationGoesOn) {
       EXPECT_TRUE(run["result"]["last_finite_loss"].is_number());
     }
   }
-  EXPECT_NE(read_file(out + "/report.md").find("diverged at step 5 (last finite loss"), std::string::npos);
+  EXPECT_NE(read_file(out + "/report.md").find("diverged at step 5 (last finite loss"),
+            std::string::npos);
   // Diverged runs count as done: a re-run does not repeat them.
   r = run_lmlab({"ablate", spec, "--out", out}, dir.str(), {}, 120);
   EXPECT_NE(r.out.find("4 already done"), std::string::npos) << r.out;
@@ -166,6 +174,54 @@ TEST(AblateCli, DryRunListsRunsAndRunsNothing) {
   EXPECT_NE(r.out.find("model.norm_placement=post"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(out + "/post/seed2: pending"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(out));
+}
+
+}  // namespace
+}  // namespace lmlab::test
+
+namespace lmlab::test {
+namespace {
+
+// --emit-slurm writes a job array and runs nothing; its tasks, run by hand with the array index
+// Slurm would set (from another directory), then report.sh, give the report `lmlab ablate` gives,
+// with bit-identical final losses.
+TEST(AblateCli, EmitSlurmTasksRunByHandMatchTheLocalAblation) {
+  ScratchDir dir("ablate_slurm");
+  const std::string spec = write_spec(dir), out = dir / "out", slurm = dir / "slurm";
+  RunResult r = run_lmlab({"ablate", spec, "--out", out, "--emit-slurm", slurm}, dir.str(), {}, 60);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("4 Slurm array tasks"), std::string::npos) << r.out;
+  const std::string sbatch = read_file(slurm + "/ablation.sbatch");
+  for (const char* part : {"#SBATCH --array=0-3", "#SBATCH --cpus-per-task=1", "report.sh"})
+    EXPECT_NE(sbatch.find(part), std::string::npos) << part << "\n" << sbatch;
+  EXPECT_TRUE(fs::exists(out + "/ablation.json"));
+  EXPECT_FALSE(fs::exists(out + "/pre/seed1/metrics.csv"));  // nothing ran yet
+  // Without an index the script refuses, naming the variable.
+  EXPECT_NE(
+      std::system(
+          ("env -u SLURM_ARRAY_TASK_ID bash " + slurm + "/ablation.sbatch 2>/dev/null").c_str()),
+      0);
+
+  for (int i = 0; i < 4; ++i) {
+    const std::string cmd =
+        "cd / && SLURM_ARRAY_TASK_ID=" + std::to_string(i) + " bash " + slurm + "/ablation.sbatch";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << "task " << i;
+  }
+  const std::string first_line = read_file(out + "/post/seed2/train.log").substr(0, 2);
+  EXPECT_EQ(first_line, "$ ");  // the command, as the local runner writes it
+  const std::string rep = dir / "report.out";
+  ASSERT_EQ(std::system(("bash " + slurm + "/report.sh > " + rep + " 2>&1").c_str()), 0)
+      << read_file(rep);
+  const json s = summary(out);
+  ASSERT_EQ(s["variants"].size(), 2u);
+  for (const json& v : s["variants"]) EXPECT_EQ(v["finished"], 2);
+  EXPECT_TRUE(fs::exists(out + "/report.md"));
+
+  const std::string local = dir / "local";
+  r = run_lmlab({"ablate", spec, "--out", local, "--jobs", "2"}, dir.str(), {}, 240);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(finals(summary(local)), finals(s));
+  EXPECT_EQ(finals(s).size(), 4u);
 }
 
 }  // namespace
