@@ -37,6 +37,22 @@ TEST_F(CudaSoftmax, CrossEntropyMatchesCpu) {
   }
 }
 
+// All-equal rows of 1e8: log V and a uniform softmax on both devices (a kernel that uses the float
+// lse = max + log(sum) loses log(sum) there; tests/autograd/ops/test_numerics.cpp has the CPU case).
+TEST_F(CudaSoftmax, CrossEntropyOfHugeEqualLogits) {
+  const Tensor z = Tensor::full({3, 5}, 1e8);
+  const Tensor t = Tensor::from_vector(std::vector<int32_t>{0, 2, 4}, {3});
+  EXPECT_TRUE(Parity([](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); },
+                     {z, t}, kTol, "cross_entropy of all-equal 1e8 logits"));
+  const Tensor zg = z.to(Device::CUDA).requires_grad_();
+  Tensor loss = cross_entropy(zg, t.to(Device::CUDA));
+  EXPECT_NEAR(loss.item(), std::log(5.0), 1e-6);
+  tape::backward(loss);
+  const std::vector<float> g = zg.grad().to(Device::CPU).to_vector<float>();
+  EXPECT_NEAR(g[1], 0.2 / 3, 1e-7);  // softmax 1/5, scaled by 1/3 rows; not the target
+  EXPECT_NEAR(g[0], (0.2 - 1.0) / 3, 1e-7);
+}
+
 TEST_F(CudaSoftmax, CrossEntropyIgnoresPaddingAndBatches) {
   const Tensor z = randn32({2, 5, 11}, 7);
   std::vector<int32_t> t = random_ids({10}, 11, 8).to_vector<int32_t>();

@@ -70,30 +70,36 @@ __global__ void cross_entropy_forward_kernel(const float* logits, const int32_t*
   const float m = row_max(zr, V);
   double s = 0;
   for (int64_t i = threadIdx.x; i < V; i += blockDim.x) s += exp(double(zr[i] - m));
-  const double l = double(m) + log(block_sum(s));
+  // loss = log(sum_i exp(z_i - m)) - (z_t - m): never forms m + log(sum) first, which at |m| of
+  // 1e8 would round log(sum) away (the CPU kernel's formula, kernels/cpu/softmax.cpp).
+  const double log_s = log(block_sum(s));
   if (threadIdx.x == 0) {
-    lse[r] = float(l);
-    loss[r] = float(l - double(zr[t]));
+    lse[r] = float(double(m) + log_s);
+    loss[r] = float(log_s - double(zr[t] - m));
   }
 }
 
-// dz_ri = scale * exp(z_ri - lse_r) - scale [i == t_r]  (term 1: softmax, term 2: the target);
-// every element is written, ignored rows with 0.
-__global__ void cross_entropy_backward_kernel(const float* logits, const float* lse,
-                                              const int32_t* targets, float scale, float* dlogits,
-                                              int64_t V, int32_t ignore_index) {
-  const int64_t r = blockIdx.y;
+// dz_ri = scale * exp(z_ri - m_r) / sum_j exp(z_rj - m_r) - scale [i == t_r]  (term 1: softmax,
+// term 2: the target), one block per row. The softmax is recomputed from the row max rather than
+// read as exp(z - lse): at huge |z| the float lse has lost log(sum) (as on the CPU). Every element
+// is written, ignored rows with 0.
+__global__ void cross_entropy_backward_kernel(const float* logits, const int32_t* targets,
+                                              float scale, float* dlogits, int64_t V,
+                                              int32_t ignore_index) {
+  const int64_t r = blockIdx.x;
   const int32_t t = targets[r];
   const float* zr = logits + r * V;
   float* dr = dlogits + r * V;
-  const float l = lse[r];
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < V;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    if (t == ignore_index) {
-      dr[i] = 0.0f;
-      continue;
-    }
-    float v = scale * expf(zr[i] - l);
+  if (t == ignore_index) {  // uniform across the block: nobody reaches a barrier
+    for (int64_t i = threadIdx.x; i < V; i += blockDim.x) dr[i] = 0.0f;
+    return;
+  }
+  const float m = row_max(zr, V);
+  double s = 0;
+  for (int64_t i = threadIdx.x; i < V; i += blockDim.x) s += exp(double(zr[i] - m));
+  const float k = float(double(scale) / block_sum(s));
+  for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
+    float v = k * expf(zr[i] - m);
     if (i == t) v -= scale;
     dr[i] = v;
   }
@@ -131,21 +137,14 @@ void cross_entropy_forward(const float* logits, const int32_t* targets, float* l
   CUDA_CHECK_LAUNCH("cross_entropy_forward_kernel");
 }
 
-// A (column chunk, row) grid: a row of 50k logits is spread over several blocks.
-void cross_entropy_backward(const float* logits, const float* lse, const int32_t* targets,
+// One block per row (lse is not read: the backward recomputes the row's max and sum).
+void cross_entropy_backward(const float* logits, const float* /*lse*/, const int32_t* targets,
                             double scale, float* dlogits, int64_t rows, int64_t V,
                             int32_t ignore_index) {
   if (rows == 0 || V == 0) return;
-  const unsigned chunks = unsigned((V + 4 * kThreads - 1) / (4 * kThreads));
-  int64_t done = 0;
-  while (done < rows) {  // gridDim.y is at most 65535: launch row slabs
-    const int64_t slab = rows - done < 65535 ? rows - done : 65535;
-    cross_entropy_backward_kernel<<<dim3(chunks, unsigned(slab)), kThreads, 0, stream()>>>(
-        logits + done * V, lse + done, targets + done, float(scale), dlogits + done * V, V,
-        ignore_index);
-    CUDA_CHECK_LAUNCH("cross_entropy_backward_kernel");
-    done += slab;
-  }
+  cross_entropy_backward_kernel<<<unsigned(rows), row_threads(V), 0, stream()>>>(
+      logits, targets, float(scale), dlogits, V, ignore_index);
+  CUDA_CHECK_LAUNCH("cross_entropy_backward_kernel");
 }
 
 }  // namespace lmlab::cuda

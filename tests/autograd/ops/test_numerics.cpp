@@ -147,11 +147,10 @@ TEST(Numerics, CrossEntropyExtremeLogits) {
   }
 }
 
-// KNOWN KERNEL BUG (autograd/kernels/cpu/softmax.cpp, cross_entropy_forward / _backward): the
-// kernel keeps lse = max + log(sum exp(z - max)) as one number, so once ulp(max) > log V the log
-// term rounds away: all-equal rows of 1e30 (or 1e8 in float32) cost 0 instead of log V, and the
-// backward's exp(z - lse) gives softmax 1 instead of 1 / V. Fix: loss = log(s) - (z_t - max), and
-// a backward from the saved (max, log s) pair. This test fails until the kernel is fixed.
+// Cross-entropy must never form lse = max + log(sum exp(z - max)) and use it: once ulp(max) > log V
+// the log term rounds away, and all-equal rows of 1e30 (or 1e8 in float32) would cost 0 instead of
+// log V, with a softmax of 1 instead of 1 / V in the backward. The kernels (CPU and CUDA) compute
+// loss = log(s) - (z_t - max) and recompute the softmax from the row max in the backward.
 TEST(Numerics, CrossEntropyAllEqualHugeLogits) {
   const Tensor targets = Tensor::from_vector(std::vector<int32_t>{0, 2, 4}, {3});
   for (DType dt : kBoth) {
