@@ -84,7 +84,10 @@ TEST(AblateCli, RunsEveryVariantAndSeedAndWritesTheReport) {
 
 TEST(AblateCli, InterruptedAblationResumesToTheSameNumbers) {
   ScratchDir dir("ablate_int");
-  const std::string spec = write_spec(dir, "", 60), out = dir / "out", ref = dir / "ref";
+  // 1000 iterations: long enough that no run can finish between the check below and the signal,
+  // even on a loaded machine (with 60, the AVX2 build once finished pre/seed1 first in CI-like
+  // conditions: a run of 60 tiny steps takes ~0.2 s).
+  const std::string spec = write_spec(dir, "", 1000), out = dir / "out", ref = dir / "ref";
   std::vector<std::string> argv{lmlab_binary(), "ablate", spec, "--out", out, "--jobs", "2"};
   Child child(argv, dir.str());
   // Stop once the first runs are under way (their metrics show a few steps).
