@@ -38,6 +38,12 @@ void copy_device_to_device(void* dst, const void* src, size_t nbytes);
 // Blocks the host until queued device work is done.
 void synchronize();
 
+// The cuBLAS library, loaded (dlopen) on first use rather than linked: loading libcublas and its
+// libcublasLt took ~0.5 s at the start of every process of a CUDA build, CPU-only runs and each
+// test included. Returns the path it was loaded from; throws lmlab::Error naming what is missing.
+// Needs no GPU.
+std::string cublas_library();
+
 // TF32 tensor-core GEMMs (inputs rounded to a 10-bit mantissa, fp32 accumulation): faster, ~1e-3
 // relative error. Off by default: every cuBLAS call then computes in full fp32.
 void set_tf32(bool on);

@@ -20,6 +20,18 @@ TEST(CudaUnavailable, DeviceTensorsFailWithAClearError) {
   EXPECT_EQ(cuda::allocated_bytes(), 0u);
 }
 
+// cuBLAS is dlopen'ed on first use rather than linked (loading it cost every process of a CUDA
+// build ~0.5 s): in a CUDA build it must load, GPU or not; without CUDA the call says why not.
+TEST(CudaCublas, LoadsOnFirstUseWithoutAGpu) {
+#ifdef LMLAB_WITH_CUDA
+  const std::string path = cuda::cublas_library();
+  EXPECT_NE(path.find("cublas"), std::string::npos) << path;
+  EXPECT_EQ(cuda::cublas_library(), path);  // loaded once
+#else
+  EXPECT_THROW(cuda::cublas_library(), Error);
+#endif
+}
+
 TEST_F(CudaRuntime, AllocatorReusesFreedBlocks) {
   cuda::release_cache();
   EXPECT_EQ(cuda::cached_bytes(), 0u);

@@ -28,6 +28,21 @@ void check_launch(const char* kernel, const char* file, int line);
 cudaStream_t stream();
 cublasHandle_t cublas_handle();
 
+// The cuBLAS entry points lmlab uses, resolved from the library on first call (cublas_library() in
+// cuda_runtime.h says why it is not linked). Throws lmlab::Error when the library cannot be loaded.
+struct CublasApi {
+  decltype(&cublasCreate_v2) create;
+  decltype(&cublasSetStream_v2) set_stream;
+  // The cublasComputeType_t overload (the header adds an inline cudaDataType one).
+  cublasStatus_t (*gemm_strided_batched_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t,
+                                            int, int, int, const void*, const void*, cudaDataType,
+                                            int, long long, const void*, cudaDataType, int,
+                                            long long, const void*, void*, cudaDataType, int,
+                                            long long, int, cublasComputeType_t, cublasGemmAlgo_t);
+  decltype(&cublasGetStatusString) status_string;
+};
+const CublasApi& cublas();
+
 // Scratch device memory from the caching allocator, handed back when it goes out of scope. That is
 // safe right after queuing the kernels that use it: all work is ordered on the one stream.
 class Scratch {

@@ -1,5 +1,7 @@
 // The CUDA runtime: availability probe, error checks, the one stream and cuBLAS handle, the TF32
 // switch, copies, and the caching device allocator (size-class free lists; docs/cuda.md).
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -20,8 +22,58 @@ void check_cuda(cudaError_t err, const char* expr, const char* file, int line) {
 void check_cublas(cublasStatus_t status, const char* expr, const char* file, int line) {
   if (status != CUBLAS_STATUS_SUCCESS)
     throw Error(std::string("[cuda] ") + expr + " failed at " + file + ":" + std::to_string(line) +
-                ": " + cublasGetStatusString(status));
+                ": " + cublas().status_string(status));
 }
+
+namespace {
+
+struct LoadedCublas {
+  std::string path;
+  CublasApi api{};
+};
+
+// dlopen the library CMake found (LMLAB_CUBLAS_LIBRARY), else by its soname on the search path.
+LoadedCublas load_cublas() {
+  std::vector<std::string> candidates;
+#ifdef LMLAB_CUBLAS_LIBRARY
+  candidates.push_back(LMLAB_CUBLAS_LIBRARY);
+#endif
+  candidates.push_back("libcublas.so." + std::to_string(CUBLAS_VER_MAJOR));
+  std::string errors;
+  for (const std::string& c : candidates) {
+    void* h = dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      const char* e = dlerror();
+      errors += "\n  " + c + ": " + (e ? e : "not found");
+      continue;
+    }
+    LoadedCublas l;
+    l.path = c;
+    auto sym = [&](const char* name) {
+      void* f = dlsym(h, name);
+      if (!f) throw Error(std::string("[cuda] ") + c + " has no " + name + " (cuBLAS too old?)");
+      return f;
+    };
+    l.api.create = reinterpret_cast<decltype(l.api.create)>(sym("cublasCreate_v2"));
+    l.api.set_stream = reinterpret_cast<decltype(l.api.set_stream)>(sym("cublasSetStream_v2"));
+    l.api.gemm_strided_batched_ex =
+        reinterpret_cast<decltype(l.api.gemm_strided_batched_ex)>(sym("cublasGemmStridedBatchedEx"));
+    l.api.status_string =
+        reinterpret_cast<decltype(l.api.status_string)>(sym("cublasGetStatusString"));
+    return l;  // never dlclose'd: the handle lives as long as the process
+  }
+  throw Error("[cuda] cannot load cuBLAS:" + errors);
+}
+
+const LoadedCublas& loaded_cublas() {
+  static const LoadedCublas l = load_cublas();
+  return l;
+}
+
+}  // namespace
+
+const CublasApi& cublas() { return loaded_cublas().api; }
+std::string cublas_library() { return loaded_cublas().path; }
 
 static bool sync_after_launch() {
   static const bool on = [] {
@@ -62,8 +114,8 @@ cudaStream_t stream() { return cudaStream_t(0); }
 cublasHandle_t cublas_handle() {
   static cublasHandle_t handle = [] {
     cublasHandle_t h = nullptr;
-    CUBLAS_CHECK(cublasCreate(&h));
-    CUBLAS_CHECK(cublasSetStream(h, stream()));
+    CUBLAS_CHECK(cublas().create(&h));
+    CUBLAS_CHECK(cublas().set_stream(h, stream()));
     return h;  // never destroyed: kernels may run during static destruction
   }();
   return handle;

@@ -21,6 +21,7 @@ void copy_host_to_device(void*, const void*, size_t) { throw Error(std::string("
 void copy_device_to_host(void*, const void*, size_t) { throw Error(std::string("[cuda] ") + kWhy); }
 void copy_device_to_device(void*, const void*, size_t) { throw Error(std::string("[cuda] ") + kWhy); }
 void synchronize() {}
+std::string cublas_library() { throw Error(std::string("[cuda] ") + kWhy); }
 void set_tf32(bool on) { g_tf32 = on; }
 bool tf32_enabled() { return g_tf32; }
 
