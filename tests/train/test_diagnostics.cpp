@@ -29,13 +29,8 @@ double sum_sq(const Tensor& t) {
 }
 
 TEST(Diagnostics, ProbeMatchesDirectComputation) {
-  nn::ModelConfig c;
-  c.vocab_size = 11;
-  c.block_size = 6;
-  c.n_layer = 3;
-  c.n_head = 2;
-  c.n_kv_head = 2;
-  c.n_embd = 8;
+  const nn::ModelConfig c{.vocab_size = 11, .block_size = 6, .n_layer = 3, .n_head = 2,
+                          .n_kv_head = 2, .n_embd = 8};
   Generator gen(5);
   nn::TransformerLM model(c, gen);
   const Tensor ids = Tensor::from_vector(std::vector<int32_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 1}, {2, 6});
