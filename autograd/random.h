@@ -14,16 +14,24 @@ class Generator {
   uint64_t seed() const { return seed_; }
   uint64_t offset() const { return offset_; }
   void set_state(uint64_t seed, uint64_t offset) { seed_ = seed, offset_ = offset; }
-  // Reserves n consecutive counters and returns the first.
+  // Reserves n consecutive counters and returns the first. Partitioned (below): reserves
+  // parts * n counters for all parts together and returns the first of this part's n.
   uint64_t advance(uint64_t n) {
-    uint64_t first = offset_;
-    offset_ += n;
+    uint64_t first = offset_ + part_ * n;
+    offset_ += parts_ * n;
     return first;
   }
+  // Data-parallel ranks: part p of `parts` draws, from each advance(n), the p-th block of n in a
+  // draw of parts * n. When every part draws the same n, the parts together draw exactly what one
+  // generator drawing parts * n would: rank r's batch rows (or its dropout mask over a batch-major
+  // tensor) are rows [r n, (r + 1) n) of the single-process draw. offset() stays the shared total.
+  void set_partition(uint64_t part, uint64_t parts) { part_ = part, parts_ = parts; }
+  uint64_t parts() const { return parts_; }
 
  private:
   uint64_t seed_;
   uint64_t offset_ = 0;
+  uint64_t part_ = 0, parts_ = 1;
 };
 
 // The process-wide generator used where none is passed; manual_seed resets it.

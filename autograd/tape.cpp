@@ -1,6 +1,8 @@
 // The tape: recording, the reverse walk, gradient accumulation and NoGradGuard.
 #include "autograd/tape.h"
 
+#include <unordered_map>
+
 #include "autograd/ops.h"
 
 namespace lmlab {
@@ -84,7 +86,16 @@ void backward(const Tensor& loss, bool retain_graph) {
   backward(loss, Tensor::ones(loss.shape(), loss.dtype(), loss.device()), retain_graph);
 }
 
-void backward(const Tensor& root, const Tensor& droot, bool retain_graph) {
+void backward(const Tensor& loss, const LeafReadyHook& on_leaf_ready) {
+  check_defined(loss, "backward", "loss");
+  if (loss.numel() != 1)
+    throw Error("[backward] loss must be a scalar (1 element), got shape " +
+                to_string(loss.shape()) + "; pass an explicit gradient for non-scalar roots");
+  backward(loss, Tensor::ones(loss.shape(), loss.dtype(), loss.device()), false, on_leaf_ready);
+}
+
+void backward(const Tensor& root, const Tensor& droot, bool retain_graph,
+              const LeafReadyHook& on_leaf_ready) {
   check_defined(root, "backward", "root");
   if (!root.requires_grad())
     throw Error("[backward] the root of shape " + to_string(root.shape()) +
@@ -102,10 +113,29 @@ void backward(const Tensor& root, const Tensor& droot, bool retain_graph) {
     return;
   }
   accumulate(root_meta, droot);
+  // With a hook: ready_after[i] lists the leaves whose first (in recording order) use is node i,
+  // so whose gradient is final once the reverse walk has passed node i.
+  std::vector<std::vector<AutogradMeta*>> ready_after;
+  if (on_leaf_ready) {
+    ready_after.resize(g_tape.size());
+    std::unordered_map<AutogradMeta*, size_t> first_use;
+    for (size_t i = 0; i < g_tape.size(); ++i)
+      for (const auto& in : g_tape[i].inputs)
+        if (in && in->is_leaf && first_use.emplace(in.get(), i).second) ready_after[i].push_back(in.get());
+  }
+  auto report = [&](size_t i) {
+    if (on_leaf_ready)
+      for (AutogradMeta* leaf : ready_after[i])
+        if (leaf->grad.defined()) on_leaf_ready(*leaf);
+  };
   for (auto it = g_tape.rbegin(); it != g_tape.rend(); ++it) {
     Node& node = *it;
+    const size_t index = size_t(g_tape.rend() - it) - 1;
     Tensor dy = node.output->grad;
-    if (!dy.defined()) continue;  // nothing flowed here: not on the path to the root
+    if (!dy.defined()) {  // nothing flowed here: not on the path to the root
+      report(index);
+      continue;
+    }
     if (!retain_graph) node.output->grad = Tensor();  // free intermediate grads as we go
     Grads grads = node.backward(dy);
     if (grads.size() != node.inputs.size())
@@ -120,6 +150,7 @@ void backward(const Tensor& root, const Tensor& droot, bool retain_graph) {
                     " of shape " + to_string(node.input_shapes[i]));
       accumulate(*node.inputs[i], grads[i]);
     }
+    report(index);
   }
   if (retain_graph) {
     for (Node& n : g_tape) n.output->grad = Tensor();

@@ -48,10 +48,16 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 // Appends a node if needs_grad(inputs); marks `output` as requiring grad with this node as producer.
 void record(const char* name, const std::vector<Tensor>& inputs, const Tensor& output,
             BackwardFn backward);
+// Called during a backward with a leaf's slot as soon as its gradient is final (after the last
+// node that uses it ran), e.g. to start a data-parallel all-reduce of that gradient while the rest
+// of the backward runs. Leaves the graph does not reach are not reported.
+using LeafReadyHook = std::function<void(AutogradMeta& leaf)>;
 // Backward from a scalar (1-element) loss.
 void backward(const Tensor& loss, bool retain_graph = false);
+void backward(const Tensor& loss, const LeafReadyHook& on_leaf_ready);
 // Backward from any root with an explicit upstream gradient of the root's shape.
-void backward(const Tensor& root, const Tensor& droot, bool retain_graph = false);
+void backward(const Tensor& root, const Tensor& droot, bool retain_graph = false,
+              const LeafReadyHook& on_leaf_ready = {});
 size_t size();  // nodes currently on this thread's tape
 void clear();   // drops all nodes (their outputs can no longer be differentiated)
 

@@ -186,3 +186,57 @@ TEST(Gradcheck, RefusesFloat32Inputs) {
   EXPECT_TRUE(test::ThrowsWith([&] { gradcheck([](const std::vector<Tensor>& i) { return i[0]; }, {x}); },
                                {"[gradcheck]", "float64"}));
 }
+
+// The hook data-parallel training starts its all-reduces from: each leaf is reported once, after
+// the last node that uses it, with its final gradient; the order is the reverse of first use.
+TEST(Tape, LeafReadyHookReportsEachLeafOnceWithItsFinalGradient) {
+  tape::clear();
+  Tensor a = leaf({1, 2}, {2}), b = leaf({3, 4}, {2}), c = leaf({5, 6}, {2}), unused = leaf({1}, {1});
+  // a is used first and last (a * b, then + a): it must be reported only after both uses.
+  Tensor h = mul(a, b);
+  Tensor y = add(mul(h, c), a);
+  std::vector<std::pair<std::string, std::vector<double>>> seen;
+  auto name_of = [&](const AutogradMeta& m) -> std::string {
+    if (&m == a.impl_ptr()->meta.get()) return "a";
+    if (&m == b.impl_ptr()->meta.get()) return "b";
+    if (&m == c.impl_ptr()->meta.get()) return "c";
+    return "?";
+  };
+  tape::backward(sum(y), [&](AutogradMeta& m) { seen.emplace_back(name_of(m), m.grad.to_vector<double>()); });
+  ASSERT_EQ(seen.size(), 3u);  // `unused` never reached: not reported
+  EXPECT_EQ(seen[0].first, "c");
+  // b and a are both final after node 0 (a * b); a's last use is also node 0.
+  EXPECT_EQ(seen[1].first, "a");
+  EXPECT_EQ(seen[2].first, "b");
+  for (const auto& [name, g] : seen) {
+    const Tensor& t = name == "a" ? a : name == "b" ? b : c;
+    EXPECT_EQ(g, t.grad().to_vector<double>()) << name << " changed after it was reported";
+  }
+  EXPECT_EQ(a.grad().to_vector<double>(), (std::vector<double>{3 * 5 + 1, 4 * 6 + 1}));
+  EXPECT_FALSE(unused.grad().defined());
+  EXPECT_EQ(tape::size(), 0u);
+}
+
+TEST(Tape, AnEmptyLeafReadyHookIsAPlainBackward) {
+  Tensor a = leaf({1, 2, 3}, {3}), b = leaf({4, 5, 6}, {3});
+  tape::backward(sum(mul(a, b)), tape::LeafReadyHook{});
+  EXPECT_EQ(a.grad().to_vector<double>(), (std::vector<double>{4, 5, 6}));
+}
+
+// Data-parallel ranks: partitions of a generator draw, together, exactly what one generator draws.
+TEST(Generator, PartitionsTogetherDrawWhatOneGeneratorDraws) {
+  Generator whole(42), p0(42), p1(42), p2(42);
+  p0.set_partition(0, 3), p1.set_partition(1, 3), p2.set_partition(2, 3);
+  for (uint64_t n : {5u, 1u, 7u}) {
+    const uint64_t first = whole.advance(3 * n);
+    EXPECT_EQ(p0.advance(n), first);
+    EXPECT_EQ(p1.advance(n), first + n);
+    EXPECT_EQ(p2.advance(n), first + 2 * n);
+    EXPECT_EQ(p0.offset(), whole.offset());  // the shared total: what a checkpoint stores
+    EXPECT_EQ(p2.offset(), whole.offset());
+  }
+  EXPECT_EQ(p1.parts(), 3u);
+  Generator plain(42);
+  EXPECT_EQ(plain.advance(4), 0u);
+  EXPECT_EQ(plain.advance(4), 4u);  // unpartitioned: as before
+}

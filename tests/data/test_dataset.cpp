@@ -76,6 +76,23 @@ TEST(TokenDataset, SampleBatchReachesEveryStartAndNoOther) {
   EXPECT_EQ(ds.sample_batch(5, 11, one).x.to_vector<int32_t>()[0], ds.tokens()[0]);
 }
 
+// Data parallelism: rank r of N (a partitioned generator) with batch B draws rows [rB, (r+1)B) of
+// the batch one process draws with N * B, step after step.
+TEST(TokenDataset, PartitionedGeneratorsDrawTheRowsOfOneGlobalBatch) {
+  TokenDataset ds(scrambled(5003));
+  const int64_t B = 3, T = 8;
+  Generator whole(11), r0(11), r1(11);
+  r0.set_partition(0, 2), r1.set_partition(1, 2);
+  for (int step = 0; step < 3; ++step) {
+    const std::vector<int32_t> all = ds.sample_batch(2 * B, T, whole).y.to_vector<int32_t>();
+    const std::vector<int32_t> a = ds.sample_batch(B, T, r0).y.to_vector<int32_t>();
+    const std::vector<int32_t> b = ds.sample_batch(B, T, r1).y.to_vector<int32_t>();
+    EXPECT_EQ(a, std::vector<int32_t>(all.begin(), all.begin() + B * T)) << "step " << step;
+    EXPECT_EQ(b, std::vector<int32_t>(all.begin() + B * T, all.end())) << "step " << step;
+  }
+  EXPECT_EQ(r1.offset(), whole.offset());
+}
+
 TEST(TokenDataset, GeneratorStateAloneDeterminesTheBatch) {
   TokenDataset ds(scrambled(5003));
   Generator a(1234), b(1234);
