@@ -15,6 +15,7 @@ packages=(
   libcxxopts-dev             # the CLI
   libyaml-cpp-dev            # configs
   nlohmann-json3-dev         # checkpoint headers, reports
+  libopenmpi-dev openmpi-bin # data-parallel training: mpirun -np N lmlab train (docs/distributed.md)
   python3 python3-matplotlib # plots (tools/)
   fortunes                   # the default corpus
   clang libclang-rt-14-dev   # scripts/test.sh's sanitizer + libFuzzer build (ASan, UBSan, libFuzzer)

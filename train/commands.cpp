@@ -14,6 +14,7 @@
 #include "train/bench.h"
 #include "train/checkpoint.h"
 #include "train/demo.h"
+#include "train/distributed.h"
 #include "train/plot.h"
 #include "train/sample.h"
 #include "train/trainer.h"
@@ -76,7 +77,7 @@ int train_main(int argc, char** argv) {
   to.init_from = init_from;
   to.quiet = r.count("quiet") > 0;
   TrainResult res = train(cfg, to);
-  if (!to.quiet && !r.count("no-plot") && res.steps > 0) {
+  if (!to.quiet && !r.count("no-plot") && res.steps > 0 && dist::rank() == 0) {
     const std::string png = plot_loss_curve(res.run_dir + "/metrics.csv", res.run_dir + "/loss.png",
                                             "lmlab train " + r.unmatched()[0]);
     if (!png.empty()) std::cout << "train: loss curve in " << png << "\n";

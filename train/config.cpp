@@ -88,6 +88,8 @@ const std::vector<Field>& fields() {
        "seed for init, batches and dropout"},
       {"train", "threads", [](C& c) -> FieldRef { return &c.train.threads; },
        "CPU threads; 0: all cores"},
+      {"train", "bucket_mb", [](C& c) -> FieldRef { return &c.train.bucket_mb; },
+       "MiB per gradient all-reduce under mpirun"},
       {"train", "device", [](C& c) -> FieldRef { return &c.train.device; }, "cpu | cuda"},
       {"train", "run_dir", [](C& c) -> FieldRef { return &c.train.run_dir; },
        "output folder; \"\": runs/<config file stem>"},

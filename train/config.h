@@ -35,7 +35,8 @@ struct RunConfig {
   int64_t max_iters = 2000, batch_size = 12, grad_accum = 1, eval_interval = 250, log_interval = 1;
   int64_t checkpoint_interval = 0;  // 0: only at the end (and on SIGINT)
   int64_t seed = 1337;
-  int64_t threads = 0;         // 0: all cores
+  int64_t threads = 0;         // 0: all cores (shared by the data-parallel ranks of a machine)
+  int64_t bucket_mb = 8;       // data-parallel gradient all-reduce bucket size (docs/distributed.md)
   std::string device = "cpu";  // cpu | cuda
   std::string run_dir = "";    // "": runs/<config file stem> (see resolved_run_dir)
   int64_t sample_tokens = 200;

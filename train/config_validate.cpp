@@ -149,6 +149,7 @@ void check_train(const Checker& k) {
   k.greater<int64_t>("train.eval_interval", r.eval_interval, 0);
   k.greater<int64_t>("train.log_interval", r.log_interval, 0);
   k.at_least<int64_t>("train.checkpoint_interval", r.checkpoint_interval, 0);
+  k.at_least<int64_t>("train.bucket_mb", r.bucket_mb, 1);
   k.at_least<int64_t>("train.seed", r.seed, 0);
   k.at_least<int64_t>("train.threads", r.threads, 0);
   k.one_of("train.device", r.device, {"cpu", "cuda"});

@@ -11,6 +11,7 @@
 #include "autograd/error.h"
 #include "autograd/threads.h"
 #include "train/commands.h"
+#include "train/distributed.h"
 
 namespace {
 
@@ -29,7 +30,28 @@ const char* kUsage =
 
 }  // namespace
 
+int run(int argc, char** argv);
+bool g_error = false;  // run() ended in an error (not a diverged or interrupted run: all ranks agree on those)
+
+// Under an MPI launcher every rank runs main: join the world first, leave it at the end. An error
+// on some ranks only would leave the others waiting in a collective, so any error ends the whole
+// job (MPI_Abort) after its message, which names the rank.
 int main(int argc, char** argv) {
+  const int rc = run(argc, argv);
+  if (g_error && lmlab::dist::size() > 1) lmlab::dist::abort(rc);
+  lmlab::dist::finalize();
+  return rc;
+}
+
+namespace {
+// Marks the run as failed and returns the message prefix naming the rank ("rank 1: ") under MPI.
+std::string failed() {
+  g_error = true;
+  return lmlab::dist::size() > 1 ? "rank " + std::to_string(lmlab::dist::rank()) + ": " : "";
+}
+}  // namespace
+
+int run(int argc, char** argv) {
   // OpenMP threads that spin while waiting made 2-thread runs 4-15x slower on shared machines
   // (docs/recipe.md), and threads that sleep at once pay a futex wake-up for each of the thousands
   // of parallel regions in a step (~12% of a small model's step, docs/PERFORMANCE.md). So spin
@@ -57,6 +79,10 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = argv[1];
   try {
+    lmlab::dist::init(&argc, &argv);
+    if (lmlab::dist::size() > 1 && cmd != "train")
+      throw lmlab::Error("[dist] only `lmlab train` runs as data-parallel ranks; run `lmlab " + cmd +
+                         "` without mpirun (docs/distributed.md)");
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       std::cout << kUsage;
       return 0;
@@ -80,14 +106,14 @@ int main(int argc, char** argv) {
     std::cerr << "lmlab " << cmd << ": " << e.what() << " (see lmlab " << cmd << " --help)\n";
     return 2;
   } catch (const lmlab::Error& e) {
-    std::cerr << "lmlab " << cmd << ": error: " << e.what() << "\n";
+    std::cerr << failed() + "lmlab " + cmd + ": error: " + e.what() + "\n";
     return 1;
   } catch (const std::bad_alloc&) {
-    std::cerr << "lmlab " << cmd << ": error: out of memory (the model, batch or corpus is too "
+    std::cerr << failed() << "lmlab " << cmd << ": error: out of memory (the model, batch or corpus is too "
                  "large for this machine; check model.n_embd / n_layer and train.batch_size)\n";
     return 1;
   } catch (const std::exception& e) {
-    std::cerr << "lmlab " << cmd << ": unexpected error: " << e.what() << "\n";
+    std::cerr << failed() + "lmlab " + cmd + ": unexpected error: " + e.what() + "\n";
     return 1;
   }
 }

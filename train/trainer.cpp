@@ -20,6 +20,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "autograd/kernels/cuda_runtime.h"
 #include "autograd/threads.h"
@@ -32,6 +33,7 @@
 #include "optim/sgd.h"
 #include "train/checkpoint.h"
 #include "train/diagnostics.h"
+#include "train/distributed.h"
 #include "train/sample.h"
 #include "train/text.h"
 
@@ -155,18 +157,28 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& cfg, nn::Tra
 }
 
 double evaluate(const nn::TransformerLM& model, const TokenDataset& data, int64_t batch,
-                int64_t* tokens) {
+                int64_t* tokens, bool across_ranks) {
   NoGradGuard guard;
   const int64_t T = model.config().block_size;
   const Device dev = model.parameters().at(0).device();
   const int64_t n = data.eval_batch_count(batch, T);
+  // Across ranks, rank r scores batches r, r + N, ...; the per-batch losses are then gathered (a
+  // sum where every slot has one non-zero term: exact) and added in order on every rank, so the
+  // result is bitwise the one-process result.
+  const int64_t stride = across_ranks ? dist::size() : 1, first = across_ranks ? dist::rank() : 0;
+  std::vector<double> scored(size_t(2 * n), 0.0);  // mean loss and tokens of batch i at 2i, 2i+1
+  for (int64_t i = first; i < n; i += stride) {
+    EvalBatch b = data.eval_batch(batch, T, i);
+    const Tensor loss = dev == Device::CPU ? model.loss(b.x, b.y) : model.loss(b.x.to(dev), b.y.to(dev));
+    scored[size_t(2 * i)] = loss.item();
+    scored[size_t(2 * i + 1)] = double(b.tokens());
+  }
+  if (across_ranks) dist::allreduce_sum(scored.data(), scored.size());
   double total = 0;
   int64_t count = 0;
   for (int64_t i = 0; i < n; ++i) {
-    EvalBatch b = data.eval_batch(batch, T, i);
-    const Tensor loss = dev == Device::CPU ? model.loss(b.x, b.y) : model.loss(b.x.to(dev), b.y.to(dev));
-    total += loss.item() * double(b.tokens());
-    count += b.tokens();
+    total += scored[size_t(2 * i)] * scored[size_t(2 * i + 1)];
+    count += int64_t(scored[size_t(2 * i + 1)]);
   }
   if (tokens) *tokens = count;
   return count ? total / double(count) : 0.0;
@@ -176,15 +188,24 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
   TrainConfig cfg = cfg_in;
   const RunConfig& rc = cfg.train;
   const Device dev = rc.device == "cuda" ? Device::CUDA : Device::CPU;
+  // Data-parallel ranks (docs/distributed.md): rank 0 alone writes; ranks on one machine share
+  // its cores (train.threads 0) and take one GPU each.
+  const int world = dist::size(), rank = dist::rank();
+  const bool writer = rank == 0;
+  if (dev == Device::CUDA && dist::active() && cuda::device_count() > 0)
+    cuda::set_device(dist::local_rank() % cuda::device_count());
   if (dev == Device::CUDA && !cuda::available())
     throw Error("[train] train.device is cuda, but " + cuda::unavailable_reason() +
                 " (set train.device=cpu)");
   set_num_threads(int(rc.threads));
+  if (rc.threads == 0 && dist::local_size() > 1)
+    set_num_threads(std::max(1, std::min(num_threads(), int(std::thread::hardware_concurrency()) /
+                                                            dist::local_size())));
   TrainResult result;
   result.run_dir = resolved_run_dir(cfg);
   const std::string dir = result.run_dir;
   const std::string ckpt_path = dir + "/ckpt.safetensors";
-  prepare_run_dir(dir);
+  if (writer) prepare_run_dir(dir);
 
   // Resume: the checkpoint's tokenizer and state win; its config must describe the same model.
   std::unique_ptr<Checkpoint> resume;
@@ -244,6 +265,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
       a.train.checkpoint_interval = b.train.checkpoint_interval;
       a.train.log_interval = b.train.log_interval;
       a.train.threads = b.train.threads;  // results do not depend on the thread count
+      a.train.bucket_mb = b.train.bucket_mb;  // nor on how gradients are bucketed
       a.source = b.source;
       if (to_yaml(a) != to_yaml(b))
         throw Error("[train] " + ckpt_path + " was written with a different config; resume needs "
@@ -257,40 +279,65 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
   } else if (init) {
     load_weights(*init, model);
   }
-  write_file(dir + "/config.yaml", to_yaml(cfg));
-  std::error_code ec;
-  fs::remove(dir + "/diverged.json", ec);
-  fs::remove(dir + "/result.json", ec);
+  // Each rank draws its rows of every global batch, and its rows' dropout masks: together exactly
+  // the draws of one process with batch_size * world (Generator::set_partition).
+  data_gen.set_partition(uint64_t(rank), uint64_t(world));
+  model.dropout_generator().set_partition(uint64_t(rank), uint64_t(world));
+  if (dist::active()) {
+    TrainConfig c = cfg;
+    c.train.threads = 0;  // may differ between ranks: results do not depend on it
+    dist::check_same_start(dir, to_yaml(c), state.step, dist::tensors_hash(model.parameters()));
+  }
+  dist::GradReducer reducer(model.parameters(), size_t(rc.bucket_mb) << 20);
 
   const std::string header = "step,tokens,lr,train_loss,val_loss,grad_norm,clipped,tokens_per_s,elapsed_s";
   const std::string metrics_path = dir + "/metrics.csv";
-  const double elapsed0 = rewind_csv(metrics_path, state.step, header);
-  std::ofstream metrics(metrics_path, std::ios::app);
   const std::string diag_path = dir + "/diagnostics.csv";
-  rewind_csv(diag_path, state.step, kDiagnosticsHeader);
-  std::ofstream diagnostics(diag_path, std::ios::app);
+  double elapsed0 = 0;
+  std::ofstream metrics, diagnostics;
+  if (writer) {
+    write_file(dir + "/config.yaml", to_yaml(cfg));
+    std::error_code ec;
+    fs::remove(dir + "/diverged.json", ec);
+    fs::remove(dir + "/result.json", ec);
+    elapsed0 = rewind_csv(metrics_path, state.step, header);
+    metrics.open(metrics_path, std::ios::app);
+    rewind_csv(diag_path, state.step, kDiagnosticsHeader);
+    diagnostics.open(diag_path, std::ios::app);
+  }
 
-  const bool tty = !opt.quiet && isatty(fileno(stdout));
+  const bool quiet = opt.quiet || !writer;
+  // mpirun hands ranks a pseudo-terminal even when its own output goes to a file: print lines.
+  const bool tty = !quiet && isatty(fileno(stdout)) && !dist::active();
   const int64_t B = rc.batch_size, T = cfg.model.block_size, steps = rc.max_iters;
+  const int64_t step_tokens = B * T * rc.grad_accum * world;  // the global batch
   const int64_t print_every = std::max<int64_t>(1, steps / 20);
   // Evaluation batches hold ~8k tokens: the whole validation split in few, large forward passes.
   const int64_t eval_batch = std::max<int64_t>(B, 8192 / T);
-  if (!opt.quiet)
+  if (!quiet)
     std::cout << "train: " << dir << ": " << model.num_parameters() << " parameters, "
               << tok.kind() << " tokenizer (" << tok.vocab_size() << " symbols), "
               << data.train_size() << " train / " << data.val_size() << " val tokens, "
               << (resume ? "resuming at step " + std::to_string(state.step) : "from scratch")
-              << ", " << num_threads() << " threads, BLAS " << blas_core_name() << "\n";
+              << ", " << num_threads() << " threads, BLAS " << blas_core_name()
+              << (dist::active() ? ", " + std::to_string(world) + " data-parallel ranks" : "") << "\n";
 
   auto checkpoint = [&]() {
     state.data_seed = data_gen.seed();
     state.data_offset = data_gen.offset();
     state.dropout_seed = model.dropout_generator().seed();
     state.dropout_offset = model.dropout_generator().offset();
-    save_checkpoint(ckpt_path, model, optimizer.get(), cfg, tok.serialize(), state);
+    if (dist::active()) {  // the ranks' weights must still be one model: a cheap check per checkpoint
+      const std::vector<uint64_t> h = dist::allgather(dist::tensors_hash(model.parameters()));
+      for (int r = 1; r < world; ++r)
+        if (h[size_t(r)] != h[0])
+          throw Error("[dist] after step " + std::to_string(state.step) + " rank " + std::to_string(r) +
+                      "'s weights differ from rank 0's: the ranks drifted apart (no checkpoint written)");
+    }
+    if (writer) save_checkpoint(ckpt_path, model, optimizer.get(), cfg, tok.serialize(), state);
   };
 
-  std::vector<double> rates;
+  std::vector<double> rates, comm_ms, wait_ms;
   double last_val = NAN, last_loss = NAN;
   // Diagnostics (docs/ablations.md) at step 0 and every evaluation step, on a fixed batch: the
   // first 8 windows of the validation split.
@@ -299,7 +346,13 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     return dev == Device::CPU ? x : x.to(dev);
   }();
   DiagnosticsProbe probe;
+  auto median = [](std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  };
   auto write_result = [&](const TrainResult& r) {
+    if (!writer) return;
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
     nlohmann::json j;
@@ -316,6 +369,12 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     j["clipped_steps"] = state.clipped_steps;
     j["threads"] = num_threads();
     j["blas_core"] = blas_core_name();
+    j["ranks"] = world;
+    if (dist::active()) {  // per step: first bucket started -> all summed; the part not overlapped
+      j["allreduce_ms_median"] = median(comm_ms);
+      j["allreduce_wait_ms_median"] = median(wait_ms);
+      j["allreduce_buckets"] = reducer.bucket_count();
+    }
     j["diverged"] = r.diverged;
     if (r.diverged) {
       j["diverged_step"] = r.steps;
@@ -331,9 +390,9 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     std::ostringstream js;
     js << "{\"step\": " << step << ", \"reason\": \"non-finite " << what << "\", \"last_finite_loss\": "
        << (std::isfinite(last_loss) ? std::to_string(last_loss) : "null") << "}\n";
-    write_file(dir + "/diverged.json", js.str());
+    if (writer) write_file(dir + "/diverged.json", js.str());
     if (tty) std::cout << "\n";
-    std::cerr << "train: " << dir << " diverged at step " << step << ": non-finite " << what
+    if (writer) std::cerr << "train: " << dir << " diverged at step " << step << ": non-finite " << what
               << " (last finite loss " << last_loss << "); marked in " << dir
               << "/diverged.json, the last checkpoint is untouched\n";
     result.diverged = true;
@@ -354,15 +413,27 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
       Tensor loss = dev == Device::CPU ? model.loss(b.x, b.y) : model.loss(b.x.to(dev), b.y.to(dev));
       const double l = loss.item();
       loss_sum += l;
-      if (!std::isfinite(l)) break;
-      tape::backward(rc.grad_accum == 1 ? loss : mul(loss, 1.0 / double(rc.grad_accum)));
+      // One rank alone must not skip the backward: the others would wait for its gradients.
+      if (!std::isfinite(l) && !dist::active()) break;
+      const Tensor scaled = rc.grad_accum == 1 ? loss : mul(loss, 1.0 / double(rc.grad_accum));
+      // The last micro-batch's backward starts summing gradients across ranks as they are final.
+      tape::backward(scaled, micro + 1 == rc.grad_accum ? reducer.hook() : tape::LeafReadyHook{});
     }
-    const double train_loss = loss_sum / double(rc.grad_accum);
+    reducer.finish();
+    // The ranks agree on the step's loss (their mean) and on stopping (any rank signalled).
+    double agreed[2] = {loss_sum, g_signal != 0 ? 1.0 : 0.0};
+    dist::allreduce_sum(agreed, 2);
+    const bool stop_requested = agreed[1] > 0;
+    const double train_loss = agreed[0] / double(world) / double(rc.grad_accum);
+    if (dist::active()) {
+      comm_ms.push_back(reducer.last_comm_s() * 1e3);
+      wait_ms.push_back(reducer.last_wait_s() * 1e3);
+    }
     if (it == fault_step && model.parameters()[0].grad().defined())
       model.parameters()[0].grad().fill_(NAN);
     const bool last = it + 1 == steps;
     const bool eval = (it + 1) % rc.eval_interval == 0 || last || it == 0;
-    if (eval && std::isfinite(train_loss)) {
+    if (eval && std::isfinite(train_loss) && writer) {
       model.eval();  // no dropout in the probe's forward (and no draw from its stream)
       probe.before(model, diag_ids);
       model.train();
@@ -380,17 +451,17 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     optimizer->step(lr);
     optimizer->zero_grad();
     if (clip.clipped) ++state.clipped_steps;
-    if (eval) diagnostics << diagnostics_rows(it, probe.after(model)) << std::flush;
+    if (eval && writer) diagnostics << diagnostics_rows(it, probe.after(model)) << std::flush;
     last_loss = train_loss;
     state.step = it + 1;
-    state.tokens_seen += B * T * rc.grad_accum;
+    state.tokens_seen += step_tokens;
 
     const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
-    rates.push_back(double(B * T * rc.grad_accum) / std::max(step_s, 1e-9));
+    rates.push_back(double(step_tokens) / std::max(step_s, 1e-9));
     if (eval) {
       if (!all_finite(model.parameters())) return diverge(it, "weights after the update");
       model.eval();
-      last_val = evaluate(model, data, eval_batch);
+      last_val = evaluate(model, data, eval_batch, nullptr, true);
       model.train();
       // Finite weights can still give a non-finite validation loss (overflowing logits): that is
       // divergence too, and must not reach best_val_loss or a checkpoint.
@@ -404,17 +475,17 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     row << it << "," << state.tokens_seen << "," << lr << "," << train_loss << ",";
     if (eval) row << last_val;
     row << "," << clip.norm << "," << int(clip.clipped) << "," << rates.back() << "," << elapsed;
-    if (it % rc.log_interval == 0 || eval || last) {
+    if (writer && (it % rc.log_interval == 0 || eval || last)) {
       metrics << row.str() << "\n" << std::flush;
       if (!metrics)
         throw Error("[train] cannot append to " + metrics_path + " (disk full or not writable?)");
     }
 
-    if (!opt.quiet) {
+    if (!quiet) {
       std::vector<double> recent(rates.end() - std::min<size_t>(rates.size(), 20), rates.end());
       std::nth_element(recent.begin(), recent.begin() + recent.size() / 2, recent.end());
       const double rate = recent[recent.size() / 2];
-      const double eta = double((steps - it - 1) * B * T * rc.grad_accum) / rate;
+      const double eta = double((steps - it - 1) * step_tokens) / rate;
       char line[200];
       std::snprintf(line, sizeof line,
                     "step %6lld/%lld | loss %.4f | val %.4f | lr %.2e | %7.0f tok/s | ETA %s",
@@ -425,7 +496,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
       else if ((it + 1) % print_every == 0 || eval)
         std::cout << line << "\n" << std::flush;
     }
-    const bool stop = g_signal != 0;
+    const bool stop = dist::active() ? stop_requested : g_signal != 0;
     if (stop || last || (rc.checkpoint_interval > 0 && (it + 1) % rc.checkpoint_interval == 0)) {
       // A finite loss and gradient can still overflow the weights in the update: never save those.
       if (!all_finite(model.parameters())) return diverge(it, "weights after the update");
@@ -433,8 +504,10 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     }
     if (stop) {
       if (tty) std::cout << "\n";
-      std::cerr << "train: interrupted (signal " << int(g_signal) << ") after step " << it + 1
-                << "; checkpoint written to " << ckpt_path << "; continue with --resume\n";
+      const std::string why = g_signal != 0 ? "signal " + std::to_string(int(g_signal))
+                                            : std::string("a signal to another rank");
+      if (writer)
+        std::cerr << "train: interrupted (" << why << ") after step " << it + 1 << "; checkpoint written to " << ckpt_path << "; continue with --resume\n";
       result.interrupted = true;
       break;
     }
@@ -442,24 +515,21 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
   if (tty) std::cout << "\n";
   if (!result.interrupted && state.step >= steps && std::isnan(last_val)) {
     model.eval();
-    last_val = evaluate(model, data, eval_batch);  // a resumed, already finished run still reports
+    last_val = evaluate(model, data, eval_batch, nullptr, true);  // a resumed, already finished run still reports
   }
   result.steps = state.step;
   result.final_val_loss = last_val;
   result.best_val_loss = state.best_val_loss;
-  if (!rates.empty()) {
-    std::nth_element(rates.begin(), rates.begin() + rates.size() / 2, rates.end());
-    result.tokens_per_s = rates[rates.size() / 2];
-  }
+  result.tokens_per_s = median(rates);
   if (!result.interrupted) write_result(result);
-  if (!result.interrupted && rc.sample_tokens > 0) {
+  if (!result.interrupted && rc.sample_tokens > 0 && writer) {
     SampleOptions so;
     so.tokens = rc.sample_tokens;
     so.seed = uint64_t(rc.seed);
     SampleResult s = generate(model, sample_prompt, so);
     write_file(dir + "/sample.txt", rc.sample_prompt + tok.decode(s.ids) + "\n");
   }
-  if (!opt.quiet && !result.interrupted)
+  if (!quiet && !result.interrupted)
     std::cout << "train: done: " << result.steps << " steps, val loss " << result.final_val_loss
               << " (best " << result.best_val_loss << "), " << int64_t(result.tokens_per_s)
               << " tok/s median; " << dir << "/{metrics.csv,ckpt.safetensors,sample.txt}\n";

@@ -37,9 +37,10 @@ struct TrainResult {
 TrainResult train(const TrainConfig& cfg, const TrainOptions& options = {});
 
 // Mean cross-entropy over the whole validation split (see docs/data.md); also returns the number
-// of predicted tokens through `tokens`.
+// of predicted tokens through `tokens`. across_ranks: every data-parallel rank must call it; each
+// scores a share of the batches and all get the one-process result, bit for bit.
 class TokenDataset;
 double evaluate(const nn::TransformerLM& model, const TokenDataset& data, int64_t batch,
-                int64_t* tokens = nullptr);
+                int64_t* tokens = nullptr, bool across_ranks = false);
 
 }  // namespace lmlab

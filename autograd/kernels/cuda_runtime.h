@@ -44,6 +44,23 @@ void synchronize();
 // Needs no GPU.
 std::string cublas_library();
 
+// GPUs visible to this process (0 without CUDA or a driver), and the one this process uses
+// (data-parallel ranks on one machine take local_rank % device_count()). Call set_device before
+// any other device work.
+int device_count();
+void set_device(int index);
+
+// NCCL, for summing gradients across data-parallel ranks (train/distributed.cpp), loaded (dlopen
+// libnccl.so.2) on first use like cuBLAS. One rank makes the unique id and the others receive it
+// over MPI; every rank then joins with its rank. nccl_allreduce_sum is queued on the one stream,
+// in place. Errors throw lmlab::Error with NCCL's reason.
+constexpr size_t kNcclIdBytes = 128;
+std::string nccl_library();
+void nccl_unique_id(void* id);  // kNcclIdBytes bytes
+void* nccl_comm_init(const void* id, int nranks, int rank);
+void nccl_allreduce_sum(void* comm, float* data, size_t n);
+void nccl_comm_destroy(void* comm);
+
 // TF32 tensor-core GEMMs (inputs rounded to a 10-bit mantissa, fp32 accumulation): faster, ~1e-3
 // relative error. Off by default: every cuBLAS call then computes in full fp32.
 void set_tf32(bool on);

@@ -353,4 +353,31 @@ inline void expect_failure(const RunResult& r, int code, std::initializer_list<s
   }
 }
 
+// Every column but tokens_per_s and elapsed_s (timings) must match as text, row for row.
+inline void expect_same_metrics(const std::string& a_path, const std::string& b_path) {
+  const auto a = csv_rows(a_path), b = csv_rows(b_path);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].size(), 9u) << "row " << i;
+    ASSERT_EQ(b[i].size(), 9u) << "row " << i;
+    for (int col : {0, 1, 2, 3, 4, 5, 6})
+      EXPECT_EQ(a[i][col], b[i][col]) << "row " << i << " column " << col;
+  }
+}
+
+// Parameters and optimizer state of two checkpoints, bitwise.
+inline void expect_same_tensors(const std::string& a_path, const std::string& b_path) {
+  const SafeTensors a = load_safetensors(a_path), b = load_safetensors(b_path);
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  std::vector<std::string> differ;
+  for (const auto& [name, t] : a.tensors) {
+    ASSERT_TRUE(b.contains(name)) << name;
+    const Tensor& u = b.at(name);
+    ASSERT_EQ(t.shape(), u.shape()) << name;
+    if (std::memcmp(t.raw_data(), u.raw_data(), size_t(t.numel()) * dtype_size(t.dtype())) != 0)
+      differ.push_back(name);
+  }
+  EXPECT_EQ(differ, std::vector<std::string>{}) << "tensors that are not bitwise equal";
+}
+
 }  // namespace lmlab::test

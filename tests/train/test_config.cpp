@@ -360,7 +360,7 @@ TEST_F(ConfigTest, ToYamlWritesEveryKey) {
     }
     EXPECT_NE(yaml.find("\n  " + key.substr(key.find('.') + 1) + ": "), std::string::npos) << key;
   }
-  EXPECT_EQ(config_keys().size(), 45u);
+  EXPECT_EQ(config_keys().size(), 46u);
   EXPECT_EQ(sections.size(), 4u);
 }
 

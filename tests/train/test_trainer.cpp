@@ -40,32 +40,8 @@ TrainResult run(const TrainConfig& cfg, bool resume = false, const std::string& 
   return train(cfg, o);
 }
 
-// Every column but tokens_per_s and elapsed_s (timings) must match as text, row for row.
-void expect_same_metrics(const std::string& a_path, const std::string& b_path) {
-  const auto a = csv_rows(a_path), b = csv_rows(b_path);
-  ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_EQ(a[i].size(), 9u) << "row " << i;
-    ASSERT_EQ(b[i].size(), 9u) << "row " << i;
-    for (int col : {0, 1, 2, 3, 4, 5, 6})
-      EXPECT_EQ(a[i][col], b[i][col]) << "row " << i << " column " << col;
-  }
-}
-
-// Parameters and optimizer state of two checkpoints, bitwise.
-void expect_same_tensors(const std::string& a_path, const std::string& b_path) {
-  const SafeTensors a = load_safetensors(a_path), b = load_safetensors(b_path);
-  ASSERT_EQ(a.tensors.size(), b.tensors.size());
-  std::vector<std::string> differ;
-  for (const auto& [name, t] : a.tensors) {
-    ASSERT_TRUE(b.contains(name)) << name;
-    const Tensor& u = b.at(name);
-    ASSERT_EQ(t.shape(), u.shape()) << name;
-    if (std::memcmp(t.raw_data(), u.raw_data(), size_t(t.numel()) * dtype_size(t.dtype())) != 0)
-      differ.push_back(name);
-  }
-  EXPECT_EQ(differ, std::vector<std::string>{}) << "tensors that are not bitwise equal";
-}
+using test::expect_same_metrics;
+using test::expect_same_tensors;
 
 class TrainerTest : public ::testing::Test {
  protected:

@@ -22,6 +22,13 @@ void copy_device_to_host(void*, const void*, size_t) { throw Error(std::string("
 void copy_device_to_device(void*, const void*, size_t) { throw Error(std::string("[cuda] ") + kWhy); }
 void synchronize() {}
 std::string cublas_library() { throw Error(std::string("[cuda] ") + kWhy); }
+int device_count() { return 0; }
+void set_device(int) { throw Error(std::string("[cuda] ") + kWhy); }
+std::string nccl_library() { throw Error(std::string("[cuda] ") + kWhy); }
+void nccl_unique_id(void*) { throw Error(std::string("[cuda] ") + kWhy); }
+void* nccl_comm_init(const void*, int, int) { throw Error(std::string("[cuda] ") + kWhy); }
+void nccl_allreduce_sum(void*, float*, size_t) { throw Error(std::string("[cuda] ") + kWhy); }
+void nccl_comm_destroy(void*) {}
 void set_tf32(bool on) { g_tf32 = on; }
 bool tf32_enabled() { return g_tf32; }
 
