@@ -39,6 +39,20 @@ if [ "${SKIP_SUITE:-0}" != 1 ]; then
   grep -q "0 tests failed" "$LOG/ctest_all.txt" || status=1
 fi
 
+# Data parallelism's NCCL path with one rank (the GPU machine has one GPU): the gradients go through
+# ncclAllReduce; the run must finish like a plain one (docs/distributed.md).
+if command -v mpirun >/dev/null && [ -x "$BUILD/lmlab" ]; then
+  echo "== NCCL: mpirun -np 1 lmlab train tiny on cuda"
+  rm -rf "$LOG/nccl_run"
+  if mpirun --allow-run-as-root -np 1 "$BUILD/lmlab" train configs/tiny.yaml --set train.device=cuda \
+       --set train.max_iters=50 --run-dir "$LOG/nccl_run" --no-plot 2>&1 | tail -n 3; then
+    grep -q '"ranks": 1' "$LOG/nccl_run/result.json" && grep -q allreduce_ms "$LOG/nccl_run/result.json" \
+      && echo "NCCL one-rank run: ok" || { echo "NCCL one-rank run: no all-reduce recorded"; status=1; }
+  else
+    echo "NCCL one-rank run: FAILED"; status=1
+  fi
+fi
+
 echo "== benchmarks (median of $STEPS steps after $WARMUP warm-up steps)"
 : > "$LOG/results.txt"
 modes="0"
