@@ -80,7 +80,7 @@ int run(int argc, char** argv) {
   const std::string cmd = argv[1];
   try {
     lmlab::dist::init(&argc, &argv);
-    if (lmlab::dist::size() > 1 && cmd != "train")
+    if (lmlab::dist::active() && cmd != "train")
       throw lmlab::Error("[dist] only `lmlab train` runs as data-parallel ranks; run `lmlab " + cmd +
                          "` without mpirun (docs/distributed.md)");
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
