@@ -28,7 +28,7 @@ rm -f "$asan.configure.log"
 targets=(lmlab)
 for dir in tests/*/; do
   folder=$(basename "$dir")
-  case "$folder" in cuda | fuzz) continue ;; esac
+  case "$folder" in cuda | dist | fuzz) continue ;; esac
   compgen -G "$dir*.cpp" >/dev/null || compgen -G "$dir*/*.cpp" >/dev/null || continue
   targets+=("test_$folder")
 done
