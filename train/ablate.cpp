@@ -334,7 +334,12 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
     if (!opt.quiet && !active.empty() && now - last_print >= std::chrono::seconds(tty ? 1 : 30)) {
       last_print = now;
       // ETA: each running run's projected length from its progress, pending runs at the mean
-      // length.
+      // length. A run's first steps include its start-up and the step-0 evaluation of the whole
+      // validation split, so a projection from them is far too long (it said 28 minutes for a
+      // 30-second run): until 5% of its steps are done, a run counts at the mean length of the
+      // finished runs (or not at all before any has finished).
+      double mean_done = 0;
+      for (double d : durations) mean_done += d / double(durations.size());
       double remaining = 0, total_est = 0;
       int est_n = 0;
       std::string running;
@@ -344,11 +349,13 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
         running += (running.empty() ? "" : ", ") + r.variant + "/seed" + std::to_string(r.seed) +
                    " " + std::to_string(std::max<int64_t>(step, 0)) + "/" +
                    std::to_string(r.config.train.max_iters);
-        if (step > 0) {
+        if (step > 0 && step >= std::max<int64_t>(10, r.config.train.max_iters / 20)) {
           const double per_step = elapsed / double(step);
           remaining += per_step * double(r.config.train.max_iters - step);
           total_est += per_step * double(r.config.train.max_iters);
           ++est_n;
+        } else if (!durations.empty()) {
+          remaining += std::max(0.0, mean_done - std::max(elapsed, 0.0));
         }
       }
       for (double d : durations) total_est += d, ++est_n;
