@@ -5,12 +5,17 @@
 
 #include <malloc.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <thread>
 #include <utility>
-#include <unordered_map>
 
 #include "autograd/error.h"
 #include "autograd/kernels/cuda_runtime.h"
@@ -33,6 +38,43 @@ int env_int(const char* name) {
 
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The watchdog (docs/distributed.md, "Faults"): a rank that waits in a collective for longer than
+// LMLAB_DIST_TIMEOUT seconds (default 600; 0: never) prints why and exits, which makes the launcher
+// end the job. A rank that died is the launcher's to notice; this catches the ones that hang.
+std::atomic<double> g_busy_since{0};  // steady-clock seconds when the current wait began; 0: none
+std::atomic<const char*> g_busy_what{""};
+double g_timeout_s = 600;
+std::thread g_watchdog;
+std::atomic<bool> g_watchdog_stop{false};
+
+// Marks the calling scope as a wait for the other ranks.
+class Waiting {
+ public:
+  explicit Waiting(const char* what) {
+    g_busy_what = what;
+    g_busy_since = now_s();
+  }
+  ~Waiting() { g_busy_since = 0; }
+  Waiting(const Waiting&) = delete;
+  Waiting& operator=(const Waiting&) = delete;
+};
+
+void watchdog_loop() {
+  while (!g_watchdog_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const double since = g_busy_since;
+    if (since <= 0 || now_s() - since <= g_timeout_s) continue;
+    char msg[512];
+    const int n = std::snprintf(
+        msg, sizeof msg,
+        "rank %d: lmlab train: error: [dist] waited %.0f s for the other ranks in %s: one of them is "
+        "stuck or the network is down; ending the job (LMLAB_DIST_TIMEOUT=%.0f s; 0 disables)\n",
+        g_rank, now_s() - since, g_busy_what.load(), g_timeout_s);
+    if (n > 0) (void)!::write(2, msg, size_t(std::min<int>(n, int(sizeof msg) - 1)));
+    std::_Exit(1);  // the launcher sees a failed rank and stops the others
+  }
 }
 
 #ifdef LMLAB_HAVE_MPI
@@ -63,6 +105,14 @@ bool mpi_built() {
 
 void init(int* argc, char*** argv) {
   if (!launched_as_ranks()) return;
+  if (const char* v = std::getenv("LMLAB_DIST_TIMEOUT"); v && *v) {
+    char* end = nullptr;
+    const double t = std::strtod(v, &end);
+    if (end == v || *end != '\0' || !(t >= 0))
+      throw Error(std::string("[dist] LMLAB_DIST_TIMEOUT must be a number of seconds >= 0 (0: no "
+                              "timeout), got '") + v + "'");
+    g_timeout_s = t;
+  }
 #ifdef LMLAB_HAVE_MPI
   // Open MPI's collectives allocate temporary buffers as large as the message on every call. glibc
   // serves those above its mmap threshold (at most 32 MiB) with fresh pages and returns them on
@@ -81,6 +131,7 @@ void init(int* argc, char*** argv) {
   MPI_Comm_size(local, &g_local_size);
   MPI_Comm_free(&local);
   g_active = true;
+  if (g_timeout_s > 0) g_watchdog = std::thread(watchdog_loop);
 #else
   (void)argc, (void)argv;
   int n = env_int("OMPI_COMM_WORLD_SIZE");
@@ -96,6 +147,8 @@ void init(int* argc, char*** argv) {
 void finalize() {
 #ifdef LMLAB_HAVE_MPI
   if (g_active) {
+    g_watchdog_stop = true;
+    if (g_watchdog.joinable()) g_watchdog.join();
     MPI_Finalize();
     g_active = false;
   }
@@ -104,6 +157,8 @@ void finalize() {
 
 void abort(int code) {
 #ifdef LMLAB_HAVE_MPI
+  g_watchdog_stop = true;
+  if (g_watchdog.joinable()) g_watchdog.join();
   if (g_active) MPI_Abort(MPI_COMM_WORLD, code);
 #else
   (void)code;
@@ -118,9 +173,11 @@ int local_size() { return g_local_size; }
 
 void allreduce_sum(double* data, size_t n) {
 #ifdef LMLAB_HAVE_MPI
-  if (g_active)
+  if (g_active) {
+    Waiting w("an all-reduce (sum)");
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, int(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD),
               "MPI_Allreduce");
+  }
 #else
   (void)data, (void)n;
 #endif
@@ -128,9 +185,11 @@ void allreduce_sum(double* data, size_t n) {
 
 void allreduce_max(double* data, size_t n) {
 #ifdef LMLAB_HAVE_MPI
-  if (g_active)
+  if (g_active) {
+    Waiting w("an all-reduce (max)");
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, int(n), MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD),
               "MPI_Allreduce");
+  }
 #else
   (void)data, (void)n;
 #endif
@@ -139,9 +198,11 @@ void allreduce_max(double* data, size_t n) {
 std::vector<uint64_t> allgather(uint64_t value) {
   std::vector<uint64_t> all(size_t(g_size), value);
 #ifdef LMLAB_HAVE_MPI
-  if (g_active)
+  if (g_active) {
+    Waiting w("an all-gather");
     check_mpi(MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD),
               "MPI_Allgather");
+  }
 #endif
   return all;
 }
@@ -173,6 +234,7 @@ uint64_t tensors_hash(const std::vector<Tensor>& ts) {
 std::string broadcast(const std::string& value, int root) {
 #ifdef LMLAB_HAVE_MPI
   if (g_active) {
+    Waiting w("a broadcast");
     uint64_t n = value.size();
     check_mpi(MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD), "MPI_Bcast");
     std::string out = g_rank == root ? value : std::string(n, '\0');
@@ -275,6 +337,7 @@ GradReducer::GradReducer(std::vector<Tensor> params, size_t bucket_bytes) {
     std::vector<char> id(cuda::kNcclIdBytes);
     if (g_rank == 0) cuda::nccl_unique_id(id.data());
 #ifdef LMLAB_HAVE_MPI
+    Waiting w("the NCCL set-up");
     check_mpi(MPI_Bcast(id.data(), int(id.size()), MPI_CHAR, 0, MPI_COMM_WORLD), "MPI_Bcast");
 #endif
     nccl_comm_ = cuda::nccl_comm_init(id.data(), g_size, g_rank);
@@ -357,6 +420,7 @@ void GradReducer::finish() {
   // Gradients the hook did not report (a backward without it, or parameters the graph does not
   // reach) are final now: nothing is left to overlap with, so sum them at once.
   const double t_wait = now_s();
+  Waiting w("the gradient all-reduce");
   while (next_ < buckets_.size()) start(buckets_[next_++], true);
 #ifdef LMLAB_HAVE_MPI
   for (Bucket& b : buckets_) {

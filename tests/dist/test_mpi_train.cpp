@@ -1,8 +1,8 @@
 // `mpirun -np 2 lmlab train` as a user runs it (docs/distributed.md): two ranks with half the
 // batch each give one rank's losses (float tolerance: the two halves' gradients are summed in
 // another order than one GEMM over the whole batch would), resume on two ranks is bit-exact,
-// mismatched configs are refused at start-up, and a rank that fails or is killed ends the job in
-// bounded time with the last checkpoint still loadable. Built only when CMake found MPI.
+// mismatched configs are refused at start-up, and a rank that fails, is killed or hangs ends the
+// job in bounded time with the last checkpoint still loadable. Built only when CMake found MPI.
 #include <dirent.h>
 
 #include <nlohmann/json.hpp>
@@ -215,6 +215,33 @@ TEST_F(MpiTrain, AKilledRankEndsTheJobAndTheLastCheckpointLoads) {
   RunResult eval = test::run_lmlab({"eval", ckpt}, io_.str());
   EXPECT_EQ(eval.code, 0) << eval.err;
   EXPECT_NE(eval.out.find("val_loss"), std::string::npos) << eval.out;
+}
+
+// A rank that stops without dying (SIGSTOP here; a stalled link or a deadlock in practice): the
+// others' watchdog gives up after LMLAB_DIST_TIMEOUT seconds, names the wait, and the job ends.
+TEST_F(MpiTrain, AStuckRankEndsTheJobAfterTheTimeout) {
+  const std::string run_dir = dir_ / "stuck";
+  test::ChildOptions o;
+  o.env = {"LMLAB_DIST_TIMEOUT=3"};
+  Child job(ranks(2, train(run_dir, {"train.max_iters=1000000", "train.checkpoint_interval=10",
+                                     "train.eval_interval=1000000"})),
+            io_.str(), o);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(run_dir + "/ckpt.safetensors") && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(fs::exists(run_dir + "/ckpt.safetensors")) << job.err();
+  const std::vector<pid_t> pids = children_of(job.pid());
+  ASSERT_EQ(pids.size(), 2u);
+  const auto stopped_at = std::chrono::steady_clock::now();
+  ::kill(pids.back(), SIGSTOP);
+  const int code = job.wait(60);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+  ::kill(pids.back(), SIGKILL);  // in case the launcher left it stopped
+  ASSERT_NE(code, -1) << "the job did not end within 60 s";
+  EXPECT_NE(code, 0);
+  EXPECT_LT(took, 30.0);
+  EXPECT_NE(job.err().find("[dist] waited 3 s for the other ranks in"), std::string::npos) << job.err();
+  EXPECT_EQ(test::run_lmlab({"eval", run_dir + "/ckpt.safetensors"}, io_.str()).code, 0);
 }
 
 TEST_F(MpiTrain, OnlyTrainRunsAsRanks) {

@@ -40,6 +40,18 @@ TEST(Distributed, LauncherEnvironmentIsRecognised) {
   EXPECT_FALSE(dist::launched_as_ranks());
 }
 
+TEST(Distributed, ABadTimeoutIsRefusedBeforeJoining) {
+  setenv("OMPI_COMM_WORLD_SIZE", "1", 1);
+  setenv("LMLAB_DIST_TIMEOUT", "ten", 1);
+  int argc = 0;
+  char** argv = nullptr;
+  EXPECT_TRUE(test::ThrowsWith([&] { dist::init(&argc, &argv); },
+                               {"LMLAB_DIST_TIMEOUT must be a number of seconds", "'ten'"}));
+  unsetenv("LMLAB_DIST_TIMEOUT");
+  unsetenv("OMPI_COMM_WORLD_SIZE");
+  EXPECT_FALSE(dist::active());
+}
+
 TEST(Distributed, OneRankReducerLeavesGradientsAlone) {
   Tensor w = Tensor::from_vector(std::vector<float>{1, 2, 3}, {3}).requires_grad_();
   tape::backward(sum(mul(w, w)));
