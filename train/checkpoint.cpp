@@ -45,6 +45,7 @@ void save_checkpoint(const std::string& path, const nn::TransformerLM& model,
   st.metadata["clipped_steps"] = std::to_string(s.clipped_steps);
   st.metadata["data_rng"] = pair_str(s.data_seed, s.data_offset);
   st.metadata["dropout_rng"] = pair_str(s.dropout_seed, s.dropout_offset);
+  st.metadata["ranks"] = std::to_string(s.ranks);
   st.metadata["optimizer"] = opt ? opt->name() : "none";
   save_safetensors(path, st);
 }
@@ -130,6 +131,10 @@ Checkpoint load_checkpoint(const std::string& path) {
   c.state.step = meta_int(f, "step", "0");
   c.state.tokens_seen = meta_int(f, "tokens_seen", "0");
   c.state.clipped_steps = meta_int(f, "clipped_steps", "0");
+  c.state.ranks = meta_int(f, "ranks", "1");
+  if (c.state.ranks < 1)
+    throw Error("[checkpoint] " + path + ": metadata 'ranks' must be >= 1, got " +
+                std::to_string(c.state.ranks));
   c.state.best_val_loss = meta_real(f, "best_val_loss");
   meta_pair(f, "data_rng", c.state.data_seed, c.state.data_offset);
   meta_pair(f, "dropout_rng", c.state.dropout_seed, c.state.dropout_offset);

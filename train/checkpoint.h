@@ -23,6 +23,7 @@ struct CheckpointState {
   int64_t clipped_steps = 0;  // steps whose gradient norm was clipped
   uint64_t data_seed = 0, data_offset = 0;        // the batch generator
   uint64_t dropout_seed = 0, dropout_offset = 0;  // the model's dropout stream
+  int64_t ranks = 1;  // data-parallel ranks that wrote it (the global batch is batch_size * ranks)
 };
 
 // Writes weights, optimizer state (if `opt` is given) and metadata atomically (temp file, fsync,

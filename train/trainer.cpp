@@ -267,6 +267,19 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
       a.train.threads = b.train.threads;  // results do not depend on the thread count
       a.train.bucket_mb = b.train.bucket_mb;  // nor on how gradients are bucketed
       a.source = b.source;
+      // The global batch (batch_size x ranks) must stay; how it is split over ranks may change.
+      const int64_t was = a.train.batch_size * resume->state.ranks, now = b.train.batch_size * world;
+      if (was == now) {
+        a.train.batch_size = b.train.batch_size;
+      } else if (resume->state.ranks != world) {
+        throw Error("[train] " + ckpt_path + " was written by " + std::to_string(resume->state.ranks) +
+                    " rank(s) x train.batch_size " + std::to_string(resume->config.train.batch_size) +
+                    " (a global batch of " + std::to_string(was) + "); this run has " +
+                    std::to_string(world) + " rank(s) x " + std::to_string(b.train.batch_size) + " = " +
+                    std::to_string(now) + ": resume needs the same global batch" +
+                    (was % world == 0 ? " (set train.batch_size=" + std::to_string(was / world) + ")"
+                                      : " (use a rank count that divides " + std::to_string(was) + ")"));
+      }
       if (to_yaml(a) != to_yaml(b))
         throw Error("[train] " + ckpt_path + " was written with a different config; resume needs "
                     "the same model, data and optimizer settings (see " + dir + "/config.yaml)");
@@ -327,6 +340,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     state.data_offset = data_gen.offset();
     state.dropout_seed = model.dropout_generator().seed();
     state.dropout_offset = model.dropout_generator().offset();
+    state.ranks = world;
     if (dist::active()) {  // the ranks' weights must still be one model: a cheap check per checkpoint
       const std::vector<uint64_t> h = dist::allgather(dist::tensors_hash(model.parameters()));
       for (int r = 1; r < world; ++r)

@@ -130,6 +130,37 @@ TEST_F(MpiTrain, ResumeOnTwoRanksIsBitExact) {
   test::expect_same_tensors(straight + "/ckpt.safetensors", resumed + "/ckpt.safetensors");
 }
 
+// A 2-rank checkpoint resumes on 1 rank with the same global batch (2 x 4 -> 1 x 8) and follows
+// the 2-rank run (float tolerance); a resume that would change the global batch is refused.
+TEST_F(MpiTrain, ResumeOnAnotherRankCountKeepsTheGlobalBatch) {
+  const std::vector<std::string> s{"optim.decay_iters=20", "model.dropout=0.1", "train.eval_interval=5"};
+  auto with = [&](int steps, int batch) {
+    std::vector<std::string> v = s;
+    v.push_back("train.max_iters=" + std::to_string(steps));
+    v.push_back("train.batch_size=" + std::to_string(batch));
+    return v;
+  };
+  const std::string two = dir_ / "two", moved = dir_ / "moved";
+  ASSERT_EQ(run(ranks(2, train(two, with(20, 4)))).code, 0);
+  ASSERT_EQ(run(ranks(2, train(moved, with(10, 4)))).code, 0);
+  RunResult refused = run(train(moved, with(20, 4), {"--quiet", "--resume"}));
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_NE(refused.err.find("was written by 2 rank(s) x train.batch_size 4 (a global batch of 8); "
+                             "this run has 1 rank(s) x 4 = 4: resume needs the same global batch "
+                             "(set train.batch_size=8)"),
+            std::string::npos)
+      << refused.err;
+  RunResult r = run(train(moved, with(20, 8), {"--quiet", "--resume"}));
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto a = csv_rows(two + "/metrics.csv"), b = csv_rows(moved + "/metrics.csv");
+  ASSERT_EQ(a.size(), 20u);
+  ASSERT_EQ(b.size(), 20u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i][1], b[i][1]) << "tokens seen at row " << i;
+    EXPECT_NEAR(num(a[i][3]), num(b[i][3]), 2e-4) << "train loss at step " << i;
+  }
+}
+
 // MPMD launch: rank 1 gets another learning rate. Both refuse before the first step.
 TEST_F(MpiTrain, MismatchedConfigsAcrossRanksAreRefused) {
   const std::string run_dir = dir_ / "mismatch";

@@ -218,6 +218,8 @@ TEST_F(FaultTest, TamperedCheckpointMetadataNamesTheFileAndKey) {
   expect_refused("step", "-3", {"'step'"});
   expect_refused("best_val_loss", "lowish", {"'best_val_loss'", "'lowish'"});
   expect_refused("data_rng", "7", {"'data_rng'"});
+  expect_refused("ranks", "0", {"'ranks' must be >= 1"});
+  expect_refused("ranks", "two", {"'ranks'", "'two'"});
   // A config describing another model than the tensors: the parameter and both shapes are named.
   SafeTensors st = good;
   const std::string cfg = st.metadata.at("config");
