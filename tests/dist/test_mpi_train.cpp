@@ -61,6 +61,11 @@ class MpiTrain : public ::testing::Test {
 
 double num(const std::string& s) { return s.empty() ? NAN : std::stod(s); }
 
+// Rows in a metrics.csv that may not exist yet.
+size_t csv_rows_if_any(const std::string& path) {
+  return fs::exists(path) ? csv_rows(path).size() : 0;
+}
+
 // The global batch is batch_size x ranks x grad_accum: 2 ranks x 4 rows give 1 rank's 8, with
 // accumulation and dropout (each rank draws its rows' masks of the one-process draw).
 TEST_F(MpiTrain, TwoRanksWithHalfTheBatchMatchOneRankWithAllOfIt) {
@@ -128,6 +133,33 @@ TEST_F(MpiTrain, ResumeOnTwoRanksIsBitExact) {
   test::expect_steps(resumed + "/metrics.csv", 20);
   test::expect_same_metrics(straight + "/metrics.csv", resumed + "/metrics.csv");
   test::expect_same_tensors(straight + "/ckpt.safetensors", resumed + "/ckpt.safetensors");
+}
+
+// Ctrl-C on mpirun: Open MPI forwards SIGTERM to the ranks, which agree to stop after the same
+// step; rank 0 writes the checkpoint, and --resume continues bit-exactly.
+TEST_F(MpiTrain, InterruptingMpirunCheckpointsAndResumes) {
+  const std::vector<std::string> s{"optim.decay_iters=1000", "model.dropout=0.1", "train.eval_interval=1000000"};
+  auto with = [&](int steps) {
+    std::vector<std::string> v = s;
+    v.push_back("train.max_iters=" + std::to_string(steps));
+    return v;
+  };
+  const std::string stopped = dir_ / "stopped", straight = dir_ / "straight";
+  Child job(ranks(2, train(stopped, with(1000000))), io_.str());
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (csv_rows_if_any(stopped + "/metrics.csv") < 5 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  job.signal(SIGINT);
+  const int code = job.wait(60);
+  ASSERT_NE(code, -1) << "mpirun did not stop";
+  EXPECT_NE(job.err().find("train: interrupted (signal"), std::string::npos) << job.err();
+  ASSERT_TRUE(fs::exists(stopped + "/ckpt.safetensors")) << job.err();
+  const int done = int(csv_rows(stopped + "/metrics.csv").size());
+  ASSERT_GE(done, 5);
+  ASSERT_EQ(run(ranks(2, train(stopped, with(done + 3), {"--quiet", "--resume"}))).code, 0);
+  ASSERT_EQ(run(ranks(2, train(straight, with(done + 3)))).code, 0);
+  test::expect_same_metrics(straight + "/metrics.csv", stopped + "/metrics.csv");
+  test::expect_same_tensors(straight + "/ckpt.safetensors", stopped + "/ckpt.safetensors");
 }
 
 // A 2-rank checkpoint resumes on 1 rank with the same global batch (2 x 4 -> 1 x 8) and follows
