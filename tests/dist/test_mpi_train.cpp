@@ -285,7 +285,7 @@ TEST_F(MpiTrain, AKilledRankEndsTheJobAndTheLastCheckpointLoads) {
 TEST_F(MpiTrain, AStuckRankEndsTheJobAfterTheTimeout) {
   const std::string run_dir = dir_ / "stuck";
   test::ChildOptions o;
-  o.env = {"LMLAB_DIST_TIMEOUT=3"};
+  o.env = {"LMLAB_DIST_TIMEOUT=5"};  // well above any skew between the ranks on a busy machine
   Child job(ranks(2, train(run_dir, {"train.max_iters=1000000", "train.checkpoint_interval=10",
                                      "train.eval_interval=1000000"})),
             io_.str(), o);
@@ -303,7 +303,7 @@ TEST_F(MpiTrain, AStuckRankEndsTheJobAfterTheTimeout) {
   ASSERT_NE(code, -1) << "the job did not end within 60 s";
   EXPECT_NE(code, 0);
   EXPECT_LT(took, 30.0);
-  EXPECT_NE(job.err().find("[dist] waited 3 s for the other ranks in"), std::string::npos) << job.err();
+  EXPECT_NE(job.err().find("[dist] waited 5 s for the other ranks in"), std::string::npos) << job.err();
   EXPECT_EQ(test::run_lmlab({"eval", run_dir + "/ckpt.safetensors"}, io_.str()).code, 0);
 }
 
