@@ -69,9 +69,9 @@ void watchdog_loop() {
     char msg[512];
     const int n = std::snprintf(
         msg, sizeof msg,
-        "rank %d: lmlab train: error: [dist] waited %.0f s for the other ranks in %s: one of them is "
-        "stuck or the network is down; ending the job (LMLAB_DIST_TIMEOUT=%.0f s; 0 disables)\n",
-        g_rank, now_s() - since, g_busy_what.load(), g_timeout_s);
+        "rank %d: lmlab train: error: [dist] waited more than %g s for the other ranks in %s: one "
+        "of them is stuck or the network is down; ending the job (LMLAB_DIST_TIMEOUT; 0 disables)\n",
+        g_rank, g_timeout_s, g_busy_what.load());
     if (n > 0) (void)!::write(2, msg, size_t(std::min<int>(n, int(sizeof msg) - 1)));
     std::_Exit(1);  // the launcher sees a failed rank and stops the others
   }
