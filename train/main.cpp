@@ -30,8 +30,10 @@ const char* kUsage =
 
 }  // namespace
 
+namespace {
 int run(int argc, char** argv);
 bool g_error = false;  // run() ended in an error (not a diverged or interrupted run: all ranks agree on those)
+}  // namespace
 
 // Under an MPI launcher every rank runs main: join the world first, leave it at the end. An error
 // on some ranks only would leave the others waiting in a collective, so any error ends the whole
@@ -49,7 +51,6 @@ std::string failed() {
   g_error = true;
   return lmlab::dist::size() > 1 ? "rank " + std::to_string(lmlab::dist::rank()) + ": " : "";
 }
-}  // namespace
 
 int run(int argc, char** argv) {
   // OpenMP threads that spin while waiting made 2-thread runs 4-15x slower on shared machines
@@ -88,7 +89,14 @@ int run(int argc, char** argv) {
       return 0;
     }
     if (cmd == "--version") {
-      std::cout << "lmlab 0.1.0\n";
+#ifdef LMLAB_WITH_CUDA
+      const bool cuda = true;
+#else
+      const bool cuda = false;
+#endif
+      std::cout << "lmlab 0.1.0 (CUDA backend " << (cuda ? "built" : "not built")
+                << ", MPI data parallelism " << (lmlab::dist::mpi_built() ? "built" : "not built")
+                << ")\n";
       return 0;
     }
     if (cmd == "train") return lmlab::cli::train_main(argc - 1, argv + 1);
@@ -117,3 +125,5 @@ int run(int argc, char** argv) {
     return 1;
   }
 }
+
+}  // namespace

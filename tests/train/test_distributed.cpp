@@ -52,6 +52,15 @@ TEST(Distributed, ABadTimeoutIsRefusedBeforeJoining) {
   EXPECT_FALSE(dist::active());
 }
 
+TEST(Distributed, VersionSaysWhetherMpiIsBuilt) {
+  test::ScratchDir io("version");
+  const test::RunResult r = test::run_lmlab({"--version"}, io.str());
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find(dist::mpi_built() ? "MPI data parallelism built" : "MPI data parallelism not built"),
+            std::string::npos)
+      << r.out;
+}
+
 TEST(Distributed, OneRankReducerLeavesGradientsAlone) {
   Tensor w = Tensor::from_vector(std::vector<float>{1, 2, 3}, {3}).requires_grad_();
   tape::backward(sum(mul(w, w)));
