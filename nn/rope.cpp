@@ -27,8 +27,19 @@ Tensor Rope::apply(const Tensor& x, int64_t pos0) const {
     throw Error("[rope] positions [" + std::to_string(pos0) + ", " + std::to_string(pos0 + T) +
                 ") exceed the " + std::to_string(max_positions_) + " precomputed positions");
   const bool f64 = x.dtype() == DType::F64;
-  Tensor c = narrow(f64 ? cos64_ : cos32_, 0, pos0, T).to(x.device());  // (T, HS/2), broadcast
-  Tensor s = narrow(f64 ? sin64_ : sin32_, 0, pos0, T).to(x.device());
+  const Tensor* cos_table = f64 ? &cos64_ : &cos32_;
+  const Tensor* sin_table = f64 ? &sin64_ : &sin32_;
+  if (x.device() == Device::CUDA && !f64) {
+    if (!cos32_gpu_.defined()) {
+      cos32_gpu_ = cos32_.to(Device::CUDA);
+      sin32_gpu_ = sin32_.to(Device::CUDA);
+    }
+    cos_table = &cos32_gpu_, sin_table = &sin32_gpu_;
+  }
+  // (T, HS/2), broadcast; .to() is a no-op where the table already lives on x's device (float64
+  // on the GPU is refused there with its usual message).
+  Tensor c = narrow(*cos_table, 0, pos0, T).to(x.device());
+  Tensor s = narrow(*sin_table, 0, pos0, T).to(x.device());
   Tensor x1 = narrow(x, -1, 0, half_), x2 = narrow(x, -1, half_, half_);
   return concat({sub(mul(x1, c), mul(x2, s)), add(mul(x2, c), mul(x1, s))}, -1);
 }

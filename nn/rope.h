@@ -16,6 +16,9 @@ class Rope {
  private:
   int64_t half_, max_positions_;
   Tensor cos64_, sin64_, cos32_, sin32_;  // (max_positions, HS / 2), computed in float64
+  // The float32 tables on the GPU, copied there once on first use (not at every apply: that was
+  // four host-to-device copies per layer and forward).
+  mutable Tensor cos32_gpu_, sin32_gpu_;
 };
 
 }  // namespace lmlab::nn
