@@ -11,8 +11,7 @@
 namespace lmlab::optim {
 
 static double sum_squares(const Tensor& g) {
-  Tensor c = g.contiguous();
-  if (c.device() == Device::CUDA) return cuda::sum_squares(c.data<float>(), c.numel());
+  Tensor c = g.contiguous();  // CPU; GPU gradients go through cuda::sum_squares_each
   if (c.dtype() == DType::F64) return cpu::sum_squares(c.data<double>(), c.numel());
   return cpu::sum_squares(c.data<float>(), c.numel());
 }
@@ -33,13 +32,31 @@ static void scale_grad(const Tensor& g, double s) {
 }
 
 double grad_norm(const std::vector<Tensor>& params) {
-  double total = 0;
+  // Per-tensor sums of squares added in parameter order. GPU gradients are summed on the device
+  // and come back in one copy (a wait per tensor was one host sync per parameter and step).
+  std::vector<double> sums(params.size(), 0.0);
+  std::vector<size_t> on_gpu;
+  std::vector<Tensor> gpu_grads;  // contiguous, alive until summed
+  std::vector<std::pair<const float*, int64_t>> gpu_spans;
   for (size_t i = 0; i < params.size(); ++i) {
     if (!params[i].defined())
       throw Error("[clip_grad_norm] parameter " + std::to_string(i) + " is undefined");
     Tensor g = params[i].grad();
-    if (g.defined()) total += sum_squares(g);
+    if (!g.defined()) continue;
+    if (g.device() == Device::CUDA) {
+      gpu_grads.push_back(g.contiguous());
+      gpu_spans.emplace_back(gpu_grads.back().data<float>(), gpu_grads.back().numel());
+      on_gpu.push_back(i);
+    } else {
+      sums[i] = sum_squares(g);
+    }
   }
+  if (!gpu_spans.empty()) {
+    const std::vector<double> s = cuda::sum_squares_each(gpu_spans);
+    for (size_t k = 0; k < on_gpu.size(); ++k) sums[on_gpu[k]] = s[k];
+  }
+  double total = 0;
+  for (double s : sums) total += s;
   return std::sqrt(total);
 }
 

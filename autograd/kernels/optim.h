@@ -3,6 +3,8 @@
 // of squares adds fixed-size blocks in a fixed order, so results do not depend on the thread count.
 #pragma once
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace lmlab::cpu {
 
@@ -36,7 +38,9 @@ void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, double 
                 double beta2, double eps, double weight_decay, int64_t t);
 void sgd_step(float* p, const float* g, float* buf, int64_t n, double lr, double momentum,
               double weight_decay);
-double sum_squares(const float* x, int64_t n);
+// sum_i x[i]^2 in double of each tensor (pointer, length): fixed blocks, then the block sums by one
+// block, per tensor; one device-to-host copy (one wait) for all of them (clip_grad_norm).
+std::vector<double> sum_squares_each(const std::vector<std::pair<const float*, int64_t>>& xs);
 void scale(float* x, int64_t n, double s);
 
 }  // namespace lmlab::cuda

@@ -2,6 +2,7 @@
 // over p, g and the state), and the sum of squares and scale behind gradient clipping. The
 // updates use round-to-nearest intrinsics (__fmul_rn, __fadd_rn, ...), which the compiler never
 // fuses into FMAs, so each element follows cpu/optim.cpp's float operations one for one.
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/kernels/cuda/common.cuh"
@@ -87,20 +88,27 @@ void sgd_step(float* p, const float* g, float* buf, int64_t n, double lr, double
   CUDA_CHECK_LAUNCH("sgd_kernel");
 }
 
-// sum_i x[i]^2 in double: fixed blocks, then the block sums by one block. Returns to the host,
-// so this waits for the stream (clip_grad_norm needs the number).
-double sum_squares(const float* x, int64_t n) {
-  if (n == 0) return 0;
-  const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
-  Scratch partial(size_t(blocks) * sizeof(double)), total(sizeof(double));
-  sum_squares_blocks_kernel<<<unsigned(blocks), kThreads, 0, stream()>>>(x, n,
-                                                                        partial.as<double>());
-  CUDA_CHECK_LAUNCH("sum_squares_blocks_kernel");
-  sum_partials_kernel<<<1, 1024, 0, stream()>>>(partial.as<double>(), blocks, total.as<double>());
-  CUDA_CHECK_LAUNCH("sum_partials_kernel");
-  double result = 0;
-  copy_device_to_host(&result, total.as<double>(), sizeof(double));
-  return result;
+// sum_i x[i]^2 in double for each tensor: fixed blocks, then the block sums by one block, each
+// total into its own slot; one copy back at the end (this waits for the stream once).
+std::vector<double> sum_squares_each(const std::vector<std::pair<const float*, int64_t>>& xs) {
+  std::vector<double> out(xs.size(), 0.0);
+  int64_t max_blocks = 0;
+  for (const auto& [x, n] : xs) max_blocks = std::max(max_blocks, (n + kSumBlock - 1) / kSumBlock);
+  if (max_blocks == 0) return out;
+  // One partial buffer serves every tensor in turn: the kernels run in order on the one stream.
+  Scratch partial(size_t(max_blocks) * sizeof(double)), totals(xs.size() * sizeof(double));
+  CUDA_CHECK(cudaMemsetAsync(totals.as<double>(), 0, xs.size() * sizeof(double), stream()));
+  for (size_t k = 0; k < xs.size(); ++k) {
+    const auto [x, n] = xs[k];
+    if (n == 0) continue;
+    const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
+    sum_squares_blocks_kernel<<<unsigned(blocks), kThreads, 0, stream()>>>(x, n, partial.as<double>());
+    CUDA_CHECK_LAUNCH("sum_squares_blocks_kernel");
+    sum_partials_kernel<<<1, 1024, 0, stream()>>>(partial.as<double>(), blocks, totals.as<double>() + k);
+    CUDA_CHECK_LAUNCH("sum_partials_kernel");
+  }
+  copy_device_to_host(out.data(), totals.as<double>(), xs.size() * sizeof(double));
+  return out;
 }
 
 // x[i] *= s (s rounded to float once).

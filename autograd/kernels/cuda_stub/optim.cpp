@@ -10,7 +10,9 @@ void adamw_step(float*, const float*, float*, float*, int64_t, double, double, d
   no_cuda("adamw");
 }
 void sgd_step(float*, const float*, float*, int64_t, double, double, double) { no_cuda("sgd"); }
-double sum_squares(const float*, int64_t) { no_cuda("clip_grad_norm"); }
+std::vector<double> sum_squares_each(const std::vector<std::pair<const float*, int64_t>>&) {
+  no_cuda("clip_grad_norm");
+}
 void scale(float*, int64_t, double) { no_cuda("clip_grad_norm"); }
 
 }  // namespace lmlab::cuda
