@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "autograd/error.h"
+#include "train/run_files.h"
 #include "train/text.h"
 
 namespace lmlab {
@@ -41,43 +42,6 @@ std::string read_text(const std::string& path) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw Error("[ablate] cannot write " + path + " (disk full or not writable?)");
-    }
-  }
-  fs::rename(tmp, path);
-}
-
-// The first line where two YAML texts differ, as "'a' vs 'b'" (comments stripped).
-std::string first_difference(const std::string& a, const std::string& b) {
-  std::istringstream sa(a), sb(b);
-  std::string la, lb;
-  auto strip = [](std::string s) {
-    const size_t hash = s.find("  #");
-    if (hash != std::string::npos) s = s.substr(0, hash);
-    const size_t e = s.find_last_not_of(' ');
-    return e == std::string::npos
-               ? std::string()
-               : s.substr(s.find_first_not_of(' '), e + 1 - s.find_first_not_of(' '));
-  };
-  std::string section;
-  while (true) {
-    const bool ga = bool(std::getline(sa, la)), gb = bool(std::getline(sb, lb));
-    if (!ga && !gb) return "";
-    if (!la.empty() && la[0] != ' ' && la.back() == ':')
-      section = la.substr(0, la.size() - 1) + ".";
-    if (strip(la) != strip(lb))
-      return section + strip(la) + " (on disk) vs " + section + strip(lb) + " (spec)";
-  }
 }
 
 // The last data row of a metrics.csv: {step completed, elapsed seconds}; {-1, 0} when none.
@@ -199,11 +163,13 @@ void check_ablation_dir(const AblationSpec& spec, const std::vector<AblationRun>
     want.train.threads = disk.train.threads;
     want.source = disk.source;
     const std::string a = to_yaml(disk), b = to_yaml(want);
-    if (a != b)
+    if (a != b) {
+      const auto [on_disk, in_spec] = first_yaml_difference(a, b);
       throw Error("[ablate] run " + r.dir + " was made with a different config than " +
                   spec.source + " now gives variant '" + r.variant + "' seed " +
-                  std::to_string(r.seed) + ": " + first_difference(a, b) +
-                  "; use another --out, or delete that run to redo it");
+                  std::to_string(r.seed) + ": " + on_disk + " (on disk) vs " + in_spec +
+                  " (spec); use another --out, or delete that run to redo it");
+    }
   }
 }
 
@@ -226,8 +192,8 @@ void prepare_ablation_dir(const AblationSpec& spec, const std::vector<AblationRu
   fs::create_directories(out, ec);
   if (ec) throw Error("[ablate] cannot create " + out + ": " + ec.message());
   nlohmann::json meta{{"name", spec.name}, {"spec", spec.source}, {"base", spec.base}};
-  write_text(out + "/ablation.json", meta.dump(2) + "\n");
-  if (!spec.source.empty()) write_text(out + "/spec.yaml", read_text(spec.source));
+  write_file_atomic(out + "/ablation.json", meta.dump(2) + "\n", "ablate");
+  if (!spec.source.empty()) write_file_atomic(out + "/spec.yaml", read_text(spec.source), "ablate");
 }
 
 int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
@@ -317,8 +283,9 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
         what = "interrupted (resumable)";
       } else {
         ++failed;
-        write_text(r.dir + "/error.txt",
-                   "exit code " + std::to_string(code) + "\n" + log_tail(r.dir + "/train.log", 20));
+        write_file_atomic(r.dir + "/error.txt",
+                          "exit code " + std::to_string(code) + "\n" + log_tail(r.dir + "/train.log", 20),
+                          "ablate");
         what = "FAILED (exit " + std::to_string(code) + "); see " + r.dir + "/train.log:\n" +
                log_tail(r.dir + "/train.log", 5);
       }

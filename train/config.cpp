@@ -234,4 +234,25 @@ std::vector<std::string> config_keys() {
   return keys;
 }
 
+std::pair<std::string, std::string> first_yaml_difference(const std::string& a, const std::string& b) {
+  auto strip = [](std::string s) {
+    const size_t hash = s.find("  #");
+    if (hash != std::string::npos) s = s.substr(0, hash);
+    const size_t e = s.find_last_not_of(' ');
+    return e == std::string::npos
+               ? std::string()
+               : s.substr(s.find_first_not_of(' '), e + 1 - s.find_first_not_of(' '));
+  };
+  std::istringstream sa(a), sb(b);
+  std::string la, lb, section;
+  while (true) {
+    const bool ga = bool(std::getline(sa, la)), gb = bool(std::getline(sb, lb));
+    if (!ga && !gb) return {};
+    if (!ga) la.clear();
+    if (!gb) lb.clear();
+    if (!la.empty() && la[0] != ' ' && la.back() == ':') section = la.substr(0, la.size() - 1) + ".";
+    if (strip(la) != strip(lb)) return {section + strip(la), section + strip(lb)};
+  }
+}
+
 }  // namespace lmlab

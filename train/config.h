@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "nn/config.h"
@@ -72,6 +73,9 @@ TrainConfig load_config_text(const std::string& text, const std::string& source,
 // each. load_config(to_yaml(c)) gives back c exactly (doubles in shortest round-trip form) for any
 // c that load_config returned.
 std::string to_yaml(const TrainConfig& cfg);
+// The first line where two to_yaml texts differ, section-qualified and without comments:
+// {"optim.lr: 0.002", "optim.lr: 0.001"}; {"", ""} when they are equal.
+std::pair<std::string, std::string> first_yaml_difference(const std::string& a, const std::string& b);
 
 // Checks every key's range and the rules between keys (min_lr <= lr, warmup_iters <= decay_iters,
 // n_embd divisible by n_head, ...), then model.validate(). Throws lmlab::Error

@@ -13,12 +13,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <sstream>
 #include <thread>
-#include <utility>
 
 #include "autograd/error.h"
 #include "autograd/kernels/cuda_runtime.h"
+#include "train/config.h"
 
 #ifdef LMLAB_HAVE_MPI
 #include <mpi.h>
@@ -171,29 +170,25 @@ int size() { return g_size; }
 int local_rank() { return g_local_rank; }
 int local_size() { return g_local_size; }
 
-void allreduce_sum(double* data, size_t n) {
+namespace {
+
+// In place over all ranks (the sum, or the maximum); a no-op without an MPI world.
+void allreduce_doubles(double* data, size_t n, bool max, const char* what) {
 #ifdef LMLAB_HAVE_MPI
-  if (g_active) {
-    Waiting w("an all-reduce (sum)");
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, int(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD),
-              "MPI_Allreduce");
-  }
+  if (!g_active) return;
+  Waiting w(what);
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, int(n), MPI_DOUBLE, max ? MPI_MAX : MPI_SUM,
+                          MPI_COMM_WORLD),
+            "MPI_Allreduce");
 #else
-  (void)data, (void)n;
+  (void)data, (void)n, (void)max, (void)what;
 #endif
 }
 
-void allreduce_max(double* data, size_t n) {
-#ifdef LMLAB_HAVE_MPI
-  if (g_active) {
-    Waiting w("an all-reduce (max)");
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data, int(n), MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD),
-              "MPI_Allreduce");
-  }
-#else
-  (void)data, (void)n;
-#endif
-}
+}  // namespace
+
+void allreduce_sum(double* data, size_t n) { allreduce_doubles(data, n, false, "an all-reduce (sum)"); }
+void allreduce_max(double* data, size_t n) { allreduce_doubles(data, n, true, "an all-reduce (max)"); }
 
 std::vector<uint64_t> allgather(uint64_t value) {
   std::vector<uint64_t> all(size_t(g_size), value);
@@ -246,30 +241,6 @@ std::string broadcast(const std::string& value, int root) {
   return value;
 }
 
-namespace {
-
-// The first line where two YAML texts differ, trimmed: "lr: 0.01  # peak learning rate".
-std::pair<std::string, std::string> first_difference(const std::string& a, const std::string& b) {
-  std::istringstream sa(a), sb(b);
-  std::string la, lb, section;
-  while (true) {
-    const bool ha = bool(std::getline(sa, la)), hb = bool(std::getline(sb, lb));
-    if (!ha && !hb) return {};
-    if (!la.empty() && la[0] != ' ' && la[0] != '#') section = la.substr(0, la.find(':'));
-    if (la != lb || ha != hb) {
-      auto trim = [&](std::string l) {
-        l = l.substr(0, l.find('#'));
-        l.erase(0, l.find_first_not_of(' '));
-        l.erase(l.find_last_not_of(' ') + 1);
-        return (l.empty() || section.empty() || l.rfind(section, 0) == 0 ? "" : section + ".") + l;
-      };
-      return {trim(ha ? la : "(nothing)"), trim(hb ? lb : "(nothing)")};
-    }
-  }
-}
-
-}  // namespace
-
 void check_same_start(const std::string& run_dir, const std::string& config_yaml, int64_t step,
                       uint64_t weights_hash) {
   if (!g_active) return;
@@ -283,7 +254,7 @@ void check_same_start(const std::string& run_dir, const std::string& config_yaml
       // one whose message the job's abort lets through).
       std::string detail;
       if (r == g_rank) {
-        const auto [here, there] = first_difference(config_yaml, root_yaml);
+        const auto [here, there] = first_yaml_difference(config_yaml, root_yaml);
         detail = "rank " + std::to_string(r) + " has " + here + ", rank 0 " + there;
       }
       detail = broadcast(detail, r);

@@ -12,9 +12,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -34,6 +32,7 @@
 #include "train/checkpoint.h"
 #include "train/diagnostics.h"
 #include "train/distributed.h"
+#include "train/run_files.h"
 #include "train/sample.h"
 #include "train/text.h"
 
@@ -65,61 +64,6 @@ class SignalScope {
  private:
   struct sigaction old_int_ {}, old_term_ {};
 };
-
-// Writes text to path atomically (temp file + rename).
-void write_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) {
-    std::error_code ec;
-    fs::remove(tmp, ec);  // leave no half-written file behind
-    throw Error("[train] cannot write " + path + " (disk full or not writable?)");
-  }
-  fs::rename(tmp, path);
-}
-
-// Checks that the run directory exists (creating it) and is writable, with a clear error.
-void prepare_run_dir(const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec || !fs::is_directory(dir))
-    throw Error("[train] cannot create the run directory " + dir + ": " + ec.message());
-  const std::string probe = dir + "/.write_test";
-  std::ofstream out(probe);
-  if (!out)
-    throw Error("[train] the run directory " + dir + " is not writable: " + std::strerror(errno));
-  out.close();
-  fs::remove(probe, ec);
-  // Temp files of a write that a kill -9 cut short (the file they were to replace is intact).
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    const std::string name = e.path().filename().string();
-    for (const char* ours : {"ckpt.safetensors.tmp", "config.yaml.tmp", "metrics.csv.tmp",
-                             "diagnostics.csv.tmp", "result.json.tmp", "diverged.json.tmp", "sample.txt.tmp"})
-      if (name.rfind(ours, 0) == 0 && e.is_regular_file()) fs::remove(e.path(), ec);
-  }
-}
-
-// CSV rows (metrics.csv, diagnostics.csv) for steps before `keep_below` survive a resume; later
-// rows are rewritten. Returns the last kept row's final column (metrics.csv: elapsed seconds).
-double rewind_csv(const std::string& path, int64_t keep_below, const std::string& header) {
-  std::ifstream in(path);
-  std::string line, kept = header + "\n";
-  double elapsed = 0;
-  if (in && std::getline(in, line)) {
-    while (std::getline(in, line)) {
-      std::istringstream row(line);
-      std::string step_s;
-      std::getline(row, step_s, ',');
-      if (step_s.empty() || std::stoll(step_s) >= keep_below) continue;
-      kept += line + "\n";
-      elapsed = std::stod(line.substr(line.rfind(',') + 1));
-    }
-  }
-  write_file(path, kept);
-  return elapsed;
-}
 
 // Test hook: LMLAB_FAULT_NAN_AT_STEP=N fills the first parameter's gradient with NaN at step N, so
 // tests drive the divergence path at a known step (tests/train/test_cli.cpp). Unset: never.
@@ -309,7 +253,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
   double elapsed0 = 0;
   std::ofstream metrics, diagnostics;
   if (writer) {
-    write_file(dir + "/config.yaml", to_yaml(cfg));
+    write_file_atomic(dir + "/config.yaml", to_yaml(cfg));
     std::error_code ec;
     fs::remove(dir + "/diverged.json", ec);
     fs::remove(dir + "/result.json", ec);
@@ -394,7 +338,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
       j["diverged_step"] = r.steps;
       j["last_finite_loss"] = std::isfinite(last_loss) ? nlohmann::json(last_loss) : nlohmann::json();
     }
-    write_file(dir + "/result.json", j.dump(2) + "\n");
+    write_file_atomic(dir + "/result.json", j.dump(2) + "\n");
   };
 
   SignalScope signals;
@@ -404,7 +348,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     std::ostringstream js;
     js << "{\"step\": " << step << ", \"reason\": \"non-finite " << what << "\", \"last_finite_loss\": "
        << (std::isfinite(last_loss) ? std::to_string(last_loss) : "null") << "}\n";
-    if (writer) write_file(dir + "/diverged.json", js.str());
+    if (writer) write_file_atomic(dir + "/diverged.json", js.str());
     if (tty) std::cout << "\n";
     if (writer) std::cerr << "train: " << dir << " diverged at step " << step << ": non-finite " << what
               << " (last finite loss " << last_loss << "); marked in " << dir
@@ -541,7 +485,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     so.tokens = rc.sample_tokens;
     so.seed = uint64_t(rc.seed);
     SampleResult s = generate(model, sample_prompt, so);
-    write_file(dir + "/sample.txt", rc.sample_prompt + tok.decode(s.ids) + "\n");
+    write_file_atomic(dir + "/sample.txt", rc.sample_prompt + tok.decode(s.ids) + "\n");
   }
   if (!quiet && !result.interrupted)
     std::cout << "train: done: " << result.steps << " steps, val loss " << result.final_val_loss

@@ -45,6 +45,15 @@ class MpiTrain : public ::testing::Test {
     a.insert(a.end(), cmd.begin(), cmd.end());
     return a;
   }
+  // An MPMD launch: rank 0 runs `a`, rank 1 runs `b`.
+  static std::vector<std::string> mpmd(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+    std::vector<std::string> argv = mpirun();
+    argv.insert(argv.end(), {"-np", "1"});
+    argv.insert(argv.end(), a.begin(), a.end());
+    argv.insert(argv.end(), {":", "-np", "1"});
+    argv.insert(argv.end(), b.begin(), b.end());
+    return argv;
+  }
   RunResult run(const std::vector<std::string>& argv, double timeout_s = 120) const {
     Child child(argv, io_.str());
     RunResult r;
@@ -196,13 +205,9 @@ TEST_F(MpiTrain, ResumeOnAnotherRankCountKeepsTheGlobalBatch) {
 // MPMD launch: rank 1 gets another learning rate. Both refuse before the first step.
 TEST_F(MpiTrain, MismatchedConfigsAcrossRanksAreRefused) {
   const std::string run_dir = dir_ / "mismatch";
-  std::vector<std::string> argv = mpirun();
-  const auto a = train(run_dir, {"train.max_iters=5"}), b = train(run_dir, {"train.max_iters=5", "optim.lr=0.002"});
-  argv.insert(argv.end(), {"-np", "1"});
-  argv.insert(argv.end(), a.begin(), a.end());
-  argv.insert(argv.end(), {":", "-np", "1"});
-  argv.insert(argv.end(), b.begin(), b.end());
-  RunResult r = run(argv, 60);
+  RunResult r = run(mpmd(train(run_dir, {"train.max_iters=5"}),
+                          train(run_dir, {"train.max_iters=5", "optim.lr=0.002"})),
+                     60);
   ASSERT_NE(r.code, -1) << "the job did not end";
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("rank 1 was started with a different config than rank 0"), std::string::npos) << r.err;
@@ -216,14 +221,9 @@ TEST_F(MpiTrain, MismatchedConfigsAcrossRanksAreRefused) {
 // names rank 1, and the whole job ends instead of hanging.
 TEST_F(MpiTrain, AnErrorOnOneRankEndsTheJob) {
   const std::string run_dir = dir_ / "one_fails";
-  std::vector<std::string> argv = mpirun();
-  const auto a = train(run_dir, {"train.max_iters=5"});
-  const auto b = train(run_dir, {"train.max_iters=5", "data.corpus=" + (dir_ / "missing.txt")});
-  argv.insert(argv.end(), {"-np", "1"});
-  argv.insert(argv.end(), a.begin(), a.end());
-  argv.insert(argv.end(), {":", "-np", "1"});
-  argv.insert(argv.end(), b.begin(), b.end());
-  RunResult r = run(argv, 60);
+  RunResult r = run(mpmd(train(run_dir, {"train.max_iters=5"}),
+                          train(run_dir, {"train.max_iters=5", "data.corpus=" + (dir_ / "missing.txt")})),
+                     60);
   ASSERT_NE(r.code, -1) << "the job did not end";
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("rank 1: lmlab train: error:"), std::string::npos) << r.err;
