@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <thread>
+#include <unordered_map>
 
 #include "autograd/error.h"
 #include "autograd/kernels/cuda_runtime.h"
@@ -287,7 +288,7 @@ GradReducer::GradReducer(std::vector<Tensor> params, size_t bucket_bytes) {
   for (const Tensor& p : params_) {
     if ((p.device() == Device::CUDA) != gpu_)
       throw Error("[dist] data-parallel training needs every parameter on one device");
-    metas_.push_back(p.impl_ptr()->meta.get());
+    index_.emplace(p.impl_ptr()->meta.get(), index_.size());
   }
   bucket_of_.resize(params_.size());
   ready_.assign(params_.size(), false);
@@ -325,11 +326,10 @@ tape::LeafReadyHook GradReducer::hook() {
 }
 
 void GradReducer::on_ready(AutogradMeta& leaf) {
-  for (size_t k = 0; k < metas_.size(); ++k) {
-    if (metas_[k] != &leaf || ready_[k]) continue;
-    ready_[k] = true;
-    if (--buckets_[bucket_of_[k]].pending == 0) start_ready_in_order();
-    break;
+  const auto it = index_.find(&leaf);
+  if (it != index_.end() && !ready_[it->second]) {
+    ready_[it->second] = true;
+    if (--buckets_[bucket_of_[it->second]].pending == 0) start_ready_in_order();
   }
   progress();
 }

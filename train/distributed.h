@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "autograd/tape.h"
@@ -89,7 +90,7 @@ class GradReducer {
   void progress();
 
   std::vector<Tensor> params_;
-  std::vector<AutogradMeta*> metas_;
+  std::unordered_map<const AutogradMeta*, size_t> index_;  // a parameter's grad slot -> its index
   std::vector<size_t> bucket_of_;  // param index -> bucket
   std::vector<bool> ready_;
   std::vector<Bucket> buckets_;
