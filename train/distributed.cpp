@@ -243,13 +243,18 @@ std::string broadcast(const std::string& value, int root) {
 }
 
 void check_same_start(const std::string& run_dir, const std::string& config_yaml, int64_t step,
-                      uint64_t weights_hash) {
+                      uint64_t weights_hash, uint64_t data_hash) {
   if (!g_active) return;
   const std::string root_yaml = broadcast(config_yaml, 0);
   const std::vector<uint64_t> c = allgather(config_yaml == root_yaml ? 0 : 1),
-                              s = allgather(uint64_t(step)), w = allgather(weights_hash);
+                              s = allgather(uint64_t(step)), w = allgather(weights_hash),
+                              d = allgather(data_hash);
   for (int r = 1; r < g_size; ++r) {
     const std::string who = "[dist] rank " + std::to_string(r) + " ";
+    // The corpus first: another text also changes the vocabulary, hence the config and weights.
+    if (d[size_t(r)] != d[0])
+      throw Error(who + "trains on a different corpus than rank 0 (the tokens of its data.corpus "
+                  "differ): every rank must read the same text");
     if (c[size_t(r)] != 0) {
       // That rank names the first differing line and tells every rank (any of them may be the
       // one whose message the job's abort lets through).

@@ -48,10 +48,10 @@ uint64_t fnv1a(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ULL);
 uint64_t tensors_hash(const std::vector<Tensor>& ts);
 
 // Checks that every rank starts the same run: the same resolved config (YAML; a rank whose config
-// differs names the first differing line), the same step and the same weights. Throws on every
-// rank: "[dist] rank 1 was started with a different config than rank 0 ...".
+// differs names the first differing line), the same step, the same weights and the same corpus
+// tokens. Throws on every rank: "[dist] rank 1 was started with a different config than rank 0".
 void check_same_start(const std::string& run_dir, const std::string& config_yaml, int64_t step,
-                      uint64_t weights_hash);
+                      uint64_t weights_hash, uint64_t data_hash);
 
 // Sums the gradients of `params` over all ranks and divides by size(), bucket by bucket.
 // Buckets hold consecutive parameters taken in reverse order (the last layers' gradients are

@@ -243,7 +243,10 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
   if (dist::active()) {
     TrainConfig c = cfg;
     c.train.threads = 0;  // may differ between ranks: results do not depend on it
-    dist::check_same_start(dir, to_yaml(c), state.step, dist::tensors_hash(model.parameters()));
+    c.source.clear();     // where the config file was read from is only provenance
+    const std::vector<int32_t>& tokens = data.tokens();
+    dist::check_same_start(dir, to_yaml(c), state.step, dist::tensors_hash(model.parameters()),
+                           dist::fnv1a(tokens.data(), tokens.size() * sizeof(int32_t)));
   }
   dist::GradReducer reducer(model.parameters(), size_t(rc.bucket_mb) << 20);
 

@@ -217,6 +217,30 @@ TEST_F(MpiTrain, MismatchedConfigsAcrossRanksAreRefused) {
   EXPECT_FALSE(fs::exists(run_dir + "/metrics.csv"));
 }
 
+// The same relative data.corpus names other text in rank 1's working directory (as another machine's
+// copy would): refused before the first step, naming the corpus rather than the vocabulary.
+TEST_F(MpiTrain, ADifferentCorpusOnOneRankIsRefused) {
+  const std::string a = dir_ / "a", b = dir_ / "b", run_dir = dir_ / "corpus_differs";
+  fs::create_directories(a);
+  fs::create_directories(b);
+  test::write_file(a + "/corpus.txt", test::small_corpus(120));
+  test::write_file(b + "/corpus.txt", test::small_corpus(100));
+  auto cmd = [&](const std::string& wdir) {
+    std::vector<std::string> v{"-np", "1", "-wdir", wdir};
+    for (const std::string& x : train(run_dir, {"train.max_iters=5", "data.corpus=corpus.txt"})) v.push_back(x);
+    return v;
+  };
+  std::vector<std::string> argv = mpirun();
+  for (const std::string& x : cmd(a)) argv.push_back(x);
+  argv.push_back(":");
+  for (const std::string& x : cmd(b)) argv.push_back(x);
+  RunResult r = run(argv, 60);
+  ASSERT_NE(r.code, -1) << "the job did not end";
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("[dist] rank 1 trains on a different corpus than rank 0"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(run_dir + "/ckpt.safetensors"));
+}
+
 // Rank 1 fails alone (its corpus does not exist) while rank 0 waits for it at start-up: the error
 // names rank 1, and the whole job ends instead of hanging.
 TEST_F(MpiTrain, AnErrorOnOneRankEndsTheJob) {

@@ -27,7 +27,7 @@ TEST(Distributed, WithoutALauncherTheWorldIsOneRank) {
   EXPECT_EQ(v[0], 1.5);
   EXPECT_EQ(v[1], -2);
   EXPECT_EQ(dist::allgather(7), std::vector<uint64_t>{7});
-  EXPECT_NO_THROW(dist::check_same_start("runs/x", "a: 1\n", 2, 3));
+  EXPECT_NO_THROW(dist::check_same_start("runs/x", "a: 1\n", 2, 3, 4));
   EXPECT_EQ(dist::broadcast("text"), "text");
 }
 
