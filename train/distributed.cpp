@@ -204,8 +204,16 @@ std::vector<uint64_t> allgather(uint64_t value) {
 }
 
 uint64_t fnv1a(const void* data, size_t n, uint64_t h) {
+  // Word-wise (8 bytes per multiply), then the tail byte by byte: the weights of a large model or
+  // a large corpus hash in well under a second.
   const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0x100000001b3ULL;
+  }
+  for (; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
   return h;
 }
 
@@ -213,16 +221,7 @@ uint64_t tensors_hash(const std::vector<Tensor>& ts) {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (const Tensor& t : ts) {
     const Tensor c = (t.device() == Device::CPU ? t : t.to(Device::CPU)).contiguous();
-    // Word-wise (8 bytes per multiply): the bytes of a large model hash in well under a second.
-    const size_t bytes = size_t(c.numel()) * dtype_size(c.dtype());
-    const auto* p = static_cast<const unsigned char*>(c.raw_data());
-    size_t i = 0;
-    for (; i + 8 <= bytes; i += 8) {
-      uint64_t w;
-      std::memcpy(&w, p + i, 8);
-      h = (h ^ w) * 0x100000001b3ULL;
-    }
-    h = fnv1a(p + i, bytes - i, h);
+    h = fnv1a(c.raw_data(), size_t(c.numel()) * dtype_size(c.dtype()), h);
   }
   return h;
 }

@@ -42,7 +42,8 @@ std::vector<uint64_t> allgather(uint64_t value);
 // Rank `root`'s string on every rank.
 std::string broadcast(const std::string& value, int root = 0);
 
-// FNV-1a over bytes: the config and parameter fingerprints compared across ranks at start-up.
+// FNV-1a (over 8-byte words, then the tail bytes): the corpus and weight fingerprints compared
+// across ranks.
 uint64_t fnv1a(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ULL);
 // Fingerprint of tensors' values (CPU or GPU), in order.
 uint64_t tensors_hash(const std::vector<Tensor>& ts);
