@@ -107,6 +107,11 @@ void backward(const Tensor& root, const Tensor& droot, bool retain_graph,
   if (droot.shape() != root.shape())
     throw Error("[backward] gradient of shape " + to_string(droot.shape()) + " for a root of shape " +
                 to_string(root.shape()));
+  // Backward rules read the seed where the root lives (cross_entropy's GPU kernel reads it there).
+  if (droot.dtype() != root.dtype() || droot.device() != root.device())
+    throw Error("[backward] gradient is " + to_string(droot.dtype()) + " on " +
+                to_string(droot.device()) + " for a root of shape " + to_string(root.shape()) +
+                " that is " + to_string(root.dtype()) + " on " + to_string(root.device()));
   NoGradGuard guard;  // backward rules compute with ops, but never record
   if (root_meta.is_leaf) {
     accumulate(root_meta, droot);

@@ -1,5 +1,6 @@
 // AdamW: option checks, its state (per-parameter step count, first and second moments), and the
-// step that hands each parameter to the fused adamw_step kernel of its device.
+// step that hands each CPU parameter to the fused adamw_step kernel and all GPU parameters to one
+// multi-tensor launch.
 #include "optim/adamw.h"
 
 #include <cmath>
@@ -36,13 +37,14 @@ void AdamW::update(double lr) {
   // Check every gradient before the first write, so a bad one leaves all parameters as they were.
   std::vector<Tensor> grads;
   for (size_t i = 0; i < params_.size(); ++i) grads.push_back(grad_for_step(i, m_[i]));
+  const AdamWOptions& o = options_;
+  std::vector<cuda::AdamWTensor> on_gpu;  // updated together by one multi-tensor launch per 48
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i].second;
     const Tensor& g = grads[i];
     if (!g.defined()) continue;  // no gradient: skipped, its step count unchanged (PyTorch)
     const int64_t t = *t_[i].data<int32_t>() + 1;
-    const double wd = decays(p) ? options_.weight_decay : 0.0;
-    const AdamWOptions& o = options_;
+    const double wd = decays(p) ? o.weight_decay : 0.0;
     switch (p.device()) {
       case Device::CPU:
         if (p.dtype() == DType::F64)
@@ -53,16 +55,18 @@ void AdamW::update(double lr) {
                           v_[i].data<float>(), p.numel(), lr, o.beta1, o.beta2, o.eps, wd, t);
         break;
       case Device::CUDA:
-        cuda::adamw_step(p.data<float>(), g.data<float>(), m_[i].data<float>(), v_[i].data<float>(),
-                         p.numel(), lr, o.beta1, o.beta2, o.eps, wd, t);
+        on_gpu.push_back({p.data<float>(), g.data<float>(), m_[i].data<float>(), v_[i].data<float>(),
+                          p.numel(), t, wd});
         break;
     }
     increment(t_[i]);
-    // The kernel wrote through data<T>(): tell saved-for-backward checks that these changed.
+    // The kernel writes through data<T>(): tell saved-for-backward checks that these changed.
     p.storage()->bump_version();
     m_[i].storage()->bump_version();
     v_[i].storage()->bump_version();
   }
+  // `grads` keeps the gradients alive until the launches are queued (the stream orders the rest).
+  if (!on_gpu.empty()) cuda::adamw_step(on_gpu, lr, o.beta1, o.beta2, o.eps);
 }
 
 }  // namespace lmlab::optim

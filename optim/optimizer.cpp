@@ -82,10 +82,13 @@ Tensor Optimizer::grad_for_step(size_t i, const Tensor& state) const {
   Tensor g = p.grad();
   if (!g.defined()) return g;
   const std::string op = "[" + name_ + "] ";
-  if (state.dtype() != p.dtype() || !p.is_contiguous())
-    throw Error(op + "parameter '" + pname + "' is now " + to_string(p.dtype()) +
-                (p.is_contiguous() ? "" : " and non-contiguous") + " but its state is " +
-                to_string(state.dtype()) + ": build the optimizer after converting the model");
+  // Module::to swaps a parameter's storage in place; the state stays where it was made (the
+  // kernels would then read host memory on the GPU, or the reverse).
+  if (state.dtype() != p.dtype() || state.device() != p.device() || !p.is_contiguous())
+    throw Error(op + "parameter '" + pname + "' is now " + to_string(p.dtype()) + " on " +
+                to_string(p.device()) + (p.is_contiguous() ? "" : " and non-contiguous") +
+                " but its state is " + to_string(state.dtype()) + " on " +
+                to_string(state.device()) + ": build the optimizer after converting the model");
   if (g.dtype() != p.dtype())
     throw Error(op + "gradient of '" + pname + "' is " + to_string(g.dtype()) +
                 " but the parameter is " + to_string(p.dtype()));

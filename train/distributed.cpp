@@ -321,7 +321,14 @@ GradReducer::GradReducer(std::vector<Tensor> params, size_t bucket_bytes) {
 }
 
 GradReducer::~GradReducer() {
-  if (nccl_comm_) cuda::nccl_comm_destroy(nccl_comm_);
+  if (!nccl_comm_) return;
+  // After an error between start() and finish() a sum may still be writing a bucket on the
+  // communication stream: order the buckets' release (on the compute stream) after it.
+  try {
+    cuda::compute_wait_for_comm();
+  } catch (const std::exception&) {  // a broken context: nothing left to order
+  }
+  cuda::nccl_comm_destroy(nccl_comm_);
 }
 
 tape::LeafReadyHook GradReducer::hook() {
@@ -360,7 +367,8 @@ void GradReducer::start(Bucket& b, bool blocking) {
     off += n;
   }
   b.started = true;
-  if (gpu_) {
+  if (gpu_) {  // on the communication stream, after the copies above
+    cuda::comm_wait_for_compute();
     cuda::nccl_allreduce_sum(nccl_comm_, b.flat.data<float>(), b.numel);
     return;
   }
@@ -406,6 +414,7 @@ void GradReducer::finish() {
     b.request = nullptr;
   }
 #endif
+  if (gpu_) cuda::compute_wait_for_comm();  // the sums are read on the compute stream below
   last_wait_s_ = now_s() - t_wait;
   const float inv = 1.0f / float(g_size);
   for (Bucket& b : buckets_) {

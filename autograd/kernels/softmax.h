@@ -32,8 +32,10 @@ void log_softmax_forward(const float* x, float* y, int64_t rows, int64_t C);
 void log_softmax_backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t C);
 void cross_entropy_forward(const float* logits, const int32_t* targets, float* loss, float* lse,
                            int64_t rows, int64_t V, int32_t ignore_index);
+// The GPU backward reads the upstream gradient dy (one float) on the device and forms
+// scale = dy / count there, in double as the CPU caller does: no wait for the host.
 void cross_entropy_backward(const float* logits, const float* lse, const int32_t* targets,
-                            double scale, float* dlogits, int64_t rows, int64_t V,
+                            const float* dy, int64_t count, float* dlogits, int64_t rows, int64_t V,
                             int32_t ignore_index);
 
 }  // namespace lmlab::cuda

@@ -108,18 +108,20 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in, int32_t ign
       const Tensor& zv = sz.get(kOp);
       const Tensor& lv = slse.get(kOp);
       const Tensor& tv = st.get(kOp);
-      const double scale = dy.item() / double(count);  // d(mean) / d(loss_r) = dy / N
       Tensor dz = Tensor::empty_like(zv);
       switch (zv.device()) {
-        case Device::CPU:
+        case Device::CPU: {
+          const double scale = dy.item() / double(count);  // d(mean) / d(loss_r) = dy / N
           if (zv.dtype() == DType::F32)
             cpu_backward<float>(zv, lv, tv, scale, dz, rows, V, ignore_index);
           else
             cpu_backward<double>(zv, lv, tv, scale, dz, rows, V, ignore_index);
           break;
-        case Device::CUDA:
+        }
+        case Device::CUDA:  // dy stays on the device: the kernel forms dy / N itself
           cuda::cross_entropy_backward(zv.data<float>(), lv.data<float>(), tv.data<int32_t>(),
-                                       scale, dz.data<float>(), rows, V, ignore_index);
+                                       dy.data<float>(), count, dz.data<float>(), rows, V,
+                                       ignore_index);
           break;
       }
       return Grads{dz};

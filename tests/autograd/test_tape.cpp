@@ -104,6 +104,9 @@ TEST(Tape, BackwardOnANonScalarIsAnError) {
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 20}));
   EXPECT_TRUE(test::ThrowsWith(
       [&] { tape::backward(mul(x, 2.0), Tensor::ones({3}, DType::F64)); }, {"[backward]", "(3)", "(2)"}));
+  // The seed must have the root's dtype (and device: backward rules read it where the root lives).
+  EXPECT_TRUE(test::ThrowsWith([&] { tape::backward(mul(x, 2.0), Tensor::ones({2}, DType::F32)); },
+                               {"[backward]", "gradient is float32 on cpu", "float64 on cpu"}));
   tape::clear();
 }
 

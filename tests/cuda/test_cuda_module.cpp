@@ -5,6 +5,7 @@
 #include "optim/adamw.h"
 #include "optim/clip.h"
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/test_util.h"
 
 namespace lmlab::test {
 namespace {
@@ -65,6 +66,23 @@ TEST_F(CudaModule, ToMovesEveryParameterInPlace) {
     EXPECT_FALSE(p.grad().defined()) << name << ": a move drops the gradient";
     EXPECT_TRUE(Same(p, cpu_values.at(name), name));
   }
+}
+
+// An optimizer built before the move keeps its state on the CPU: its step is a clear error
+// naming the parameter, not a kernel reading host memory (which would end the CUDA context).
+TEST_F(CudaModule, AnOptimizerBuiltBeforeTheMoveRefusesToStep) {
+  Generator gen(4);
+  nn::TransformerLM model(tiny_config(0), gen);
+  optim::AdamW opt(model.named_parameters(), {});
+  model.to(Device::CUDA);
+  const Tensor ids = random_ids({2, 16}, 65, 5).to(Device::CUDA);
+  tape::backward(model.loss(ids, ids));
+  const Tensor before = model.named_parameters().front().second.clone();
+  EXPECT_TRUE(ThrowsWith([&] { opt.step(1e-3); },
+                         {"[adamw] parameter '", "float32 on cuda", "state is float32 on cpu",
+                          "build the optimizer after converting the model"}));
+  EXPECT_TRUE(Same(model.named_parameters().front().second, before, "untouched"));
+  cuda::synchronize();  // no fault was queued
 }
 
 // losses[i] of `steps` AdamW steps (loss, backward, clip 1.0, step) on one device.

@@ -1,6 +1,7 @@
-// CUDA == CPU for the optimizer kernels: the fused AdamW (decayed 2-D and undecayed 1-D tensors)
-// and SGD with momentum over several steps, and gradient clipping (global norm and scale). The GPU
-// update rounds like the CPU's, operation for operation, so the tolerance is a few ulps.
+// CUDA == CPU for the optimizer kernels: the multi-tensor AdamW (decayed 2-D and undecayed 1-D
+// tensors; many tensors of several chunks) and SGD with momentum over several steps, and gradient
+// clipping (global norm and scale). The GPU update rounds like the CPU's, operation for operation,
+// so the tolerance is a few ulps.
 #include "optim/adamw.h"
 #include "optim/clip.h"
 #include "optim/sgd.h"
@@ -26,9 +27,9 @@ struct Params {
   }
 };
 
-Params make_params() {
+Params make_params(const std::vector<Shape>& shapes = {{33, 17}, {17}, {5000}, {3, 4, 129}}) {
   Params p;
-  for (const Shape& s : std::vector<Shape>{{33, 17}, {17}, {5000}, {3, 4, 129}}) {
+  for (const Shape& s : shapes) {
     const Tensor x = randn32(s, 100 + s.size() + s[0]);
     p.cpu.push_back(x.clone().detach().requires_grad_());
     p.gpu.push_back(x.to(Device::CUDA).detach().requires_grad_());
@@ -66,6 +67,34 @@ TEST_F(CudaOptim, AdamWMatchesCpuOverSteps) {
       EXPECT_TRUE(Same(sg[i].second, sc[i].second, sc[i].first));  // the int32 step counters
     }
   }
+}
+
+// The GPU updates all parameters in multi-tensor launches of up to 48 tensors and 64K-element
+// chunks: 110 parameters (3 launches), some of several chunks, some without a gradient on some
+// steps (skipped, so their step counts and bias corrections differ from the others').
+TEST_F(CudaOptim, AdamWOverManyTensorsMatchesCpu) {
+  std::vector<Shape> shapes;
+  for (int64_t i = 0; i < 110; ++i)
+    shapes.push_back(i % 37 == 5 ? Shape{65536 * (i % 3 + 1) + i} : i % 2 ? Shape{i + 1} : Shape{3, i + 2});
+  const Params p = make_params(shapes);
+  optim::AdamWOptions o;
+  o.weight_decay = 0.05;
+  optim::AdamW cpu(p.named(false), o), gpu(p.named(true), o);
+  for (int step = 0; step < 4; ++step) {
+    set_grads(p, step);
+    for (size_t i = 0; i < shapes.size(); ++i)
+      if ((i + size_t(step)) % 7 == 0) p.cpu[i].zero_grad(), p.gpu[i].zero_grad();
+    cpu.step(3e-3);
+    gpu.step(3e-3);
+  }
+  for (size_t i = 0; i < p.cpu.size(); ++i)
+    EXPECT_TRUE(Close(p.gpu[i], p.cpu[i], 1e-6, "adamw param " + std::to_string(i)));
+  const optim::NamedTensors sc = cpu.state(), sg = gpu.state();
+  ASSERT_EQ(sc.size(), sg.size());
+  for (size_t i = 0; i < sc.size(); ++i)
+    if (sc[i].second.dtype() == DType::I32) {
+      EXPECT_TRUE(Same(sg[i].second, sc[i].second, sc[i].first));
+    }
 }
 
 TEST_F(CudaOptim, SgdMomentumMatchesCpuOverSteps) {

@@ -26,6 +26,8 @@ void check_launch(const char* kernel, const char* file, int line);
 // The one stream all device work is queued on (the legacy default stream: it orders kernels,
 // cuBLAS calls and cudaMemcpy without events).
 cudaStream_t stream();
+// The stream NCCL's collectives run on (cuda_runtime.h: comm_wait_for_compute).
+cudaStream_t comm_stream();
 cublasHandle_t cublas_handle();
 
 // The cuBLAS entry points lmlab uses, resolved from the library on first call (cublas_library() in

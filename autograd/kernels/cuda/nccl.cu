@@ -100,7 +100,7 @@ void* nccl_comm_init(const void* id, int nranks, int rank) {
 }
 
 void nccl_allreduce_sum(void* comm, float* data, size_t n) {
-  check(nccl().all_reduce(data, data, n, kFloat32, kSum, comm, stream()), "ncclAllReduce");
+  check(nccl().all_reduce(data, data, n, kFloat32, kSum, comm, comm_stream()), "ncclAllReduce");
 }
 
 void nccl_comm_destroy(void* comm) {

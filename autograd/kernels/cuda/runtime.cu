@@ -111,6 +111,35 @@ std::string unavailable_reason() { return available() ? "" : probe(); }
 
 cudaStream_t stream() { return cudaStream_t(0); }
 
+// Non-blocking, or the legacy default stream would serialise with it and nothing would overlap.
+cudaStream_t comm_stream() {
+  static const cudaStream_t s = [] {
+    cudaStream_t c = nullptr;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&c, cudaStreamNonBlocking));
+    return c;  // never destroyed, like the cuBLAS handle
+  }();
+  return s;
+}
+
+namespace {
+// `waiter` waits (on the device) for everything queued on `done` so far. One event per direction,
+// re-recorded each time: cudaStreamWaitEvent takes the record made just before it.
+void stream_wait(cudaStream_t waiter, cudaStream_t done, cudaEvent_t& event) {
+  if (!event) CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  CUDA_CHECK(cudaEventRecord(event, done));
+  CUDA_CHECK(cudaStreamWaitEvent(waiter, event, 0));
+}
+}  // namespace
+
+void comm_wait_for_compute() {
+  static cudaEvent_t event = nullptr;
+  stream_wait(comm_stream(), stream(), event);
+}
+void compute_wait_for_comm() {
+  static cudaEvent_t event = nullptr;
+  stream_wait(stream(), comm_stream(), event);
+}
+
 cublasHandle_t cublas_handle() {
   static cublasHandle_t handle = [] {
     cublasHandle_t h = nullptr;

@@ -80,13 +80,15 @@ __global__ void cross_entropy_forward_kernel(const float* logits, const int32_t*
 }
 
 // dz_ri = scale * exp(z_ri - m_r) / sum_j exp(z_rj - m_r) - scale [i == t_r]  (term 1: softmax,
-// term 2: the target), one block per row. The softmax is recomputed from the row max rather than
-// read as exp(z - lse): at huge |z| the float lse has lost log(sum) (as on the CPU). Every element
-// is written, ignored rows with 0.
+// term 2: the target), scale = dy / count rounded once to float, one block per row. The softmax
+// is recomputed from the row max rather than read as exp(z - lse): at huge |z| the float lse has
+// lost log(sum) (as on the CPU). Every element is written, ignored rows with 0.
 __global__ void cross_entropy_backward_kernel(const float* logits, const int32_t* targets,
-                                              float scale, float* dlogits, int64_t V,
-                                              int32_t ignore_index) {
+                                              const float* dy, double count, float* dlogits,
+                                              int64_t V, int32_t ignore_index) {
   const int64_t r = blockIdx.x;
+  const double sc = double(*dy) / count;  // the CPU caller's double scale, then its roundings
+  const float scale = float(sc);
   const int32_t t = targets[r];
   const float* zr = logits + r * V;
   float* dr = dlogits + r * V;
@@ -97,7 +99,7 @@ __global__ void cross_entropy_backward_kernel(const float* logits, const int32_t
   const float m = row_max(zr, V);
   double s = 0;
   for (int64_t i = threadIdx.x; i < V; i += blockDim.x) s += exp(double(zr[i] - m));
-  const float k = float(double(scale) / block_sum(s));
+  const float k = float(sc / block_sum(s));
   for (int64_t i = threadIdx.x; i < V; i += blockDim.x) {
     float v = k * expf(zr[i] - m);
     if (i == t) v -= scale;
@@ -139,11 +141,11 @@ void cross_entropy_forward(const float* logits, const int32_t* targets, float* l
 
 // One block per row (lse is not read: the backward recomputes the row's max and sum).
 void cross_entropy_backward(const float* logits, const float* /*lse*/, const int32_t* targets,
-                            double scale, float* dlogits, int64_t rows, int64_t V,
+                            const float* dy, int64_t count, float* dlogits, int64_t rows, int64_t V,
                             int32_t ignore_index) {
   if (rows == 0 || V == 0) return;
   cross_entropy_backward_kernel<<<unsigned(rows), row_threads(V), 0, stream()>>>(
-      logits, targets, float(scale), dlogits, V, ignore_index);
+      logits, targets, dy, double(count), dlogits, V, ignore_index);
   CUDA_CHECK_LAUNCH("cross_entropy_backward_kernel");
 }
 

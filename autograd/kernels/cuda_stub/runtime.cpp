@@ -29,6 +29,8 @@ void nccl_unique_id(void*) { throw Error(std::string("[cuda] ") + kWhy); }
 void* nccl_comm_init(const void*, int, int) { throw Error(std::string("[cuda] ") + kWhy); }
 void nccl_allreduce_sum(void*, float*, size_t) { throw Error(std::string("[cuda] ") + kWhy); }
 void nccl_comm_destroy(void*) {}
+void comm_wait_for_compute() { throw Error(std::string("[cuda] ") + kWhy); }
+void compute_wait_for_comm() { throw Error(std::string("[cuda] ") + kWhy); }
 void set_tf32(bool on) { g_tf32 = on; }
 bool tf32_enabled() { return g_tf32; }
 

@@ -17,8 +17,8 @@ void cross_entropy_forward(const float*, const int32_t*, float*, float*, int64_t
                            int32_t) {
   no_cuda("cross_entropy");
 }
-void cross_entropy_backward(const float*, const float*, const int32_t*, double, float*, int64_t,
-                            int64_t, int32_t) {
+void cross_entropy_backward(const float*, const float*, const int32_t*, const float*, int64_t, float*,
+                            int64_t, int64_t, int32_t) {
   no_cuda("cross_entropy backward");
 }
 
