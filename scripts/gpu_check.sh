@@ -5,8 +5,13 @@
 #
 #   scripts/gpu_check.sh            # everything (FP32 GEMMs, then the benchmark again with TF32)
 #   SKIP_SUITE=1 scripts/gpu_check.sh   # only the CUDA tests, not the whole suite
+#   SKIP_BENCH=1 / ONLY_BENCH=1         # the build and tests only / the build and benchmarks only
 #   BENCH_CONFIGS="gpt2s tiny" STEPS=20 WARMUP=5 TF32_TOO=0 scripts/gpu_check.sh
 # The exit status is non-zero when a build or a test failed; the benchmarks run regardless.
+#
+# On the device tool's machines (no apt, none of Debian's libraries): run scripts/gpu_bundle.sh here
+# first and carry `.gpu`; this script unpacks .gpu/root.tar.gz and builds against it. With $OUT set
+# (the device tool), the logs and the table are copied there as they are written.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BUILD="${LMLAB_GPU_BUILD_DIR:-build-gpu}"
@@ -16,59 +21,121 @@ WARMUP="${WARMUP:-5}"
 BENCH_CONFIGS="${BENCH_CONFIGS:-tiny default nanogpt_cpu gpt2s}"
 TF32_TOO="${TF32_TOO:-1}"
 LOG="$BUILD/gpu_check"
+OUT_DIR="${OUT:-}"
 status=0
+t0=$SECONDS
+stage() { echo "== [$((SECONDS - t0)) s] $*"; }
+keep() { [ -n "$OUT_DIR" ] && cp -f "$@" "$OUT_DIR/" 2>/dev/null; true; }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+for tool in g++ cmake ninja nvcc python3; do
+  printf '%-8s %s\n' "$tool" "$(command -v $tool >/dev/null && $tool --version 2>&1 | grep -m 1 -E '[0-9]+\.[0-9]+' || echo MISSING)"
+done
 
-echo "== configure + build ($BUILD, -j$JOBS)"
-if ! cmake -S . -B "$BUILD" -G Ninja -DLMLAB_CUDA=ON -DLMLAB_BUILD_BENCH=ON \
-     -DCMAKE_BUILD_TYPE=Release >/dev/null; then
-  echo "configure failed"; exit 1
+# The libraries carried from Debian (scripts/gpu_bundle.sh): unpacked into .gpu/root; CMake gets
+# their prefix, the OpenMP OpenBLAS by name (Debian's own OpenBLASConfig.cmake names absolute /usr
+# paths), Open MPI its relocated prefix. Python (PyTorch) keeps the machine's own library path.
+PY_LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
+cmake_extra=()
+if [ -f .gpu/root.tar.gz ]; then
+  stage "unpacking the carried Debian libraries (.gpu/root.tar.gz)"
+  root="$PWD/.gpu/root"
+  rm -rf "$root" && mkdir -p "$root" && tar -C "$root" -xzf .gpu/root.tar.gz || { echo "unpack failed"; exit 1; }
+  lib="$root/usr/lib/x86_64-linux-gnu"
+  mkdir -p "$root/cmake/openblas"
+  printf 'set(OpenBLAS_INCLUDE_DIRS "%s")\nset(OpenBLAS_LIBRARIES "%s")\n' \
+    "$root/usr/include/x86_64-linux-gnu/openblas-openmp" "$lib/openblas-openmp/libopenblas.so.0" \
+    > "$root/cmake/openblas/OpenBLASConfig.cmake"
+  cmake_extra+=(-DCMAKE_PREFIX_PATH="$root/usr" -DOpenBLAS_DIR="$root/cmake/openblas"
+                -DLMLAB_OPENBLAS_OPENMP_LIB="$lib/openblas-openmp/libopenblas.so.0")
+  export OPAL_PREFIX="$root/usr"  # Open MPI finds its components and wrapper data under it,
+  export PMIX_INSTALL_PREFIX="$lib/pmix2"  # and PMIx its own (checked with /proc/PID/maps)
+  if [ -x "$root/usr/bin/mpicxx.openmpi" ] && ! command -v mpicxx >/dev/null; then
+    cmake_extra+=(-DMPI_CXX_COMPILER="$root/usr/bin/mpicxx.openmpi")
+  fi
+  export PATH="$PATH:$root/usr/bin"  # after the machine's own tools
+  export LD_LIBRARY_PATH="$lib:$lib/openblas-openmp:$lib/openmpi/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  # The tests and configs read the default corpus at its Debian path (a throwaway machine, as root).
+  if [ ! -e /usr/share/games/fortunes ] && [ -w /usr/share ]; then
+    mkdir -p /usr/share/games && cp -r "$root/usr/share/games/fortunes" /usr/share/games/
+  fi
 fi
-ninja -C "$BUILD" -j "$JOBS" || { echo "build failed"; exit 1; }
+# NCCL comes with PyTorch's wheels there (nvidia-nccl-cu13) and lmlab dlopens libnccl.so.2 by
+# soname: add the wheel's folder to the search path when the system has no NCCL of its own.
+if ! ldconfig -p 2>/dev/null | grep -q libnccl.so.2; then
+  site=$(env LD_LIBRARY_PATH="$PY_LD_LIBRARY_PATH" python3 -c "import torch, os; print(os.path.dirname(os.path.dirname(torch.__file__)))" 2>/dev/null)
+  nccl=$([ -n "$site" ] && find "$site/nvidia" -name 'libnccl.so.2' 2>/dev/null | head -n 1)
+  [ -n "$nccl" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$(dirname "$nccl")" && echo "NCCL: $nccl"
+fi
+
+stage "configure + build ($BUILD, -j$JOBS)"
+mkdir -p "$BUILD"
+if ! cmake -S . -B "$BUILD" -G Ninja -DLMLAB_CUDA=ON -DLMLAB_BUILD_BENCH=ON \
+     -DCMAKE_BUILD_TYPE=Release "${cmake_extra[@]}" > "$BUILD/configure.log" 2>&1; then
+  cat "$BUILD/configure.log"; keep "$BUILD/configure.log"; echo "configure failed"; exit 1
+fi
+grep "lmlab:" "$BUILD/configure.log"
+if ! ninja -C "$BUILD" -j "$JOBS" > "$BUILD/build.log" 2>&1; then
+  grep -E -B2 -A12 "error|FAILED" "$BUILD/build.log" | head -n 80; keep "$BUILD/build.log"
+  echo "build failed"; exit 1
+fi
 mkdir -p "$LOG"
 
-echo "== CUDA tests"
-ctest --test-dir "$BUILD" -R 'Cuda|ModuleToDevice' --output-on-failure -j 4 --timeout 900 \
-  | tee "$LOG/ctest_cuda.txt" || status=1
-grep -q "0 tests failed" "$LOG/ctest_cuda.txt" || status=1
-if [ "${SKIP_SUITE:-0}" != 1 ]; then
-  echo "== whole suite"
-  ctest --test-dir "$BUILD" --output-on-failure -j "$JOBS" --timeout 900 \
-    | tee "$LOG/ctest_all.txt" | tail -n 15 || status=1
-  grep -q "0 tests failed" "$LOG/ctest_all.txt" || status=1
-fi
+if [ "${ONLY_BENCH:-0}" != 1 ]; then
+  stage "CUDA tests"
+  ctest --test-dir "$BUILD" -R 'Cuda|ModuleToDevice' --output-on-failure -j 4 --timeout 900 \
+    > "$LOG/ctest_cuda.txt" 2>&1 || status=1
+  keep "$LOG/ctest_cuda.txt"
+  grep -E "tests passed|\*\*\*(Failed|Exception|Timeout)|\(Failed\)|Not Run" "$LOG/ctest_cuda.txt" | tail -n 40
+  grep -q " 0 tests failed" "$LOG/ctest_cuda.txt" || status=1
+  if [ "${SKIP_SUITE:-0}" != 1 ]; then
+    stage "whole suite"
+    ctest --test-dir "$BUILD" --output-on-failure -j "$JOBS" --timeout 900 \
+      > "$LOG/ctest_all.txt" 2>&1 || status=1
+    keep "$LOG/ctest_all.txt"
+    grep -E "tests passed|\*\*\*(Failed|Exception|Timeout)|\(Failed\)|Not Run" "$LOG/ctest_all.txt" | tail -n 30
+    grep -q " 0 tests failed" "$LOG/ctest_all.txt" || status=1
+  fi
 
-# Data parallelism's NCCL path with one rank (the GPU machine has one GPU): the gradients go through
-# ncclAllReduce; the run must finish like a plain one (docs/distributed.md).
-if command -v mpirun >/dev/null && [ -x "$BUILD/lmlab" ]; then
-  echo "== NCCL: mpirun -np 1 lmlab train tiny on cuda"
-  rm -rf "$LOG/nccl_run"
-  if mpirun --allow-run-as-root -np 1 "$BUILD/lmlab" train configs/tiny.yaml --set train.device=cuda \
-       --set train.max_iters=50 --run-dir "$LOG/nccl_run" --no-plot 2>&1 | tail -n 3; then
-    grep -q '"ranks": 1' "$LOG/nccl_run/result.json" && grep -q allreduce_ms "$LOG/nccl_run/result.json" \
-      && echo "NCCL one-rank run: ok" || { echo "NCCL one-rank run: no all-reduce recorded"; status=1; }
+  # Data parallelism's NCCL path with one rank (the GPU machine has one GPU): the gradients go
+  # through ncclAllReduce; the run must finish like a plain one (docs/distributed.md).
+  if command -v mpirun >/dev/null && [ -x "$BUILD/lmlab" ] &&
+     "$BUILD/lmlab" --version | grep -q "MPI data parallelism built"; then
+    stage "NCCL: mpirun -np 1 lmlab train tiny on cuda"
+    rm -rf "$LOG/nccl_run"
+    if mpirun --allow-run-as-root -np 1 "$BUILD/lmlab" train configs/tiny.yaml --set train.device=cuda \
+         --set train.max_iters=50 --run-dir "$LOG/nccl_run" --no-plot > "$LOG/nccl.txt" 2>&1; then
+      tail -n 3 "$LOG/nccl.txt"
+      grep -q '"ranks": 1' "$LOG/nccl_run/result.json" && grep -q allreduce_ms "$LOG/nccl_run/result.json" \
+        && echo "NCCL one-rank run: ok" || { echo "NCCL one-rank run: no all-reduce recorded"; status=1; }
+    else
+      tail -n 20 "$LOG/nccl.txt"; echo "NCCL one-rank run: FAILED"; status=1
+    fi
+    keep "$LOG/nccl.txt"
   else
-    echo "NCCL one-rank run: FAILED"; status=1
+    echo "NCCL one-rank run: skipped (no mpirun, or lmlab built without MPI: $("$BUILD/lmlab" --version 2>&1 | tail -n 1))"
   fi
 fi
 
-echo "== benchmarks (median of $STEPS steps after $WARMUP warm-up steps)"
 : > "$LOG/results.txt"
-modes="0"
-[ "$TF32_TOO" = 1 ] && modes="0 1"
-for tf32 in $modes; do
-  for cfg in $BENCH_CONFIGS; do
-    "$BUILD/bench/bench_gpu_train" --config "$cfg" --steps "$STEPS" --warmup "$WARMUP" \
-      --tf32 "$tf32" | tee -a "$LOG/results.txt" || status=1
-    python3 tools/bench_torch_gpu.py --config "$cfg" --mode both --steps "$STEPS" \
-      --warmup "$WARMUP" --tf32 "$tf32" | tee -a "$LOG/results.txt" \
-      || echo "RESULT config=$cfg mode=eager error=torch_failed tf32=$tf32" >> "$LOG/results.txt"
+if [ "${SKIP_BENCH:-0}" != 1 ]; then
+  stage "benchmarks (median of $STEPS steps after $WARMUP warm-up steps)"
+  modes="0"
+  [ "$TF32_TOO" = 1 ] && modes="0 1"
+  for tf32 in $modes; do
+    for cfg in $BENCH_CONFIGS; do
+      "$BUILD/bench/bench_gpu_train" --config "$cfg" --steps "$STEPS" --warmup "$WARMUP" \
+        --tf32 "$tf32" | tee -a "$LOG/results.txt" || status=1
+      env LD_LIBRARY_PATH="$PY_LD_LIBRARY_PATH" python3 tools/bench_torch_gpu.py --config "$cfg" \
+        --mode both --steps "$STEPS" --warmup "$WARMUP" --tf32 "$tf32" | tee -a "$LOG/results.txt" \
+        || echo "RESULT config=$cfg mode=eager error=torch_failed tf32=$tf32" >> "$LOG/results.txt"
+      keep "$LOG/results.txt"
+    done
   done
-done
+fi
 
-echo "== table"
-python3 - "$LOG/results.txt" <<'PY'
+stage "table"
+python3 - "$LOG/results.txt" <<'PY' | tee "$LOG/table.md"
 import sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -94,5 +161,6 @@ for (cfg, tf32), r in rows.items():
           f"{fmt(float(mfu) * 100 if mfu else None, '.1f')}% |")
 print("MFU: 6N + 12LTC FLOPs per token vs H200 SXM dense peak (FP32 67, TF32 494.7 TFLOP/s).")
 PY
-echo "gpu_check: $([ $status = 0 ] && echo "all builds and tests passed" || echo "FAILURES (see $LOG)")"
+keep "$LOG/table.md"
+echo "gpu_check: [$((SECONDS - t0)) s] $([ $status = 0 ] && echo "all builds and tests passed" || echo "FAILURES (see $LOG)")"
 exit $status
