@@ -32,7 +32,7 @@ template <class T> void unary_forward(UnaryOp op, const T* x, T* y, int64_t n, d
   const T c = T(p);
   switch (op) {
     case UnaryOp::Neg: return map(x, y, n, [](T v) { return -v; });
-    case UnaryOp::Exp: return map(x, y, n, [](T v) { return fast_exp(v); });
+    case UnaryOp::Exp: return map(x, y, n, [](T v) { return fast_exp_full(v); });
     case UnaryOp::Log: return map(x, y, n, [](T v) { return std::log(v); });
     case UnaryOp::Sqrt: return map(x, y, n, [](T v) { return std::sqrt(v); });
     case UnaryOp::Rsqrt: return map(x, y, n, [](T v) { return T(1) / std::sqrt(v); });

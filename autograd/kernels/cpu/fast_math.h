@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 namespace lmlab::cpu {
 
@@ -32,6 +33,17 @@ inline float fast_exp(float x) {
   return p * std::bit_cast<float>((ni + 127) << 23);  // 2^n in the exponent bits
 }
 
+// e^x over the whole float range, for the exp op (fast_exp's clamp is right inside softmax, GELU
+// and sigmoid, but exp(100) must be inf and exp(-100) subnormal, as in libm and PyTorch). Still
+// branch-free: the two tails are shifted into fast_exp's range and scaled back.
+inline float fast_exp_full(float x) {
+  const float mid = fast_exp(x);                                         // [-87, 88]
+  const float high = fast_exp(x - 1.0f) * 2.71828182845904524f;          // (88, ln FLT_MAX]
+  const float low = fast_exp(x + 25.0f) * 1.3887943864964021e-11f;       // below -87: e^x e^-25
+  const float y = x < -87.0f ? low : (x > 88.0f ? high : mid);
+  return x > 88.72283935546875f ? std::numeric_limits<float>::infinity() : y;  // ln FLT_MAX
+}
+
 // tanh(x) = sign(x) (1 - 2 / (e^{2|x|} + 1)): absolute error ~1e-7, exact +-1 saturation.
 inline float fast_tanh(float x) {
   const float a = std::fabs(x);
@@ -41,6 +53,7 @@ inline float fast_tanh(float x) {
 
 // The same names for double fall back to libm.
 inline double fast_exp(double x) { return std::exp(x); }
+inline double fast_exp_full(double x) { return std::exp(x); }
 inline double fast_tanh(double x) { return std::tanh(x); }
 
 }  // namespace lmlab::cpu

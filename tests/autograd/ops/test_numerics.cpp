@@ -62,6 +62,27 @@ void expect_uniform(const Tensor& x, DType dt, const std::string& what) {
   EXPECT_TRUE(Close(ls.dx, sub(r, r_mean), tol, tol * 10)) << what;
 }
 
+// exp in float32 over the whole range against libm in double: inf past ln(FLT_MAX), values just
+// under it finite, subnormal results below -87, 0 at -inf, NaN through.
+TEST(Numerics, Float32ExpOverTheWholeRange) {
+  const std::vector<float> xs = {-std::numeric_limits<float>::infinity(), -200, -110, -103.5f, -100,
+                                 -90, -87.5f, -87, -86.9f, -10, -1e-3f, 0, 1, 10, 87.9f, 88, 88.3f,
+                                 88.7f, 88.72f, 88.73f, 100, std::numeric_limits<float>::infinity()};
+  const std::vector<float> got = exp(Tensor::from_vector(xs, {int64_t(xs.size())})).to_vector<float>();
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double want = std::exp(double(xs[i]));
+    if (want > std::numeric_limits<float>::max()) {
+      EXPECT_EQ(got[i], std::numeric_limits<float>::infinity()) << "exp(" << xs[i] << ")";
+    } else if (want < std::numeric_limits<float>::min()) {  // subnormal: absolute spacing 1.4e-45
+      EXPECT_NEAR(got[i], want, 4e-45 + 1e-6 * want) << "exp(" << xs[i] << ")";
+    } else {
+      EXPECT_NEAR(got[i], want, 2e-7 * want) << "exp(" << xs[i] << ")";
+    }
+  }
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(exp(Tensor::from_vector(std::vector<float>{nan}, {1})).to_vector<float>()[0]));
+}
+
 TEST(Numerics, SoftmaxUniformForTinyEqualAndZeroRows) {
   for (DType dt : kBoth) {
     expect_uniform(randn({3, 7}, 1, dt, 1e-30), dt, "scale 1e-30 " + to_string(dt));
