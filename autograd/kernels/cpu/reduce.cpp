@@ -33,6 +33,11 @@ void sum_dim(const T* x, T* y, int64_t outer, int64_t R, int64_t inner, double s
   }
 }
 
+// NaN-propagating max (PyTorch's): a NaN anywhere in the slice makes the result NaN, and the
+// gradient goes to the NaN elements; `is_max` is the matching test for the backward.
+template <class T> inline T max_nan(T a, T b) { return (b > a || b != b) ? b : a; }
+template <class T> inline bool is_max(T x, T m) { return x == m || (x != x && m != m); }
+
 template <class T> void max_dim(const T* x, T* y, int64_t outer, int64_t R, int64_t inner) {
 #pragma omp parallel for schedule(static) if (outer * R * inner >= kParallelMin)
   for (int64_t o = 0; o < outer; ++o) {
@@ -40,7 +45,7 @@ template <class T> void max_dim(const T* x, T* y, int64_t outer, int64_t R, int6
     for (int64_t i = 0; i < inner; ++i) out[i] = x[o * R * inner + i];
     for (int64_t r = 1; r < R; ++r) {
       const T* row = x + (o * R + r) * inner;
-      for (int64_t i = 0; i < inner; ++i) out[i] = row[i] > out[i] ? row[i] : out[i];
+      for (int64_t i = 0; i < inner; ++i) out[i] = max_nan(out[i], row[i]);
     }
   }
 }
@@ -53,11 +58,11 @@ void max_dim_backward(const T* x, const T* y, const T* dy, T* dx, int64_t outer,
     for (int64_t i = 0; i < inner; ++i) {
       const T m = y[o * inner + i];
       int64_t ties = 0;
-      for (int64_t r = 0; r < R; ++r) ties += x[(o * R + r) * inner + i] == m;
+      for (int64_t r = 0; r < R; ++r) ties += is_max(x[(o * R + r) * inner + i], m);
       const T g = dy[o * inner + i] / T(ties);
       for (int64_t r = 0; r < R; ++r) {
         const int64_t k = (o * R + r) * inner + i;
-        dx[k] = x[k] == m ? g : T(0);
+        dx[k] = is_max(x[k], m) ? g : T(0);
       }
     }
   }

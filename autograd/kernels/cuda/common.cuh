@@ -89,8 +89,10 @@ template <class T, class Op> __device__ inline T block_reduce(T v, Op op, T iden
 struct SumOp {
   template <class T> __device__ T operator()(T a, T b) const { return a + b; }
 };
+// NaN-propagating and symmetric in NaN-ness, so every lane of the xor-shuffle ends with the same
+// value (with `b > a ? b : a` alone, a lane holding the NaN keeps it and its partner drops it).
 struct MaxOp {
-  template <class T> __device__ T operator()(T a, T b) const { return b > a ? b : a; }
+  template <class T> __device__ T operator()(T a, T b) const { return (b > a || b != b) ? b : a; }
 };
 template <class T> __device__ inline T block_sum(T v) { return block_reduce(v, SumOp(), T(0)); }
 __device__ inline float block_max(float v) { return block_reduce(v, MaxOp(), -INFINITY); }

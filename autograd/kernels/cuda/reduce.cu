@@ -42,7 +42,7 @@ __global__ void sum_cols_kernel(const float* x, float* y, int64_t outer, int64_t
 __global__ void max_rows_kernel(const float* x, float* y, int64_t R) {
   const float* row = x + blockIdx.x * R;
   float m = -INFINITY;
-  for (int64_t r = threadIdx.x; r < R; r += blockDim.x) m = row[r] > m ? row[r] : m;
+  for (int64_t r = threadIdx.x; r < R; r += blockDim.x) m = MaxOp()(m, row[r]);
   m = block_max(m);
   if (threadIdx.x == 0) y[blockIdx.x] = m;
 }
@@ -55,7 +55,7 @@ __global__ void max_cols_kernel(const float* x, float* y, int64_t outer, int64_t
     const int64_t o = k / inner, i = k % inner;
     const float* col = x + o * R * inner + i;
     float m = col[0];
-    for (int64_t r = 1; r < R; ++r) m = col[r * inner] > m ? col[r * inner] : m;
+    for (int64_t r = 1; r < R; ++r) m = MaxOp()(m, col[r * inner]);
     y[k] = m;
   }
 }
@@ -70,9 +70,11 @@ __global__ void max_backward_kernel(const float* x, const float* y, const float*
     const float m = y[k];
     const int64_t base = o * R * inner + i;
     int64_t ties = 0;
-    for (int64_t r = 0; r < R; ++r) ties += x[base + r * inner] == m;
+    // the maxima: equal to m, or NaN when m is (the CPU's is_max)
+    auto is_max = [m](float v) { return v == m || (v != v && m != m); };
+    for (int64_t r = 0; r < R; ++r) ties += is_max(x[base + r * inner]);
     const float g = dy[k] / float(ties);
-    for (int64_t r = 0; r < R; ++r) dx[base + r * inner] = x[base + r * inner] == m ? g : 0.0f;
+    for (int64_t r = 0; r < R; ++r) dx[base + r * inner] = is_max(x[base + r * inner]) ? g : 0.0f;
   }
 }
 

@@ -4,7 +4,9 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -175,6 +177,25 @@ TEST(ReduceOps, MaxBackwardSplitsTiesEvenly) {
   Tensor w = f64({4, 4, 0, 4, 1, 1, 4, 2}, {2, 2, 1, 2}).requires_grad_();
   tape::backward(sum(max(w, {0, 1, 3})));
   EXPECT_EQ(vec(w.grad()), (std::vector<double>{0.25, 0.25, 0, 0.25, 0, 0, 0.25, 0}));
+}
+
+// PyTorch's max: a NaN anywhere in the reduced slice gives NaN (not only at its first position),
+// and the gradient goes to the NaN elements.
+TEST(ReduceOps, MaxPropagatesNaNAndItsGradientGoesThere) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (DType dt : {DType::F64, DType::F32}) {
+    const Tensor x = f64({1, nan, 3, 2, 5, 4}, {2, 3}).to(dt);
+    const std::vector<double> rows = vec(max(x, {1}).to(DType::F64));  // NaN mid-row 0
+    EXPECT_TRUE(std::isnan(rows[0])) << to_string(dt);
+    EXPECT_EQ(rows[1], 5) << to_string(dt);
+    const std::vector<double> cols = vec(max(x, {0}).to(DType::F64));  // NaN in column 1
+    EXPECT_EQ(cols[0], 2) << to_string(dt);
+    EXPECT_TRUE(std::isnan(cols[1])) << to_string(dt);
+    EXPECT_EQ(cols[2], 4) << to_string(dt);
+  }
+  Tensor y = f64({1, 2, nan, 4}, {4}).requires_grad_();
+  tape::backward(max(y));
+  EXPECT_EQ(vec(y.grad()), (std::vector<double>{0, 0, 1, 0}));
 }
 
 TEST(ReduceOps, SumToUndoesBroadcasting) {
