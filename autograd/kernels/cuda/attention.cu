@@ -52,7 +52,7 @@ void attention_forward(const float* q, const float* k, const float* v, float* ou
   // scores (G*Tq, Tk) = scale * Q (G*Tq, HS) @ K^T (HS, Tk), written into att
   gemm_strided_batched(false, true, rows, Tk, HS, scale, q, HS, rows * HS, k, HS, Tk * HS, 0.0f,
                        att, Tk, rows * Tk, batch);
-  causal_softmax_kernel<<<unsigned(B * NH * Tq), row_threads(Tk), 0, stream()>>>(att, Tq, Tk);
+  causal_softmax_kernel<<<row_blocks(B * NH * Tq), row_threads(Tk), 0, stream()>>>(att, Tq, Tk);
   CUDA_CHECK_LAUNCH("causal_softmax_kernel");
   // out (G*Tq, HS) = att (G*Tq, Tk) @ V (Tk, HS)
   gemm_strided_batched(false, false, rows, HS, Tk, 1.0f, att, Tk, rows * Tk, v, HS, Tk * HS, 0.0f,
@@ -73,8 +73,8 @@ void attention_backward(const float* q, const float* k, const float* v, const fl
   const float scale = float(1.0 / std::sqrt(double(HS)));
   gemm_strided_batched(false, true, rows, Tk, HS, 1.0f, dout, HS, rows * HS, v, HS, Tk * HS, 0.0f,
                        dscores, Tk, rows * Tk, batch);
-  attention_dscores_kernel<<<unsigned(B * NH * Tq), row_threads(Tk), 0, stream()>>>(att, dscores,
-                                                                                    Tq, Tk);
+  attention_dscores_kernel<<<row_blocks(B * NH * Tq), row_threads(Tk), 0, stream()>>>(att, dscores,
+                                                                                      Tq, Tk);
   CUDA_CHECK_LAUNCH("attention_dscores_kernel");
   gemm_strided_batched(false, false, rows, HS, Tk, scale, dscores, Tk, rows * Tk, k, HS, Tk * HS,
                        0.0f, dq, HS, rows * HS, batch);

@@ -65,6 +65,14 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
   const int64_t blocks = (n + threads - 1) / threads;
   return unsigned(blocks < 1 ? 1 : blocks > (int64_t(1) << 20) ? (int64_t(1) << 20) : blocks);
 }
+// Blocks for a kernel with one block per row: gridDim.x is at most 2^31 - 1, and a silent wrap of
+// unsigned(rows) past 2^32 would leave rows unwritten, so a larger count is an error.
+inline unsigned row_blocks(int64_t rows) {
+  if (rows > int64_t(0x7fffffff))
+    throw Error("[cuda] " + std::to_string(rows) +
+                " rows for a one-block-per-row kernel exceed the grid limit of 2^31 - 1 blocks");
+  return unsigned(rows);
+}
 // Threads for a block that owns one row of C elements: a multiple of 32 that keeps most lanes busy.
 inline int row_threads(int64_t C) {
   return C <= 32 ? 32 : C <= 256 ? 64 : C <= 2048 ? 256 : 1024;

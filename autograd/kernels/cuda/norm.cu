@@ -7,8 +7,8 @@
 
 namespace lmlab::cuda {
 
-constexpr int kColTile = 32;    // columns per block of the weight-gradient kernel
-constexpr int kRowLanes = 8;    // threads splitting a chunk's rows for each column
+constexpr int kColTile = 32;  // columns per block of the weight-gradient kernel
+constexpr int kRowLanes = 8;  // threads splitting a chunk's rows for each column
 constexpr int64_t kChunkRows = 64;
 constexpr int64_t kMaxChunks = 128;
 
@@ -164,8 +164,8 @@ static void accumulate_weight_grads(const float* dy, const float* x, const float
 void layernorm_forward(const float* x, const float* w, const float* b, float* y, float* mean,
                        float* rstd, int64_t rows, int64_t C, double eps) {
   if (rows == 0) return;
-  layernorm_forward_kernel<<<unsigned(rows), row_threads(C), 0, stream()>>>(x, w, b, y, mean, rstd,
-                                                                            C, eps);
+  layernorm_forward_kernel<<<row_blocks(rows), row_threads(C), 0, stream()>>>(x, w, b, y, mean,
+                                                                              rstd, C, eps);
   CUDA_CHECK_LAUNCH("layernorm_forward_kernel");
 }
 
@@ -175,8 +175,8 @@ void layernorm_backward(const float* dy, const float* x, const float* w, const f
                         int64_t C) {
   if (rows == 0 || C == 0) return;
   Scratch mu(size_t(rows) * sizeof(double));
-  layernorm_dx_kernel<<<unsigned(rows), row_threads(C), 0, stream()>>>(dy, x, w, mean, rstd, dx,
-                                                                       mu.as<double>(), C);
+  layernorm_dx_kernel<<<row_blocks(rows), row_threads(C), 0, stream()>>>(dy, x, w, mean, rstd, dx,
+                                                                         mu.as<double>(), C);
   CUDA_CHECK_LAUNCH("layernorm_dx_kernel");
   accumulate_weight_grads(dy, x, mean, rstd, mu.as<double>(), dw, db, rows, C);
 }
@@ -198,7 +198,7 @@ __global__ void rmsnorm_forward_kernel(const float* x, const float* w, float* y,
 void rmsnorm_forward(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t C,
                      double eps) {
   if (rows == 0) return;
-  rmsnorm_forward_kernel<<<unsigned(rows), row_threads(C), 0, stream()>>>(x, w, y, rstd, C, eps);
+  rmsnorm_forward_kernel<<<row_blocks(rows), row_threads(C), 0, stream()>>>(x, w, y, rstd, C, eps);
   CUDA_CHECK_LAUNCH("rmsnorm_forward_kernel");
 }
 
@@ -206,7 +206,7 @@ void rmsnorm_forward(const float* x, const float* w, float* y, float* rstd, int6
 void rmsnorm_backward(const float* dy, const float* x, const float* w, const float* rstd, float* dx,
                       float* dw, int64_t rows, int64_t C) {
   if (rows == 0 || C == 0) return;
-  rmsnorm_dx_kernel<<<unsigned(rows), row_threads(C), 0, stream()>>>(dy, x, w, rstd, dx, C);
+  rmsnorm_dx_kernel<<<row_blocks(rows), row_threads(C), 0, stream()>>>(dy, x, w, rstd, dx, C);
   CUDA_CHECK_LAUNCH("rmsnorm_dx_kernel");
   accumulate_weight_grads(dy, x, nullptr, rstd, nullptr, dw, nullptr, rows, C);
 }

@@ -27,7 +27,8 @@ __global__ void sum_cols_kernel(const float* x, float* y, int64_t outer, int64_t
   for (int64_t o = blockIdx.y; o < outer; o += gridDim.y) {
     double acc = 0;
     if (i < inner)
-      for (int64_t r = threadIdx.y; r < R; r += kRowLanes) acc += double(x[(o * R + r) * inner + i]);
+      for (int64_t r = threadIdx.y; r < R; r += kRowLanes)
+        acc += double(x[(o * R + r) * inner + i]);
     part[threadIdx.y][threadIdx.x] = acc;
     __syncthreads();
     if (threadIdx.y == 0 && i < inner) {
@@ -87,7 +88,7 @@ static dim3 col_grid(int64_t outer, int64_t inner) {
 void sum_dim(const float* x, float* y, int64_t outer, int64_t R, int64_t inner, double scale) {
   if (outer * inner == 0) return;
   if (inner == 1) {
-    sum_rows_kernel<<<unsigned(outer), row_threads(R), 0, stream()>>>(x, y, R, scale);
+    sum_rows_kernel<<<row_blocks(outer), row_threads(R), 0, stream()>>>(x, y, R, scale);
     CUDA_CHECK_LAUNCH("sum_rows_kernel");
   } else {
     sum_cols_kernel<<<col_grid(outer, inner), dim3(kColTile, kRowLanes), 0, stream()>>>(
@@ -100,7 +101,7 @@ void sum_dim(const float* x, float* y, int64_t outer, int64_t R, int64_t inner, 
 void max_dim(const float* x, float* y, int64_t outer, int64_t R, int64_t inner) {
   if (outer * inner == 0) return;
   if (inner == 1) {
-    max_rows_kernel<<<unsigned(outer), row_threads(R), 0, stream()>>>(x, y, R);
+    max_rows_kernel<<<row_blocks(outer), row_threads(R), 0, stream()>>>(x, y, R);
     CUDA_CHECK_LAUNCH("max_rows_kernel");
   } else {
     max_cols_kernel<<<grid_for(outer * inner), kThreads, 0, stream()>>>(x, y, outer, R, inner);
@@ -113,7 +114,7 @@ void max_dim_backward(const float* x, const float* y, const float* dy, float* dx
                       int64_t R, int64_t inner) {
   if (outer * inner == 0) return;
   max_backward_kernel<<<grid_for(outer * inner), kThreads, 0, stream()>>>(x, y, dy, dx, outer, R,
-                                                                         inner);
+                                                                          inner);
   CUDA_CHECK_LAUNCH("max_backward_kernel");
 }
 

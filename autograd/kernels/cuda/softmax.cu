@@ -31,9 +31,11 @@ __global__ void softmax_forward_kernel(const float* x, float* y, int64_t C) {
 __global__ void softmax_backward_kernel(const float* y, const float* dy, float* dx, int64_t C) {
   const int64_t off = blockIdx.x * C;
   double dot = 0;
-  for (int64_t i = threadIdx.x; i < C; i += blockDim.x) dot += double(dy[off + i]) * double(y[off + i]);
+  for (int64_t i = threadIdx.x; i < C; i += blockDim.x)
+    dot += double(dy[off + i]) * double(y[off + i]);
   const float d = float(block_sum(dot));
-  for (int64_t i = threadIdx.x; i < C; i += blockDim.x) dx[off + i] = y[off + i] * (dy[off + i] - d);
+  for (int64_t i = threadIdx.x; i < C; i += blockDim.x)
+    dx[off + i] = y[off + i] * (dy[off + i] - d);
 }
 
 // y_i = (x_i - max) - log(sum_j exp(x_j - max))
@@ -53,7 +55,8 @@ __global__ void log_softmax_backward_kernel(const float* y, const float* dy, flo
   double s = 0;
   for (int64_t i = threadIdx.x; i < C; i += blockDim.x) s += double(dy[off + i]);
   const float st = float(block_sum(s));
-  for (int64_t i = threadIdx.x; i < C; i += blockDim.x) dx[off + i] = dy[off + i] - expf(y[off + i]) * st;
+  for (int64_t i = threadIdx.x; i < C; i += blockDim.x)
+    dx[off + i] = dy[off + i] - expf(y[off + i]) * st;
 }
 
 // loss_r = logsumexp(z_r) - z_r[t_r], lse_r = logsumexp(z_r); ignored rows get 0 and 0.
@@ -109,32 +112,32 @@ __global__ void cross_entropy_backward_kernel(const float* logits, const int32_t
 
 void softmax_forward(const float* x, float* y, int64_t rows, int64_t C) {
   if (rows == 0) return;
-  softmax_forward_kernel<<<unsigned(rows), row_threads(C), 0, stream()>>>(x, y, C);
+  softmax_forward_kernel<<<row_blocks(rows), row_threads(C), 0, stream()>>>(x, y, C);
   CUDA_CHECK_LAUNCH("softmax_forward_kernel");
 }
 
 void softmax_backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t C) {
   if (rows == 0) return;
-  softmax_backward_kernel<<<unsigned(rows), row_threads(C), 0, stream()>>>(y, dy, dx, C);
+  softmax_backward_kernel<<<row_blocks(rows), row_threads(C), 0, stream()>>>(y, dy, dx, C);
   CUDA_CHECK_LAUNCH("softmax_backward_kernel");
 }
 
 void log_softmax_forward(const float* x, float* y, int64_t rows, int64_t C) {
   if (rows == 0) return;
-  log_softmax_forward_kernel<<<unsigned(rows), row_threads(C), 0, stream()>>>(x, y, C);
+  log_softmax_forward_kernel<<<row_blocks(rows), row_threads(C), 0, stream()>>>(x, y, C);
   CUDA_CHECK_LAUNCH("log_softmax_forward_kernel");
 }
 
 void log_softmax_backward(const float* y, const float* dy, float* dx, int64_t rows, int64_t C) {
   if (rows == 0) return;
-  log_softmax_backward_kernel<<<unsigned(rows), row_threads(C), 0, stream()>>>(y, dy, dx, C);
+  log_softmax_backward_kernel<<<row_blocks(rows), row_threads(C), 0, stream()>>>(y, dy, dx, C);
   CUDA_CHECK_LAUNCH("log_softmax_backward_kernel");
 }
 
 void cross_entropy_forward(const float* logits, const int32_t* targets, float* loss, float* lse,
                            int64_t rows, int64_t V, int32_t ignore_index) {
   if (rows == 0) return;
-  cross_entropy_forward_kernel<<<unsigned(rows), row_threads(V), 0, stream()>>>(
+  cross_entropy_forward_kernel<<<row_blocks(rows), row_threads(V), 0, stream()>>>(
       logits, targets, loss, lse, V, ignore_index);
   CUDA_CHECK_LAUNCH("cross_entropy_forward_kernel");
 }
@@ -144,7 +147,7 @@ void cross_entropy_backward(const float* logits, const float* /*lse*/, const int
                             const float* dy, int64_t count, float* dlogits, int64_t rows, int64_t V,
                             int32_t ignore_index) {
   if (rows == 0 || V == 0) return;
-  cross_entropy_backward_kernel<<<unsigned(rows), row_threads(V), 0, stream()>>>(
+  cross_entropy_backward_kernel<<<row_blocks(rows), row_threads(V), 0, stream()>>>(
       logits, targets, dy, double(count), dlogits, V, ignore_index);
   CUDA_CHECK_LAUNCH("cross_entropy_backward_kernel");
 }
