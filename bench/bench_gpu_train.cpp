@@ -4,8 +4,9 @@
 // model and step in PyTorch: tools/bench_torch_gpu.py; both are run by scripts/gpu_check.sh.
 //
 //   bench_gpu_train [--config gpt2s|tiny|default|nanogpt_cpu|all] [--batch B] [--steps N]
-//                   [--warmup W] [--tf32 0|1]
-// Prints one "RESULT ..." line per config (parsed by gpu_check.sh) after a readable line.
+//                   [--warmup W] [--tf32 0|1] [--profile N]
+// Prints one "RESULT ..." line per config (parsed by gpu_check.sh) after a readable line; with
+// --profile N, then a table of GPU time per kernel over N further steps (see print_profile).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -63,7 +64,30 @@ double flops_per_token(const BenchConfig& b, int64_t params) {
   return 6 * n + 12.0 * double(b.n_layer * b.block_size * b.n_embd);
 }
 
-void run(const BenchConfig& b, int steps, int warmup, bool tf32) {
+// Where a step's GPU time goes: `steps` more steps with an event after every launch, GEMM and
+// copy (cuda::profile_start), summed by kernel, per step, largest first; the time between two
+// events counts for the later item (idle gaps included, so it adds up to the step's GPU time).
+template <class Step>
+void print_profile(const BenchConfig& b, Step& step, int steps, double median_s) {
+  cuda::synchronize();
+  cuda::profile_start();
+  for (int s = 0; s < steps; ++s) step();
+  const std::vector<cuda::ProfileRow> rows = cuda::profile_stop();
+  double total = 0;
+  for (const cuda::ProfileRow& r : rows) total += r.ms;
+  std::printf("profile %s: %d steps, %.2f ms/step on the GPU by events (%.2f ms/step timed "
+              "without them)\n",
+              b.name.c_str(), steps, total / steps, median_s * 1e3);
+  std::printf("  %8s %7s %6s  %s\n", "ms/step", "share", "calls", "kernel");
+  const size_t shown = std::min<size_t>(rows.size(), 30);
+  for (size_t i = 0; i < shown; ++i)
+    std::printf("  %8.3f %6.1f%% %6.0f  %s\n", rows[i].ms / steps, 100 * rows[i].ms / total,
+                double(rows[i].calls) / steps, rows[i].name.c_str());
+  if (rows.size() > shown) std::printf("  ... %zu more\n", rows.size() - shown);
+  std::fflush(stdout);
+}
+
+void run(const BenchConfig& b, int steps, int warmup, bool tf32, int profile_steps) {
   cuda::set_tf32(tf32);
   Generator gen(1);
   nn::TransformerLM model(model_config(b), gen);
@@ -81,17 +105,20 @@ void run(const BenchConfig& b, int steps, int warmup, bool tf32) {
   const Tensor ids = narrow(seq, 1, 0, b.block_size).contiguous();
   const Tensor targets = narrow(seq, 1, 1, b.block_size).contiguous();
 
-  std::vector<double> seconds;
   double loss_value = 0;
-  for (int s = 0; s < warmup + steps; ++s) {
-    cuda::synchronize();
-    const auto t0 = std::chrono::steady_clock::now();
+  auto step = [&] {
     Tensor loss = model.loss(ids, targets);
     tape::backward(loss);
     optim::clip_grad_norm(params, 1.0);
     opt.step(3e-4);
     opt.zero_grad();
     loss_value = loss.item();  // the host reads the loss each step, as a training loop logs it
+  };
+  std::vector<double> seconds;
+  for (int s = 0; s < warmup + steps; ++s) {
+    cuda::synchronize();
+    const auto t0 = std::chrono::steady_clock::now();
+    step();
     cuda::synchronize();
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (s >= warmup) seconds.push_back(dt);
@@ -112,6 +139,7 @@ void run(const BenchConfig& b, int steps, int warmup, bool tf32) {
               b.name.c_str(), (long long)b.batch, (long long)b.block_size, tok_s, median * 1e3,
               flops / peak, tf32 ? 1 : 0);
   std::fflush(stdout);
+  if (profile_steps > 0) print_profile(b, step, profile_steps, median);
 }
 
 }  // namespace
@@ -119,7 +147,7 @@ void run(const BenchConfig& b, int steps, int warmup, bool tf32) {
 int main(int argc, char** argv) {
   std::string which = "all";
   int64_t batch = 0;
-  int steps = 20, warmup = 5;
+  int steps = 20, warmup = 5, profile = 0;
   bool tf32 = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
@@ -128,6 +156,7 @@ int main(int argc, char** argv) {
     else if (key == "--steps") steps = std::atoi(value.c_str());
     else if (key == "--warmup") warmup = std::atoi(value.c_str());
     else if (key == "--tf32") tf32 = value == "1";
+    else if (key == "--profile") profile = std::atoi(value.c_str());
     else {
       std::fprintf(stderr, "bench_gpu_train: unknown option %s\n", key.c_str());
       return 2;
@@ -141,7 +170,7 @@ int main(int argc, char** argv) {
     for (BenchConfig b : kConfigs) {
       if (which != "all" && which != b.name) continue;
       if (batch > 0) b.batch = batch;
-      run(b, std::max(steps, 1), std::max(warmup, 0), tf32);
+      run(b, std::max(steps, 1), std::max(warmup, 0), tf32, std::max(profile, 0));
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_gpu_train: %s\n", e.what());

@@ -20,6 +20,7 @@ STEPS="${STEPS:-20}"
 WARMUP="${WARMUP:-5}"
 BENCH_CONFIGS="${BENCH_CONFIGS:-tiny default nanogpt_cpu gpt2s}"
 TF32_TOO="${TF32_TOO:-1}"
+PROFILE_STEPS="${PROFILE_STEPS:-3}"  # per-kernel GPU time table after each lmlab benchmark (0: none)
 LOG="$BUILD/gpu_check"
 OUT_DIR="${OUT:-}"
 status=0
@@ -125,7 +126,7 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
   for tf32 in $modes; do
     for cfg in $BENCH_CONFIGS; do
       "$BUILD/bench/bench_gpu_train" --config "$cfg" --steps "$STEPS" --warmup "$WARMUP" \
-        --tf32 "$tf32" | tee -a "$LOG/results.txt" || status=1
+        --tf32 "$tf32" --profile "$PROFILE_STEPS" | tee -a "$LOG/results.txt" || status=1
       env LD_LIBRARY_PATH="$PY_LD_LIBRARY_PATH" python3 tools/bench_torch_gpu.py --config "$cfg" \
         --mode both --steps "$STEPS" --warmup "$WARMUP" --tf32 "$tf32" | tee -a "$LOG/results.txt" \
         || echo "RESULT config=$cfg mode=eager error=torch_failed tf32=$tf32" >> "$LOG/results.txt"

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace lmlab::cuda {
 
@@ -65,6 +66,20 @@ void nccl_allreduce_sum(void* comm, float* data, size_t n);
 void nccl_comm_destroy(void* comm);
 void comm_wait_for_compute();
 void compute_wait_for_comm();
+
+// Kernel-time profile, for benchmarks (bench_gpu_train --profile): between profile_start() and
+// profile_stop(), every kernel launch, cuBLAS GEMM and copy records a CUDA event right after
+// itself. On the one stream, the time between two consecutive events is the later item's run time
+// plus any idle gap before it (host-bound code shows up as gaps), so the rows are exact when the
+// GPU is kept busy. profile_stop() waits for the stream and returns the time summed by name,
+// largest first. Costs one event record per launch while on; nothing when off.
+struct ProfileRow {
+  std::string name;
+  long long calls;
+  double ms;
+};
+void profile_start();
+std::vector<ProfileRow> profile_stop();
 
 // TF32 tensor-core GEMMs (inputs rounded to a 10-bit mantissa, fp32 accumulation): faster, ~1e-3
 // relative error. Off by default: every cuBLAS call then computes in full fp32.

@@ -107,6 +107,36 @@ TEST_F(CudaRuntime, Tf32IsOffByDefaultAndSwitches) {
   EXPECT_FALSE(cuda::tf32_enabled());
 }
 
+// The kernel profile names what ran, counts the calls, and adds up to about the elapsed time.
+TEST_F(CudaRuntime, ProfileSumsGpuTimeByKernel) {
+  const Tensor a = randn32({512, 512}, 7).to(Device::CUDA);
+  cuda::synchronize();
+  cuda::profile_start();
+  Tensor y;
+  for (int i = 0; i < 3; ++i) y = softmax(matmul(a, a), -1);
+  const float first = y.to(Device::CPU).to_vector<float>()[0];
+  const std::vector<cuda::ProfileRow> rows = cuda::profile_stop();
+  EXPECT_TRUE(std::isfinite(first));
+  auto find = [&](const std::string& name) -> const cuda::ProfileRow* {
+    for (const cuda::ProfileRow& r : rows)
+      if (r.name == name) return &r;
+    return nullptr;
+  };
+  const cuda::ProfileRow* gemm = find("cublasGemmStridedBatchedEx");
+  const cuda::ProfileRow* soft = find("softmax_forward_kernel");
+  ASSERT_NE(gemm, nullptr);
+  ASSERT_NE(soft, nullptr);
+  EXPECT_EQ(gemm->calls, 3);
+  EXPECT_EQ(soft->calls, 3);
+  EXPECT_NE(find("memcpy device to host"), nullptr);
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_GE(rows[i - 1].ms, rows[i].ms);  // sorted
+  for (const cuda::ProfileRow& r : rows) EXPECT_GE(r.ms, 0.0) << r.name;
+  EXPECT_GT(gemm->ms, 0.0);
+  // Off again: later work records nothing, and a second stop returns no rows.
+  y = matmul(a, a);
+  EXPECT_TRUE(cuda::profile_stop().empty());
+}
+
 TEST_F(CudaRuntime, Float64IsRefusedOnTheGpu) {
   const Tensor x = Tensor::zeros({2}, DType::F64);
   EXPECT_THROW(x.to(Device::CUDA), Error);

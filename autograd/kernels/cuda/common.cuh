@@ -23,6 +23,13 @@ void check_cublas(cublasStatus_t status, const char* expr, const char* file, int
 // Checks the launch just made (cudaGetLastError). With LMLAB_CUDA_SYNC=1 in the environment it
 // also waits for the kernel, so an asynchronous fault is reported at the kernel that caused it.
 void check_launch(const char* kernel, const char* file, int line);
+// While a profile runs (cuda_runtime.h: profile_start), records an event after the work just
+// queued, under `name` (a string literal: it is kept by pointer).
+extern bool g_profiling;
+void profile_record(const char* name);
+inline void profile_mark(const char* name) {
+  if (g_profiling) profile_record(name);
+}
 // The one stream all device work is queued on (the legacy default stream: it orders kernels,
 // cuBLAS calls and cudaMemcpy without events).
 cudaStream_t stream();

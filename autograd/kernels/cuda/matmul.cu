@@ -32,6 +32,7 @@ void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
       as_int(K, "K"), &alpha, B, CUDA_R_32F, as_int(ldb, "ldb"), stride_b, A, CUDA_R_32F,
       as_int(lda, "lda"), stride_a, &beta, C, CUDA_R_32F, as_int(ldc, "ldc"), stride_c,
       as_int(batch, "batch"), compute, CUBLAS_GEMM_DEFAULT));
+  profile_mark(batch > 1 ? "cublasGemmStridedBatchedEx (batched)" : "cublasGemmStridedBatchedEx");
 }
 
 // C (M, N) = alpha * op(A) (M, K) @ op(B) (K, N) + beta * C, row-major (cpu::gemm's contract).

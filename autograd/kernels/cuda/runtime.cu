@@ -2,7 +2,9 @@
 // switch, copies, and the caching device allocator (size-class free lists; docs/cuda.md).
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -83,7 +85,62 @@ static bool sync_after_launch() {
   return on;
 }
 
+bool g_profiling = false;
+
+namespace {
+struct Profile {
+  std::vector<cudaEvent_t> pool;                         // reused across profiles
+  std::vector<std::pair<const char*, cudaEvent_t>> marks;  // in stream order; marks[0] = start
+};
+Profile& profile() {
+  static Profile* p = new Profile();  // never destroyed, like the cache
+  return *p;
+}
+}  // namespace
+
+void profile_record(const char* name) {
+  Profile& p = profile();
+  const size_t i = p.marks.size();
+  if (i == p.pool.size()) {
+    cudaEvent_t e = nullptr;
+    CUDA_CHECK(cudaEventCreate(&e));
+    p.pool.push_back(e);
+  }
+  CUDA_CHECK(cudaEventRecord(p.pool[i], stream()));
+  p.marks.emplace_back(name, p.pool[i]);
+}
+
+void profile_start() {
+  profile().marks.clear();
+  g_profiling = true;
+  profile_record("(start)");
+}
+
+std::vector<ProfileRow> profile_stop() {
+  g_profiling = false;
+  Profile& p = profile();
+  std::vector<ProfileRow> rows;
+  if (p.marks.size() < 2) return rows;
+  CUDA_CHECK(cudaEventSynchronize(p.marks.back().second));
+  std::map<std::string, ProfileRow> by_name;
+  for (size_t i = 1; i < p.marks.size(); ++i) {
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, p.marks[i - 1].second, p.marks[i].second));
+    ProfileRow& r = by_name[p.marks[i].first];
+    r.name = p.marks[i].first;
+    ++r.calls;
+    r.ms += double(ms);
+  }
+  p.marks.clear();
+  for (auto& [name, r] : by_name) rows.push_back(r);
+  std::sort(rows.begin(), rows.end(), [](const ProfileRow& a, const ProfileRow& b) {
+    return a.ms != b.ms ? a.ms > b.ms : a.name < b.name;
+  });
+  return rows;
+}
+
 void check_launch(const char* kernel, const char* file, int line) {
+  profile_mark(kernel);
   cudaError_t err = cudaGetLastError();
   if (err == cudaSuccess && sync_after_launch()) err = cudaStreamSynchronize(stream());
   if (err != cudaSuccess)
@@ -268,13 +325,16 @@ void release_cache() { cache().release(); }
 // free it at once; the copy itself stays ordered on the stream.
 void copy_host_to_device(void* dst, const void* src, size_t n) {
   CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, stream()));
+  profile_mark("memcpy host to device");
 }
 void copy_device_to_host(void* dst, const void* src, size_t n) {
   CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, stream()));
+  profile_mark("memcpy device to host");
   CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
 void copy_device_to_device(void* dst, const void* src, size_t n) {
   CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, stream()));
+  profile_mark("memcpy device to device");
 }
 void synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream())); }
 

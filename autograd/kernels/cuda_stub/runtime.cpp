@@ -31,6 +31,8 @@ void nccl_allreduce_sum(void*, float*, size_t) { throw Error(std::string("[cuda]
 void nccl_comm_destroy(void*) {}
 void comm_wait_for_compute() { throw Error(std::string("[cuda] ") + kWhy); }
 void compute_wait_for_comm() { throw Error(std::string("[cuda] ") + kWhy); }
+void profile_start() {}
+std::vector<ProfileRow> profile_stop() { return {}; }
 void set_tf32(bool on) { g_tf32 = on; }
 bool tf32_enabled() { return g_tf32; }
 
