@@ -128,7 +128,8 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
       "$BUILD/bench/bench_gpu_train" --config "$cfg" --steps "$STEPS" --warmup "$WARMUP" \
         --tf32 "$tf32" --profile "$PROFILE_STEPS" | tee -a "$LOG/results.txt" || status=1
       env LD_LIBRARY_PATH="$PY_LD_LIBRARY_PATH" python3 tools/bench_torch_gpu.py --config "$cfg" \
-        --mode both --steps "$STEPS" --warmup "$WARMUP" --tf32 "$tf32" | tee -a "$LOG/results.txt" \
+        --mode both --steps "$STEPS" --warmup "$WARMUP" --tf32 "$tf32" --profile "$PROFILE_STEPS" \
+        | tee -a "$LOG/results.txt" \
         || echo "RESULT config=$cfg mode=eager error=torch_failed tf32=$tf32" >> "$LOG/results.txt"
       keep "$LOG/results.txt"
     done

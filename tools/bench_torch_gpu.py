@@ -10,7 +10,7 @@ parsed by scripts/gpu_check.sh.
 
     python3 tools/bench_torch_gpu.py [--config all|gpt2s|tiny|default|nanogpt_cpu]
                                      [--mode eager|compile|both] [--steps 20] [--warmup 5]
-                                     [--batch B] [--tf32 0|1]
+                                     [--batch B] [--tf32 0|1] [--profile N]
 """
 import argparse
 import math
@@ -77,7 +77,26 @@ def flops_per_token(n_layer, d, block_size, params):
     return 6 * n + 12 * n_layer * block_size * d
 
 
-def run(name, mode, steps, warmup, batch, tf32):
+def print_profile(name, step, steps):
+    """Kernel time of `steps` more steps by torch.profiler, largest self device time first: the
+    counterpart of bench_gpu_train --profile."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+        torch.cuda.synchronize()
+    table = None
+    for key in ("self_device_time_total", "self_cuda_time_total"):  # the name changed in 2.x
+        try:
+            table = prof.key_averages().table(sort_by=key, row_limit=20)
+            break
+        except Exception:  # noqa: BLE001 (an unknown sort key in this version: try the other)
+            continue
+    print(f"torch profile {name}: {steps} steps (totals over all of them)")
+    print(table if table is not None else "(profiler table unavailable)", flush=True)
+
+
+def run(name, mode, steps, warmup, batch, tf32, profile_steps=0):
     n_layer, d, n_head, T, V, B = CONFIGS[name]
     B = batch or B
     torch.manual_seed(1)
@@ -92,15 +111,20 @@ def run(name, mode, steps, warmup, batch, tf32):
     ids, targets = seq[:, :T].contiguous(), seq[:, 1:].contiguous()
     times = []
     loss_value = 0.0
-    for s in range(warmup + steps):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
+
+    def step():
+        nonlocal loss_value
         loss = fwd(ids, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         loss_value = loss.item()
+
+    for s in range(warmup + steps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        step()
         torch.cuda.synchronize()
         if s >= warmup:
             times.append(time.perf_counter() - t0)
@@ -113,6 +137,11 @@ def run(name, mode, steps, warmup, batch, tf32):
           f"MFU {100 * flops / peak:.1f}% loss {loss_value:.4f}")
     print(f"RESULT config={name} mode={mode} batch={B} T={T} tok_s={tok_s:.1f} "
           f"ms={median * 1e3:.3f} mfu={flops / peak:.4f} tf32={int(tf32)}", flush=True)
+    if profile_steps > 0 and mode == "eager":
+        try:
+            print_profile(name, step, profile_steps)
+        except Exception as e:  # noqa: BLE001 (the profile is extra: never lose the result for it)
+            print(f"bench_torch_gpu: profile of {name} failed: {e}", file=sys.stderr)
 
 
 def main():
@@ -123,6 +152,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--batch", type=int, default=0)
     ap.add_argument("--tf32", type=int, default=0)
+    ap.add_argument("--profile", type=int, default=0, help="eager: kernel table over N more steps")
     a = ap.parse_args()
     if not torch.cuda.is_available():
         print("bench_torch_gpu: no CUDA device visible to PyTorch", file=sys.stderr)
@@ -134,7 +164,8 @@ def main():
     for name in names:
         for mode in modes:
             try:
-                run(name, mode, a.steps, max(a.warmup, 3 if mode == "compile" else 1), a.batch, a.tf32)
+                run(name, mode, a.steps, max(a.warmup, 3 if mode == "compile" else 1), a.batch, a.tf32,
+                    a.profile)
             except Exception as e:  # e.g. torch.compile without a working Triton: report, go on
                 print(f"RESULT config={name} mode={mode} error={type(e).__name__}", flush=True)
                 print(f"bench_torch_gpu: {name} {mode}: {e}", file=sys.stderr)
