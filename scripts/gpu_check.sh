@@ -51,7 +51,13 @@ if [ -f .gpu/root.tar.gz ]; then
                 -DLMLAB_OPENBLAS_OPENMP_LIB="$lib/openblas-openmp/libopenblas.so.0")
   export OPAL_PREFIX="$root/usr"  # Open MPI finds its components and wrapper data under it,
   export PMIX_INSTALL_PREFIX="$lib/pmix2"  # and PMIx its own (checked with /proc/PID/maps)
-  if [ -x "$root/usr/bin/mpicxx.openmpi" ] && ! command -v mpicxx >/dev/null; then
+  # Debian 12's libevent (under Open MPI) needs glibc 2.36; on an older image build without MPI
+  # rather than link an lmlab that cannot start.
+  glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | awk '{print $2}')
+  if [ -n "$glibc" ] && [ "$(printf '%s\n2.36\n' "$glibc" | sort -V | head -n 1)" != 2.36 ]; then
+    echo "glibc $glibc < 2.36: building without MPI (the carried Open MPI needs 2.36)"
+    cmake_extra+=(-DLMLAB_MPI=OFF)
+  elif [ -x "$root/usr/bin/mpicxx.openmpi" ] && ! command -v mpicxx >/dev/null; then
     cmake_extra+=(-DMPI_CXX_COMPILER="$root/usr/bin/mpicxx.openmpi")
   fi
   export PATH="$PATH:$root/usr/bin"  # after the machine's own tools
