@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Packs the Debian libraries lmlab builds against into .gpu/root.tar.gz, for a lent GPU machine whose image
-# lacks them and reaches no package registry (the device tool's machines: CUDA, CMake, ninja, g++ and
-# PyTorch, no OpenBLAS, yaml-cpp, GoogleTest, ... and no apt). Run it here, where apt works; then
-# name `.gpu` in the device run's `carry` and run scripts/gpu_check.sh there, which unpacks it into
-# .gpu/root and builds against it (CMake hints, LD_LIBRARY_PATH, OPAL_PREFIX for Open MPI). The
-# archive is ~20 MB (the device tool carries at most 64 MiB with the working tree).
+# Packs the Debian libraries lmlab builds against into .gpu/root.tar.gz, for a lent GPU machine
+# whose image lacks them and reaches no package registry (the device tool's machines: CUDA, CMake,
+# ninja, g++ and PyTorch, no OpenBLAS, yaml-cpp, GoogleTest, ... and no apt). Run it here, where
+# apt works; then name `.gpu` in the device run's `carry` and run scripts/gpu_check.sh there, which
+# unpacks it into /tmp/lmlab-gpu-root and builds against it (CMake hints, LD_LIBRARY_PATH,
+# OPAL_PREFIX for Open MPI). The archive is ~22 MB (the device tool carries at most 64 MiB with
+# the working tree).
 #
 #   bash scripts/gpu_bundle.sh          # (re)creates .gpu/root.tar.gz from Debian's packages
 #
@@ -56,7 +57,7 @@ for cmd in mpirun mpiexec mpicxx mpicc; do
   [ -e "$root/usr/bin/$cmd.openmpi" ] && ln -sf "$cmd.openmpi" "$root/usr/bin/$cmd"
 done
 mkdir -p .gpu
-rm -rf .gpu/root .gpu/root.tar.gz
+rm -rf .gpu/root .gpu/root.tar.gz  # (.gpu/root: where an older gpu_check.sh unpacked it)
 tar -C "$root" -czf .gpu/root.tar.gz .
 du -h .gpu/root.tar.gz | sed 's/^/gpu_bundle: /'
 echo "gpu_bundle: carry .gpu in the device run, then: bash scripts/gpu_check.sh"

@@ -10,7 +10,8 @@
 # The exit status is non-zero when a build or a test failed; the benchmarks run regardless.
 #
 # On the device tool's machines (no apt, none of Debian's libraries): run scripts/gpu_bundle.sh here
-# first and carry `.gpu`; this script unpacks .gpu/root.tar.gz and builds against it. With $OUT set
+# first and carry `.gpu`; this script unpacks .gpu/root.tar.gz into $LMLAB_GPU_ROOT (outside the
+# tree, so `.gpu` stays small enough to carry) and builds against it. With $OUT set
 # (the device tool), the logs and the table are copied there as they are written.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,14 +34,14 @@ for tool in g++ cmake ninja nvcc python3; do
   printf '%-8s %s\n' "$tool" "$(command -v $tool >/dev/null && $tool --version 2>&1 | grep -m 1 -E '[0-9]+\.[0-9]+' || echo MISSING)"
 done
 
-# The libraries carried from Debian (scripts/gpu_bundle.sh): unpacked into .gpu/root; CMake gets
+# The libraries carried from Debian (scripts/gpu_bundle.sh): unpacked into $root; CMake gets
 # their prefix, the OpenMP OpenBLAS by name (Debian's own OpenBLASConfig.cmake names absolute /usr
 # paths), Open MPI its relocated prefix. Python (PyTorch) keeps the machine's own library path.
 PY_LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
 cmake_extra=()
 if [ -f .gpu/root.tar.gz ]; then
   stage "unpacking the carried Debian libraries (.gpu/root.tar.gz)"
-  root="$PWD/.gpu/root"
+  root="${LMLAB_GPU_ROOT:-/tmp/lmlab-gpu-root}"
   rm -rf "$root" && mkdir -p "$root" && tar -C "$root" -xzf .gpu/root.tar.gz || { echo "unpack failed"; exit 1; }
   lib="$root/usr/lib/x86_64-linux-gnu"
   mkdir -p "$root/cmake/openblas"
