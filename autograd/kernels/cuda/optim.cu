@@ -1,7 +1,8 @@
 // Optimizer kernels on the GPU: multi-tensor AdamW (one launch for up to 48 parameters, one pass
-// over p, g and the state), SGD-momentum (one thread per element), and the sum of squares and scale behind gradient clipping. The
-// updates use round-to-nearest intrinsics (__fmul_rn, __fadd_rn, ...), which the compiler never
-// fuses into FMAs, so each element follows cpu/optim.cpp's float operations one for one.
+// over p, g and the state), SGD-momentum (one thread per element), and the sum of squares and scale
+// behind gradient clipping. The updates use round-to-nearest intrinsics (__fmul_rn, __fadd_rn,
+// ...), which the compiler never fuses into FMAs, so each element follows cpu/optim.cpp's float
+// operations one for one.
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -26,11 +27,12 @@ struct AdamWEntry {
   int64_t n;
   float decay, neg_step_size, bc2_sqrt;
 };
-constexpr int kAdamWMaxTensors = 48;       // per launch: the table stays well under 4 KiB of arguments
+constexpr int kAdamWMaxTensors = 48;  // per launch: the table stays well under 4 KiB of arguments
 constexpr int64_t kAdamWChunk = 64 * 1024;  // elements per block
 struct AdamWTable {
   AdamWEntry e[kAdamWMaxTensors];
-  int32_t first_block[kAdamWMaxTensors + 1];  // tensor k owns blocks [first_block[k], first_block[k+1])
+  // tensor k owns blocks [first_block[k], first_block[k + 1])
+  int32_t first_block[kAdamWMaxTensors + 1];
   int32_t count;
 };
 
@@ -50,7 +52,8 @@ __global__ void adamw_multi_kernel(const __grid_constant__ AdamWTable table, con
     const float gi = t.g[i];
     const float pi = __fmul_rn(t.p[i], t.decay);
     const float mi = __fadd_rn(__fmul_rn(t.m[i], s.b1), __fmul_rn(s.one_minus_b1, gi));
-    const float vi = __fadd_rn(__fmul_rn(t.v[i], s.b2), __fmul_rn(__fmul_rn(s.one_minus_b2, gi), gi));
+    const float vi =
+        __fadd_rn(__fmul_rn(t.v[i], s.b2), __fmul_rn(__fmul_rn(s.one_minus_b2, gi), gi));
     const float denom = __fadd_rn(__fdiv_rn(__fsqrt_rn(vi), t.bc2_sqrt), s.eps);
     t.m[i] = mi;
     t.v[i] = vi;
@@ -97,7 +100,8 @@ __global__ void scale_kernel(float* x, int64_t n, float c) {
 // rounded once, as cpu::adamw_step does, so each element matches the CPU bit for bit.
 void adamw_step(const std::vector<AdamWTensor>& tensors, double lr, double beta1, double beta2,
                 double eps) {
-  const AdamWShared shared{float(beta1), float(1 - beta1), float(beta2), float(1 - beta2), float(eps)};
+  const AdamWShared shared{float(beta1), float(1 - beta1), float(beta2), float(1 - beta2),
+                           float(eps)};
   AdamWTable table{};
   auto launch = [&] {
     if (table.count == 0) return;
@@ -115,9 +119,10 @@ void adamw_step(const std::vector<AdamWTensor>& tensors, double lr, double beta1
       launch();
     const double bias_correction1 = 1 - std::pow(beta1, double(x.t));
     const double bias_correction2 = 1 - std::pow(beta2, double(x.t));
-    table.e[table.count] = AdamWEntry{x.p, x.g, x.m, x.v, x.n, float(1 - lr * x.weight_decay),
-                                      float(-(lr / bias_correction1)),
-                                      float(std::sqrt(bias_correction2))};
+    const float decay = float(1 - lr * x.weight_decay);
+    const float neg_step_size = float(-(lr / bias_correction1));
+    const float bc2_sqrt = float(std::sqrt(bias_correction2));
+    table.e[table.count] = AdamWEntry{x.p, x.g, x.m, x.v, x.n, decay, neg_step_size, bc2_sqrt};
     table.first_block[table.count + 1] = int32_t(table.first_block[table.count] + chunks);
     ++table.count;
   }
@@ -147,9 +152,11 @@ std::vector<double> sum_squares_each(const std::vector<std::pair<const float*, i
     const auto [x, n] = xs[k];
     if (n == 0) continue;
     const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
-    sum_squares_blocks_kernel<<<unsigned(blocks), kThreads, 0, stream()>>>(x, n, partial.as<double>());
+    sum_squares_blocks_kernel<<<unsigned(blocks), kThreads, 0, stream()>>>(x, n,
+                                                                           partial.as<double>());
     CUDA_CHECK_LAUNCH("sum_squares_blocks_kernel");
-    sum_partials_kernel<<<1, 1024, 0, stream()>>>(partial.as<double>(), blocks, totals.as<double>() + k);
+    sum_partials_kernel<<<1, 1024, 0, stream()>>>(partial.as<double>(), blocks,
+                                                  totals.as<double>() + k);
     CUDA_CHECK_LAUNCH("sum_partials_kernel");
   }
   copy_device_to_host(out.data(), totals.as<double>(), xs.size() * sizeof(double));

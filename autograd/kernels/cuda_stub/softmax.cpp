@@ -1,7 +1,8 @@
 // CUDA stubs for the softmax family: in a build without CUDA kernels for it, each entry point
 // throws "[op] ..." (see no_cuda.h). kernels/cuda/softmax.cu replaces this file when it exists.
-#include "autograd/kernels/cuda_stub/no_cuda.h"
 #include "autograd/kernels/softmax.h"
+
+#include "autograd/kernels/cuda_stub/no_cuda.h"
 
 namespace lmlab::cuda {
 
@@ -17,8 +18,8 @@ void cross_entropy_forward(const float*, const int32_t*, float*, float*, int64_t
                            int32_t) {
   no_cuda("cross_entropy");
 }
-void cross_entropy_backward(const float*, const float*, const int32_t*, const float*, int64_t, float*,
-                            int64_t, int64_t, int32_t) {
+void cross_entropy_backward(const float*, const float*, const int32_t*, const float*, int64_t,
+                            float*, int64_t, int64_t, int32_t) {
   no_cuda("cross_entropy backward");
 }
 
