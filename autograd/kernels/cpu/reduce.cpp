@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "autograd/kernels/max_nan.h"
+
 namespace lmlab::cpu {
 
 static constexpr int64_t kParallelMin = 1 << 14;
@@ -33,10 +35,8 @@ void sum_dim(const T* x, T* y, int64_t outer, int64_t R, int64_t inner, double s
   }
 }
 
-// NaN-propagating max (PyTorch's): a NaN anywhere in the slice makes the result NaN, and the
-// gradient goes to the NaN elements; `is_max` is the matching test for the backward.
-template <class T> inline T max_nan(T a, T b) { return (b > a || b != b) ? b : a; }
-template <class T> inline bool is_max(T x, T m) { return x == m || (x != x && m != m); }
+using kernels::is_max;
+using kernels::max_nan;
 
 template <class T> void max_dim(const T* x, T* y, int64_t outer, int64_t R, int64_t inner) {
 #pragma omp parallel for schedule(static) if (outer * R * inner >= kParallelMin)

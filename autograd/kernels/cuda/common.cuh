@@ -9,6 +9,7 @@
 
 #include "autograd/error.h"
 #include "autograd/kernels/cuda_runtime.h"
+#include "autograd/kernels/max_nan.h"
 
 // The only macros of the backend: they need __FILE__ / __LINE__ of the call site.
 #define CUDA_CHECK(expr) ::lmlab::cuda::check_cuda((expr), #expr, __FILE__, __LINE__)
@@ -104,10 +105,11 @@ template <class T, class Op> __device__ inline T block_reduce(T v, Op op, T iden
 struct SumOp {
   template <class T> __device__ T operator()(T a, T b) const { return a + b; }
 };
-// NaN-propagating and symmetric in NaN-ness, so every lane of the xor-shuffle ends with the same
-// value (with `b > a ? b : a` alone, a lane holding the NaN keeps it and its partner drops it).
+// kernels::max_nan: NaN-propagating and symmetric in NaN-ness, so every lane of the xor-shuffle
+// ends with the same value (`b > a ? b : a` alone: a lane holding the NaN keeps it, its partner
+// drops it).
 struct MaxOp {
-  template <class T> __device__ T operator()(T a, T b) const { return (b > a || b != b) ? b : a; }
+  template <class T> __device__ T operator()(T a, T b) const { return kernels::max_nan(a, b); }
 };
 template <class T> __device__ inline T block_sum(T v) { return block_reduce(v, SumOp(), T(0)); }
 __device__ inline float block_max(float v) { return block_reduce(v, MaxOp(), -INFINITY); }

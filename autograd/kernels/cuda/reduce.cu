@@ -71,11 +71,10 @@ __global__ void max_backward_kernel(const float* x, const float* y, const float*
     const float m = y[k];
     const int64_t base = o * R * inner + i;
     int64_t ties = 0;
-    // the maxima: equal to m, or NaN when m is (the CPU's is_max)
-    auto is_max = [m](float v) { return v == m || (v != v && m != m); };
-    for (int64_t r = 0; r < R; ++r) ties += is_max(x[base + r * inner]);
+    for (int64_t r = 0; r < R; ++r) ties += kernels::is_max(x[base + r * inner], m);
     const float g = dy[k] / float(ties);
-    for (int64_t r = 0; r < R; ++r) dx[base + r * inner] = is_max(x[base + r * inner]) ? g : 0.0f;
+    for (int64_t r = 0; r < R; ++r)
+      dx[base + r * inner] = kernels::is_max(x[base + r * inner], m) ? g : 0.0f;
   }
 }
 

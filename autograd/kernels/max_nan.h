@@ -1,0 +1,24 @@
+// The NaN-propagating max of both backends (PyTorch's semantics): a NaN anywhere in a reduced slice
+// makes the result NaN, and the gradient goes to the NaN elements. One definition for the CPU
+// kernels and the CUDA ones (host and device), so the two cannot drift apart.
+#pragma once
+
+#ifdef __CUDACC__
+#define LMLAB_HOST_DEVICE __host__ __device__
+#else
+#define LMLAB_HOST_DEVICE
+#endif
+
+namespace lmlab::kernels {
+
+// max(a, b), NaN if either is; symmetric in NaN-ness, so the lanes of a GPU shuffle reduction all
+// end with the same value.
+template <class T> LMLAB_HOST_DEVICE inline T max_nan(T a, T b) {
+  return (b > a || b != b) ? b : a;
+}
+// Whether x is a maximum of a slice whose max_nan is m: equal to it, or NaN when m is.
+template <class T> LMLAB_HOST_DEVICE inline bool is_max(T x, T m) {
+  return x == m || (x != x && m != m);
+}
+
+}  // namespace lmlab::kernels
