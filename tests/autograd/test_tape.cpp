@@ -1,4 +1,6 @@
 // The tape: recording rules, accumulation, freeing, NoGradGuard, version-counter checks, errors.
+#include <cmath>
+
 #include "tests/test_util.h"
 
 using namespace lmlab;
@@ -166,6 +168,83 @@ TEST(Tape, IntermediateGradsAreFreedDuringBackward) {
   tape::backward(loss);
   EXPECT_FALSE(h.grad().defined());  // only leaves keep gradients
   EXPECT_TRUE(x.grad().defined());
+}
+
+// Two graphs recorded, then differentiated one after the other (two losses, as in a custom loop
+// or a harness that runs one function on two devices): each backward frees only its own graph,
+// and each gives exactly the gradients of a run on its own.
+TEST(Tape, TwoGraphsBuiltThenDifferentiatedGiveTheGradientsOfSeparateRuns) {
+  auto f = [](const Tensor& a, const Tensor& b) { return sum(mul(exp(mul(a, b)), a)); };
+  const std::vector<double> va = {0.5, -1, 2}, vb = {1.5, 0.25, -0.75};
+  Tensor a1 = leaf(va, {3}), b1 = leaf(vb, {3});
+  tape::backward(f(a1, b1));  // the reference: one graph alone
+  Tensor a2 = leaf(va, {3}), b2 = leaf(vb, {3}), a3 = leaf(va, {3}), b3 = leaf(vb, {3});
+  Tensor l2 = f(a2, b2), l3 = f(a3, b3);
+  tape::backward(l2);
+  EXPECT_GT(tape::size(), 0u);  // l3's graph is still there
+  tape::backward(l3);
+  EXPECT_EQ(tape::size(), 0u);
+  for (const Tensor* a : {&a2, &a3})
+    EXPECT_EQ(a->grad().to_vector<double>(), a1.grad().to_vector<double>());
+  for (const Tensor* b : {&b2, &b3})
+    EXPECT_EQ(b->grad().to_vector<double>(), b1.grad().to_vector<double>());
+  // In the other order too, and with the two graphs sharing their leaves.
+  Tensor x = leaf(va, {3});
+  Tensor first = sum(mul(x, x)), second = sum(mul(x, 3.0));
+  tape::backward(second);
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{3, 3, 3}));
+  tape::backward(first);
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{3 + 1, 3 - 2, 3 + 4}));
+}
+
+// Two losses that share a node: the first backward frees it, so the second cannot pass through it.
+// That is an error naming the op (before any gradient is touched), never a silent missing gradient.
+TEST(Tape, BackwardThroughAFreedSharedNodeIsAClearError) {
+  Tensor x = leaf({1, 2}, {2});
+  Tensor h = mul(x, x);
+  Tensor l1 = sum(h), l2 = sum(mul(h, 3.0));
+  tape::backward(l1);
+  const std::vector<double> after_first = x.grad().to_vector<double>();
+  EXPECT_TRUE(test::ThrowsWith([&] { tape::backward(l2); },
+                               {"[backward]", "'mul'", "freed", "retain_graph=true"}));
+  EXPECT_EQ(x.grad().to_vector<double>(), after_first);  // untouched by the failed backward
+  tape::clear();
+  // The documented fix: retain the shared graph in the first backward.
+  Tensor y = leaf({1, 2}, {2});
+  Tensor g = mul(y, y);
+  Tensor m1 = sum(g), m2 = sum(mul(g, 3.0));
+  tape::backward(m1, /*retain_graph=*/true);
+  tape::backward(m2);
+  EXPECT_EQ(y.grad().to_vector<double>(), (std::vector<double>{2 + 6, 4 + 12}));  // 2y + 6y
+  tape::clear();
+}
+
+TEST(Tape, BackwardThroughAClearedGraphIsAClearError) {
+  Tensor x = leaf({1, 2}, {2});
+  Tensor y = tanh(x);
+  tape::clear();
+  Tensor loss = sum(y);  // recorded after the clear: its input's node is gone
+  EXPECT_TRUE(test::ThrowsWith([&] { tape::backward(loss); }, {"[backward]", "'tanh'", "freed"}));
+  EXPECT_FALSE(x.grad().defined());
+  tape::clear();
+}
+
+// A graph built in grad mode and dropped without a backward (an evaluation that forgot its
+// NoGradGuard) does not stay on the tape: the next backward drops it, and so does recording once
+// the tape is large, also for nodes that save their own output (exp saves y).
+TEST(Tape, AbandonedGraphsAreDropped) {
+  tape::clear();
+  Tensor x = leaf({0.5, 1}, {2});
+  { Tensor abandoned = sum(exp(mul(x, x))); }
+  Tensor kept = tanh(x);
+  EXPECT_GT(tape::size(), 3u);  // both graphs recorded
+  tape::backward(sum(mul(x, 2.0)));
+  EXPECT_EQ(tape::size(), 1u);  // only tanh, whose output is alive
+  for (int i = 0; i < 20000; ++i) Tensor y = exp(mul(x, 2.0));
+  EXPECT_LE(tape::size(), 2u * 4096u);
+  tape::backward(sum(kept));  // still differentiable after all that dropping
+  EXPECT_NEAR(x.grad().at({0}), 2 + (1 - std::tanh(0.5) * std::tanh(0.5)), 1e-12);
+  EXPECT_EQ(tape::size(), 0u);
 }
 
 TEST(Gradcheck, CatchesAWrongBackwardRule) {
