@@ -37,16 +37,20 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
     throw Error(std::string("[") + op + "] device mismatch: a is on " + to_string(a.device()) +
                 ", b is on " + to_string(b.device()));
 }
-void check_device_dtype(const Tensor& t, const char* op) {
-  if (t.device() == Device::CUDA && t.dtype() == DType::F64)
+void check_device_dtype(DType dtype, Device device, const char* op) {
+  if (device == Device::CUDA && dtype == DType::F64)
     throw Error(std::string("[") + op + "] float64 tensors are CPU-only (they exist for gradient "
                 "checks); convert with .to(DType::F32)");
+}
+void check_device_dtype(const Tensor& t, const char* op) {
+  check_device_dtype(t.dtype(), t.device(), op);
 }
 
 // ---------------------------------------------------------------- factories
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   for (int64_t d : shape)
     if (d < 0) throw Error("[empty] negative size in shape " + lmlab::to_string(shape));
+  check_device_dtype(dtype, device, "empty");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(lmlab::numel(shape) * dtype_size(dtype), device);
   impl->shape = shape;

@@ -129,7 +129,9 @@ void check_float(const Tensor& t, const char* op, const char* name = "input");
 void check_defined(const Tensor& t, const char* op, const char* name = "input");
 void check_same_dtype(const Tensor& a, const Tensor& b, const char* op);
 void check_same_device(const Tensor& a, const Tensor& b, const char* op);
-// float64 lives on the CPU only (it exists for gradient checks).
+// float64 lives on the CPU only (it exists for gradient checks): "[op] float64 tensors are
+// CPU-only". The second form checks a tensor about to be made (a factory, a device move).
 void check_device_dtype(const Tensor& t, const char* op);
+void check_device_dtype(DType dtype, Device device, const char* op);
 
 }  // namespace lmlab

@@ -29,7 +29,7 @@ Tensor clone(const Tensor& x) {
 Tensor to_device(const Tensor& x, Device device) {
   check_defined(x, "to");
   if (x.device() == device) return x;
-  if (device == Device::CUDA) check_device_dtype(x, "to");
+  check_device_dtype(x.dtype(), device, "to");  // the target device: x itself is on the CPU
   Tensor src = x.is_contiguous() ? x : copy_data(x);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), device);
   const size_t nbytes = size_t(x.numel()) * dtype_size(x.dtype());

@@ -166,6 +166,15 @@ TEST(Tensor, NegativeShapeAndBadArangeAreErrors) {
   EXPECT_TRUE(test::ThrowsWith([] { Tensor().shape(); }, {"undefined"}));
 }
 
+// Refused before any GPU is touched, so the same message with or without one.
+TEST(Tensor, Float64IsRefusedOnTheGpuWithOrWithoutOne) {
+  const Tensor x = Tensor::zeros({2}, DType::F64);
+  EXPECT_TRUE(test::ThrowsWith([&] { x.to(Device::CUDA); },
+                               {"[to]", "float64", "CPU-only", ".to(DType::F32)"}));
+  EXPECT_TRUE(test::ThrowsWith([] { Tensor::zeros({2}, DType::F64, Device::CUDA); },
+                               {"[empty]", "float64"}));
+}
+
 TEST(Tensor, CudaWithoutAGpuIsAClearError) {
   if (cuda_available_for_tests()) GTEST_SKIP() << "a GPU is visible; covered by the CUDA suite";
   EXPECT_TRUE(test::ThrowsWith([] { Tensor::zeros({2}, DType::F32, Device::CUDA); }, {"[cuda]"}));

@@ -2,6 +2,7 @@
 // count: none in a steady loop), host/device copies, the TF32 switch, float64 refusal, and the
 // clear error when no GPU is there (that test runs on every machine without one).
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/test_util.h"
 
 namespace lmlab::test {
 namespace {
@@ -80,7 +81,7 @@ TEST_F(CudaRuntime, CopiesRoundTrip) {
   const Tensor g = x.to(Device::CUDA);
   EXPECT_EQ(g.device(), Device::CUDA);
   EXPECT_TRUE(Same(g, x));
-  EXPECT_TRUE(Same(g.clone(), x));                                          // device to device
+  EXPECT_TRUE(Same(g.clone(), x));  // device to device
   EXPECT_TRUE(Same(g.narrow(2, 7, 300).contiguous(), x.narrow(2, 7, 300).contiguous()));
   EXPECT_TRUE(Same(x.transpose(0, 2).to(Device::CUDA), x.transpose(0, 2).contiguous()));
   const Tensor ids = Tensor::from_vector(std::vector<int32_t>{3, -1, 7}, {3});
@@ -139,7 +140,10 @@ TEST_F(CudaRuntime, ProfileSumsGpuTimeByKernel) {
 
 TEST_F(CudaRuntime, Float64IsRefusedOnTheGpu) {
   const Tensor x = Tensor::zeros({2}, DType::F64);
-  EXPECT_THROW(x.to(Device::CUDA), Error);
+  EXPECT_TRUE(ThrowsWith([&] { x.to(Device::CUDA); }, {"[to]", "float64", "CPU-only"}));
+  EXPECT_TRUE(
+      ThrowsWith([] { Tensor::zeros({2}, DType::F64, Device::CUDA); }, {"[empty]", "float64"}));
+  EXPECT_EQ(x.to(Device::CPU).dtype(), DType::F64);  // float64 on the CPU stays usable
 }
 
 }  // namespace
