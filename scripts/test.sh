@@ -22,8 +22,9 @@ cmake -S . -B "$asan" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=D
   -DLMLAB_CUDA=OFF -DLMLAB_BUILD_BENCH=OFF -DLMLAB_FUZZ=ON >"$asan.configure.log" 2>&1 ||
   { cat "$asan.configure.log"; exit 1; }
 rm -f "$asan.configure.log"
-# Every target but test_cuda: with CUDA off its tests only skip, so building it under ASan is time
-# spent for nothing (ctest then lists it as test_cuda_NOT_BUILT, excluded below). Nor test_dist:
+# Every target but test_cuda: with CUDA off its GPU tests only skip, and its CPU-against-CPU parity
+# half already runs in the normal build above (ctest then lists it as test_cuda_NOT_BUILT, excluded
+# below). Nor test_dist:
 # its mpirun tests run in the normal build only (LeakSanitizer would report Open MPI's own memory).
 targets=(lmlab)
 for dir in tests/*/; do

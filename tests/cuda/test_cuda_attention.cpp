@@ -2,20 +2,21 @@
 // not a multiple of any tile, T = 1, a query block shorter than the keys (the KV-cache case), and
 // transposed (B, T, H, HS) views as produced by the attention layer; plus fused == composed on the
 // GPU (fp32, 1e-5 relative; TF32 1e-3).
+// Each test runs on the GPU and CPU against CPU (cuda_test_util.h: DeviceParity).
 #include "tests/cuda/cuda_test_util.h"
 
 namespace lmlab::test {
 namespace {
 
-class CudaAttention : public CudaTest {};
+class AttentionParity : public DeviceParity {};
 
 struct Case {
   int64_t B, NH, KVH, Tq, Tk, HS;
 };
 
 const std::vector<Case> kCases = {
-    {1, 1, 1, 1, 1, 1},   {2, 4, 4, 67, 67, 16}, {2, 6, 2, 33, 33, 8}, {1, 8, 1, 130, 130, 32},
-    {3, 4, 2, 5, 29, 16}, {1, 12, 12, 257, 257, 64},
+    {1, 1, 1, 1, 1, 1},      {2, 4, 4, 67, 67, 16}, {2, 6, 2, 33, 33, 8},
+    {1, 8, 1, 130, 130, 32}, {3, 4, 2, 5, 29, 16},  {1, 12, 12, 257, 257, 64},
 };
 
 std::string name(const Case& c) {
@@ -24,27 +25,28 @@ std::string name(const Case& c) {
          " HS " + std::to_string(c.HS);
 }
 
-void run_cases(double tol) {
+void run_cases(Device device, double tol) {
   for (const Case& c : kCases) {
     const Tensor q = randn32({c.B, c.NH, c.Tq, c.HS}, 1), k = randn32({c.B, c.KVH, c.Tk, c.HS}, 2),
                  v = randn32({c.B, c.KVH, c.Tk, c.HS}, 3);
     EXPECT_TRUE(Parity(
-        [](const std::vector<Tensor>& in) { return causal_attention(in[0], in[1], in[2]); },
+        device, [](const std::vector<Tensor>& in) { return causal_attention(in[0], in[1], in[2]); },
         {q, k, v}, tol, name(c)));
   }
 }
 
-TEST_F(CudaAttention, FusedMatchesCpu) { run_cases(1e-5); }
+TEST_P(AttentionParity, FusedMatchesCpu) { run_cases(device(), 1e-5); }
 
-TEST_F(CudaAttention, FusedMatchesCpuWithTf32) {
-  cuda::set_tf32(true);
-  run_cases(1e-3);
+TEST_P(AttentionParity, FusedMatchesCpuWithTf32) {
+  use_tf32();
+  run_cases(device(), 1e-3);
 }
 
-TEST_F(CudaAttention, TransposedHeadViews) {
+TEST_P(AttentionParity, TransposedHeadViews) {
   // (B, T, H, HS) tensors viewed as (B, H, T, HS), as nn::CausalSelfAttention passes them
   auto heads = [](const Tensor& t) { return transpose(t, 1, 2); };
   EXPECT_TRUE(Parity(
+      device(),
       [&](const std::vector<Tensor>& in) {
         return causal_attention(heads(in[0]), heads(in[1]), heads(in[2]));
       },
@@ -52,12 +54,15 @@ TEST_F(CudaAttention, TransposedHeadViews) {
       "transposed views"));
 }
 
-TEST_F(CudaAttention, FusedEqualsComposedOnGpu) {
-  const Tensor q = randn32({2, 6, 19, 8}, 7).to(Device::CUDA);
-  const Tensor k = randn32({2, 3, 19, 8}, 8).to(Device::CUDA);
-  const Tensor v = randn32({2, 3, 19, 8}, 9).to(Device::CUDA);
+TEST_P(AttentionParity, FusedEqualsComposed) {
+  const Tensor q = randn32({2, 6, 19, 8}, 7).to(device());
+  const Tensor k = randn32({2, 3, 19, 8}, 8).to(device());
+  const Tensor v = randn32({2, 3, 19, 8}, 9).to(device());
   EXPECT_TRUE(Close(causal_attention(q, k, v), causal_attention_composed(q, k, v), 1e-5));
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, AttentionParity, ::testing::Values(Device::CUDA, Device::CPU),
+                         device_name);
 
 }  // namespace
 }  // namespace lmlab::test
