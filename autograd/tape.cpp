@@ -57,7 +57,7 @@ void erase_nodes(const std::vector<char>& drop) {
 // Drops the nodes whose output slot only the node itself still holds: no tensor and no later
 // node refers to it, so no backward can ever reach it. Scanned from the end, so dropping a node
 // releases its inputs before the nodes that made them are looked at (a whole abandoned graph goes
-// in one pass). Saved tensors are detached (tape.h), so a node never holds its own output slot.
+// in one pass). A node never holds its own output slot: Saved detaches it (tape.h).
 void drop_abandoned() {
   std::vector<char> drop(g_tape.size(), 0);
   bool any = false;
@@ -242,12 +242,15 @@ void backward(const Tensor& root, const Tensor& droot, bool retain_graph,
         if (leaf->grad.defined()) on_leaf_ready(*leaf);
   }
   for (size_t i : order) g_tape[i].output->grad = Tensor();
-  if (!retain_graph) {
+  if (!retain_graph && order.size() == g_tape.size()) {  // the usual step: the whole tape
+    for (Node& n : g_tape) n.output->graph_freed = true;
+    g_tape.clear();
+  } else if (!retain_graph) {
     std::vector<char> drop(g_tape.size(), 0);
     for (size_t i : order) drop[i] = 1;
     erase_nodes(drop);
   }
-  drop_abandoned();
+  if (!g_tape.empty()) drop_abandoned();
 }
 
 size_t size() { return g_tape.size(); }

@@ -32,13 +32,15 @@ using BackwardFn = std::function<Grads(const Tensor& dy)>;
 
 // A tensor saved for backward, with the version it had when saved. get() throws if it was
 // modified in place since then ("[mul] a tensor saved for backward was modified in place").
-// It holds a detached alias (same storage and version counter, no autograd slot): a node that saves
-// its own output must not keep that output's slot, and so itself, alive.
+// A tensor without an autograd slot yet (an op's own output, saved before record() gives it one)
+// is held as a detached alias (same storage and version counter): a node must not keep its own
+// output's slot, and so itself, alive. Inputs that require grad are held as they are.
 class Saved {
  public:
   Saved() = default;
   explicit Saved(const Tensor& t)
-      : t_(t.defined() ? t.detach() : t), version_(t.defined() ? t.version() : 0) {}
+      : t_(t.defined() && !t.requires_grad() ? t.detach() : t),
+        version_(t.defined() ? t.version() : 0) {}
   const Tensor& get(const char* op) const;
 
  private:
