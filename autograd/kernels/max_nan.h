@@ -2,12 +2,7 @@
 // makes the result NaN, and the gradient goes to the NaN elements. One definition for the CPU
 // kernels and the CUDA ones (host and device), so the two cannot drift apart.
 #pragma once
-
-#ifdef __CUDACC__
-#define LMLAB_HOST_DEVICE __host__ __device__
-#else
-#define LMLAB_HOST_DEVICE
-#endif
+#include "autograd/kernels/host_device.h"
 
 namespace lmlab::kernels {
 

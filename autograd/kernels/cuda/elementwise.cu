@@ -1,102 +1,59 @@
 // Elementwise kernels on the GPU: unary functions and their derivatives (one thread per element,
-// the op switch is uniform across the grid) and broadcasting binary arithmetic through strides.
+// one kernel per op) and broadcasting binary arithmetic through strides, with the formulas of
+// kernels/pointwise.h.
 #include <vector>
 
 #include "autograd/kernels/cuda/common.cuh"
 #include "autograd/kernels/elementwise.h"
+#include "autograd/kernels/pointwise.h"
 
 namespace lmlab::cuda {
 
-constexpr float kGeluK = 0.7978845608028654f;  // sqrt(2 / pi)
+// The math of kernels/pointwise.h on the GPU: CUDA's own functions (exp over the whole range on
+// both paths; expf does not need fast_exp's clamp).
+struct CudaMath {
+  static LMLAB_HOST_DEVICE float exp(float v) { return expf(v); }
+  static LMLAB_HOST_DEVICE float exp_clamped(float v) { return expf(v); }
+  static LMLAB_HOST_DEVICE float tanh(float v) { return tanhf(v); }
+  static LMLAB_HOST_DEVICE float log(float v) { return logf(v); }
+  static LMLAB_HOST_DEVICE float sqrt(float v) { return sqrtf(v); }
+  static LMLAB_HOST_DEVICE float pow(float v, float p) { return powf(v, p); }
+};
 
-// y = f(x; c), the formulas of cpu::unary_forward.
-__device__ inline float unary_value(UnaryOp op, float v, float c) {
-  switch (op) {
-    case UnaryOp::Neg: return -v;
-    case UnaryOp::Exp: return expf(v);
-    case UnaryOp::Log: return logf(v);
-    case UnaryOp::Sqrt: return sqrtf(v);
-    case UnaryOp::Rsqrt: return 1.0f / sqrtf(v);
-    case UnaryOp::Tanh: return tanhf(v);
-    case UnaryOp::Sigmoid: return 1.0f / (1.0f + expf(-v));
-    case UnaryOp::Relu: return v > 0.0f ? v : 0.0f;
-    case UnaryOp::Gelu: return 0.5f * v * (1.0f + tanhf(kGeluK * (v + 0.044715f * v * v * v)));
-    case UnaryOp::Silu: return v / (1.0f + expf(-v));
-    case UnaryOp::Pow: return powf(v, c);
-    case UnaryOp::AddScalar: return v + c;
-    case UnaryOp::MulScalar: return v * c;
-    case UnaryOp::RSubScalar: return c - v;
-    case UnaryOp::RDivScalar: return c / v;
-  }
-  return 0.0f;
-}
-
-// dy/dx at x (y = f(x) given too), the formulas of cpu::unary_backward.
-__device__ inline float unary_derivative(UnaryOp op, float v, float y, float c) {
-  switch (op) {
-    case UnaryOp::Neg: return -1.0f;
-    case UnaryOp::Exp: return y;
-    case UnaryOp::Log: return 1.0f / v;
-    case UnaryOp::Sqrt: return 0.5f / y;
-    case UnaryOp::Rsqrt: return -0.5f * y * y * y;  // -1/2 x^(-3/2) = -1/2 y^3
-    case UnaryOp::Tanh: return 1.0f - y * y;
-    case UnaryOp::Sigmoid: return y * (1.0f - y);
-    case UnaryOp::Relu: return v > 0.0f ? 1.0f : 0.0f;
-    case UnaryOp::Gelu: {
-      // term 1: 0.5 (1 + t)   term 2: 0.5 x (1 - t^2) k (1 + 3 * 0.044715 x^2), t = tanh(u)
-      const float t = tanhf(kGeluK * (v + 0.044715f * v * v * v));
-      const float du = kGeluK * (1.0f + float(3 * 0.044715) * v * v);
-      return 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
-    }
-    case UnaryOp::Silu: {
-      const float s = 1.0f / (1.0f + expf(-v));  // s (1 + x (1 - s))
-      return s * (1.0f + v * (1.0f - s));
-    }
-    case UnaryOp::Pow: return c * powf(v, c - 1.0f);
-    case UnaryOp::AddScalar: return 1.0f;
-    case UnaryOp::MulScalar: return c;
-    case UnaryOp::RSubScalar: return -1.0f;
-    case UnaryOp::RDivScalar: return -y / v;  // d/dx c / x = -c / x^2 = -y / x
-  }
-  return 0.0f;
-}
-
-__global__ void unary_forward_kernel(UnaryOp op, const float* x, float* y, int64_t n, float c) {
+template <UnaryOp op>
+__global__ void unary_forward_kernel(const float* x, float* y, int64_t n, float c) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = unary_value(op, x[i], c);
+    y[i] = kernels::unary_value<op, CudaMath>(x[i], c);
 }
 
-__global__ void unary_backward_kernel(UnaryOp op, const float* x, const float* y, const float* dy,
-                                      float* dx, int64_t n, float c) {
+template <UnaryOp op>
+__global__ void unary_backward_kernel(const float* x, const float* y, const float* dy, float* dx,
+                                      int64_t n, float c) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
-    dx[i] = dy[i] * unary_derivative(op, x[i], y[i], c);
+    dx[i] = dy[i] * kernels::unary_derivative<op, CudaMath>(x[i], y[i], c);
 }
 
 // y (contiguous) = a op b; l.strides[0] / [1] address a and b, l.strides[2] the output.
-__global__ void binary_forward_kernel(BinaryOp op, const float* a, const float* b, float* y,
-                                      Layout<3> l, int64_t n) {
+template <BinaryOp op>
+__global__ void binary_forward_kernel(const float* a, const float* b, float* y, Layout<3> l,
+                                      int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x) {
     int64_t off[3];
     layout_offsets(l, i, off);
-    const float u = a[off[0]], v = b[off[1]];
-    float r = 0.0f;
-    switch (op) {
-      case BinaryOp::Add: r = u + v; break;
-      case BinaryOp::Sub: r = u - v; break;
-      case BinaryOp::Mul: r = u * v; break;
-      case BinaryOp::Div: r = u / v; break;
-    }
-    y[off[2]] = r;
+    y[off[2]] = kernels::binary_value<op>(a[off[0]], b[off[1]]);
   }
 }
 
 // y[i] = f(x[i]; p) over contiguous buffers (p rounded to float once, as on the CPU).
 void unary_forward(UnaryOp op, const float* x, float* y, int64_t n, double p) {
   if (n == 0) return;
-  unary_forward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(op, x, y, n, float(p));
+  kernels::visit_unary(op, [&](auto tag) {
+    unary_forward_kernel<decltype(tag)::value>
+        <<<grid_for(n), kThreads, 0, stream()>>>(x, y, n, float(p));
+  });
   CUDA_CHECK_LAUNCH("unary_forward_kernel");
 }
 
@@ -104,7 +61,10 @@ void unary_forward(UnaryOp op, const float* x, float* y, int64_t n, double p) {
 void unary_backward(UnaryOp op, const float* x, const float* y, const float* dy, float* dx,
                     int64_t n, double p) {
   if (n == 0) return;
-  unary_backward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(op, x, y, dy, dx, n, float(p));
+  kernels::visit_unary(op, [&](auto tag) {
+    unary_backward_kernel<decltype(tag)::value>
+        <<<grid_for(n), kThreads, 0, stream()>>>(x, y, dy, dx, n, float(p));
+  });
   CUDA_CHECK_LAUNCH("unary_backward_kernel");
 }
 
@@ -121,7 +81,10 @@ void binary_forward(BinaryOp op, const float* a, const int64_t* a_strides, const
   }
   const int64_t* const strides[3] = {a_strides, b_strides, y_strides.data()};
   const Layout<3> l = make_layout(shape, ndim, strides, "binary");
-  binary_forward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(op, a, b, y, l, n);
+  kernels::visit_binary(op, [&](auto tag) {
+    binary_forward_kernel<decltype(tag)::value>
+        <<<grid_for(n), kThreads, 0, stream()>>>(a, b, y, l, n);
+  });
   CUDA_CHECK_LAUNCH("binary_forward_kernel");
 }
 
