@@ -58,21 +58,14 @@ TEST_P(ElementwiseParity, BinaryOpsBroadcastMatchCpu) {
       {{6, 1}, {1, 9}},      {{}, {3, 3}},
       {{1000, 17}, {1, 17}}, {{2, 1, 1, 1, 1, 1, 1, 1, 3}, {3}},
   };
+  const std::vector<std::pair<std::string, Tensor (*)(const Tensor&, const Tensor&)>> ops = {
+      {"add", add}, {"sub", sub}, {"mul", mul}, {"div", div}};
   for (const auto& [sa, sb] : shapes) {
-    const std::string s = to_string(sa) + " and " + to_string(sb);
     const Tensor a = randn32(sa, 21), b = rand32(sb, 22, 0.5, 2.0);  // b stays away from 0 for div
-    EXPECT_TRUE(Parity(
-        device(), [](const std::vector<Tensor>& in) { return add(in[0], in[1]); }, {a, b}, kTol,
-        "add " + s));
-    EXPECT_TRUE(Parity(
-        device(), [](const std::vector<Tensor>& in) { return sub(in[0], in[1]); }, {a, b}, kTol,
-        "sub " + s));
-    EXPECT_TRUE(Parity(
-        device(), [](const std::vector<Tensor>& in) { return mul(in[0], in[1]); }, {a, b}, kTol,
-        "mul " + s));
-    EXPECT_TRUE(Parity(
-        device(), [](const std::vector<Tensor>& in) { return div(in[0], in[1]); }, {a, b}, kTol,
-        "div " + s));
+    for (const auto& [name, op] : ops)
+      EXPECT_TRUE(Parity(
+          device(), [op = op](const std::vector<Tensor>& in) { return op(in[0], in[1]); }, {a, b},
+          kTol, name + " " + to_string(sa) + " and " + to_string(sb)));
   }
 }
 
