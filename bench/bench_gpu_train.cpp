@@ -18,6 +18,7 @@
 #include "nn/transformer.h"
 #include "optim/adamw.h"
 #include "optim/clip.h"
+#include "train/stats.h"
 
 using namespace lmlab;
 
@@ -123,23 +124,22 @@ void run(const BenchConfig& b, int steps, int warmup, bool tf32, int profile_ste
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (s >= warmup) seconds.push_back(dt);
   }
-  std::sort(seconds.begin(), seconds.end());
-  const double median = seconds[seconds.size() / 2];
+  const double median_s = median(seconds);
   const double tokens = double(b.batch * b.block_size);
-  const double tok_s = tokens / median;
+  const double tok_s = tokens / median_s;
   const double flops = flops_per_token(b, model.num_parameters()) * tok_s;
   const double peak = tf32 ? kPeakTf32 : kPeakFp32;
   std::printf("%-12s B=%lld T=%lld params=%.2fM  %.2f ms/step  %.0f tok/s  %.1f TFLOP/s  MFU %.1f%% "
               "of %s peak %.1f TFLOP/s  loss %.4f  peak mem %.2f GB\n",
               b.name.c_str(), (long long)b.batch, (long long)b.block_size,
-              double(model.num_parameters()) / 1e6, median * 1e3, tok_s, flops / 1e12,
+              double(model.num_parameters()) / 1e6, median_s * 1e3, tok_s, flops / 1e12,
               100 * flops / peak, tf32 ? "TF32" : "FP32", peak / 1e12, loss_value,
               double(cuda::peak_bytes()) / 1e9);
   std::printf("RESULT config=%s batch=%lld T=%lld tok_s=%.1f ms=%.3f mfu=%.4f tf32=%d\n",
-              b.name.c_str(), (long long)b.batch, (long long)b.block_size, tok_s, median * 1e3,
+              b.name.c_str(), (long long)b.batch, (long long)b.block_size, tok_s, median_s * 1e3,
               flops / peak, tf32 ? 1 : 0);
   std::fflush(stdout);
-  if (profile_steps > 0) print_profile(b, step, profile_steps, median);
+  if (profile_steps > 0) print_profile(b, step, profile_steps, median_s);
 }
 
 }  // namespace

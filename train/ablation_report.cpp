@@ -11,6 +11,8 @@
 
 #include "autograd/error.h"
 #include "train/ablate.h"
+#include "train/atomic_write.h"
+#include "train/stats.h"
 #include "train/plot.h"
 
 namespace lmlab {
@@ -30,12 +32,6 @@ json stats(std::vector<double> v) {
   const double sd = v.size() > 1 ? std::sqrt(var / double(v.size() - 1)) : 0.0;
   return {{"mean", mean}, {"std", sd}, {"min", *std::min_element(v.begin(), v.end())},
           {"max", *std::max_element(v.begin(), v.end())}, {"n", v.size()}};
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::nth_element(v.begin(), v.begin() + long(v.size() / 2), v.end());
-  return v[v.size() / 2];
 }
 
 // diagnostics.csv as step -> column -> per-layer values.
@@ -211,12 +207,7 @@ std::string write_ablation_report(const AblationSpec& spec, const std::vector<Ab
     comparisons.push_back(c);
   }
   summary["comparisons"] = comparisons;
-  {
-    std::ofstream js(out + "/summary.json.tmp");
-    js << summary.dump(2) << "\n";
-    if (!js.flush()) throw Error("[ablate] cannot write " + out + "/summary.json");
-  }
-  fs::rename(out + "/summary.json.tmp", out + "/summary.json");
+  write_file_atomic(out + "/summary.json", summary.dump(2) + "\n", "ablate");
 
   std::string plot_cmd;
   const bool plotted = draw_plots && run_plot_tool("plot_ablation.py", {out}, &plot_cmd);
@@ -289,12 +280,7 @@ std::string write_ablation_report(const AblationSpec& spec, const std::vector<Ab
   md << "\nReproduce: `build/lmlab ablate " << spec.source << " --out " << out << "` (finished runs are "
         "skipped; each run's exact command is the first line of its train.log).\n";
   const std::string path = out + "/report.md";
-  {
-    std::ofstream f(path + ".tmp");
-    f << md.str();
-    if (!f.flush()) throw Error("[ablate] cannot write " + path);
-  }
-  fs::rename(path + ".tmp", path);
+  write_file_atomic(path, md.str(), "ablate");
   return path;
 }
 

@@ -21,6 +21,7 @@
 #include "nn/transformer.h"
 #include "optim/clip.h"
 #include "optim/optimizer.h"
+#include "train/stats.h"
 #include "train/trainer.h"
 
 namespace lmlab {
@@ -127,12 +128,9 @@ BenchResult run_bench(const TrainConfig& cfg_in, const std::string& name, const 
     step();
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
   }
-  std::vector<double> sorted = ms;
-  std::sort(sorted.begin(), sorted.end());
-  const size_t n = sorted.size();
-  r.step_ms = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-  r.step_ms_min = sorted.front();
-  r.step_ms_max = sorted.back();
+  r.step_ms = median(ms);
+  r.step_ms_min = *std::min_element(ms.begin(), ms.end());
+  r.step_ms_max = *std::max_element(ms.begin(), ms.end());
   r.tokens_per_s = double(r.tokens_per_step) / (r.step_ms / 1e3);
   r.flops_per_step = train_flops_per_token(cfg.model) * double(r.tokens_per_step);
   r.gflops = r.flops_per_step / (r.step_ms / 1e3) / 1e9;

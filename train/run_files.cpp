@@ -1,4 +1,4 @@
-// Files of a run directory: atomic writes, the directory check on start, CSV rows kept on resume.
+// Files of a run directory: the directory check on start, CSV rows kept on resume.
 #include "train/run_files.h"
 
 #include <cerrno>
@@ -12,19 +12,6 @@
 namespace lmlab {
 
 namespace fs = std::filesystem;
-
-void write_file_atomic(const std::string& path, const std::string& text, const char* who) {
-  const std::string tmp = path + ".tmp";
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) {
-    std::error_code ec;
-    fs::remove(tmp, ec);  // leave no half-written file behind
-    throw Error(std::string("[") + who + "] cannot write " + path + " (disk full or not writable?)");
-  }
-  fs::rename(tmp, path);
-}
 
 void prepare_run_dir(const std::string& dir) {
   std::error_code ec;

@@ -1,15 +1,13 @@
-// Files of a run directory (the trainer's and the ablation runner's): writes that leave either the
-// old file or the new one (never half of one), the writability check a run starts with, and the
-// CSV logs a resumed run continues.
+// Files of a run directory (the trainer's and the ablation runner's): the writability check a run
+// starts with, and the CSV logs a resumed run continues. Whole files are written with
+// write_file_atomic (train/atomic_write.h).
 #pragma once
 #include <cstdint>
 #include <string>
 
-namespace lmlab {
+#include "train/atomic_write.h"
 
-// Writes text to path atomically (temp file + rename). Throws "[<who>] cannot write <path> (disk
-// full or not writable?)" and leaves no temp file behind.
-void write_file_atomic(const std::string& path, const std::string& text, const char* who = "train");
+namespace lmlab {
 
 // Checks that the run directory exists (creating it) and is writable, with a clear error, and
 // removes the temp files of writes a kill -9 cut short (the files they were to replace are intact).

@@ -1,8 +1,6 @@
-// safetensors reading (with full validation of the header against the file) and atomic writing.
+// safetensors reading (with full validation of the header against the file) and writing (through
+// the one atomic write, train/atomic_write.h).
 #include "train/safetensors.h"
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -15,6 +13,7 @@
 #include <vector>
 
 #include "autograd/tape.h"
+#include "train/atomic_write.h"
 
 namespace lmlab {
 
@@ -116,15 +115,6 @@ std::string range_text(uint64_t begin, uint64_t end) {
 
 std::string errno_text() { return std::strerror(errno); }
 
-void write_all(int fd, const void* data, size_t n, const std::string& tmp) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) fail(tmp, "write failed: " + errno_text());
-    p += w, n -= size_t(w);
-  }
-}
 
 }  // namespace
 
@@ -220,36 +210,14 @@ void save_safetensors(const std::string& path, const SafeTensors& st) {
   text.append((8 - text.size() % 8) % 8, ' ');
   const uint64_t header_len = text.size();
 
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(tmp, "cannot create: " + errno_text());
-  try {
-    write_all(fd, &header_len, 8, tmp);
-    write_all(fd, text.data(), text.size(), tmp);
-    for (const Tensor& c : data) write_all(fd, c.raw_data(), size_t(c.numel()) * dtype_size(c.dtype()), tmp);
-    if (::fsync(fd) != 0) fail(tmp, "fsync failed: " + errno_text());
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    fail(tmp, "close failed: " + errno_text());
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = errno_text();
-    ::unlink(tmp.c_str());
-    fail(path, "cannot rename " + tmp + " over it: " + why);
-  }
-  // Make the rename itself durable.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) fail(path, "cannot open its directory " + dir + " to fsync it: " + errno_text());
-  const int rc = ::fsync(dfd);
-  ::close(dfd);
-  if (rc != 0) fail(path, "fsync of its directory " + dir + " failed: " + errno_text());
+  write_file_atomic(
+      path,
+      [&](const ByteSink& sink) {
+        sink(&header_len, 8);
+        sink(text.data(), text.size());
+        for (const Tensor& c : data) sink(c.raw_data(), size_t(c.numel()) * dtype_size(c.dtype()));
+      },
+      "safetensors");
 }
 
 }  // namespace lmlab

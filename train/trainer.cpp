@@ -34,6 +34,7 @@
 #include "train/distributed.h"
 #include "train/run_files.h"
 #include "train/sample.h"
+#include "train/stats.h"
 #include "train/text.h"
 
 namespace lmlab {
@@ -307,11 +308,6 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     return dev == Device::CPU ? x : x.to(dev);
   }();
   DiagnosticsProbe probe;
-  auto median = [](std::vector<double> v) {
-    if (v.empty()) return 0.0;
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    return v[v.size() / 2];
-  };
   auto write_result = [&](const TrainResult& r) {
     if (!writer) return;
     struct rusage ru {};

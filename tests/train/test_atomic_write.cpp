@@ -1,0 +1,72 @@
+// The one atomic write and the one median (train/atomic_write.h, train/stats.h).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "tests/test_util.h"
+#include "tests/train/cli_util.h"
+#include "train/atomic_write.h"
+#include "train/stats.h"
+
+namespace lmlab::test {
+namespace {
+
+// Regular files in dir whose names contain ".tmp".
+size_t temp_files(const std::string& dir) {
+  size_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(".tmp") != std::string::npos) ++n;
+  return n;
+}
+
+TEST(AtomicWrite, WritesAndReplacesAWholeFile) {
+  ScratchDir dir("atomic");
+  const std::string path = dir / "a.txt";
+  write_file_atomic(path, "first\n");
+  EXPECT_EQ(read_file(path), "first\n");
+  write_file_atomic(
+      path,
+      [](const ByteSink& sink) {
+        sink("sec", 3);
+        sink("ond\n", 4);
+      },
+      "test");
+  EXPECT_EQ(read_file(path), "second\n");
+  EXPECT_EQ(temp_files(dir.str()), 0u);
+}
+
+// A producer that fails halfway leaves the old file as it was and no temp file behind.
+TEST(AtomicWrite, AFailingProducerLeavesTheOldFile) {
+  ScratchDir dir("atomic");
+  const std::string path = dir / "a.txt";
+  write_file_atomic(path, "old\n");
+  EXPECT_THROW(write_file_atomic(
+                   path,
+                   [](const ByteSink& sink) {
+                     sink("half", 4);
+                     throw std::runtime_error("producer failed");
+                   },
+                   "test"),
+               std::runtime_error);
+  EXPECT_EQ(read_file(path), "old\n");
+  EXPECT_EQ(temp_files(dir.str()), 0u);
+}
+
+TEST(AtomicWrite, AMissingDirectoryNamesTheFile) {
+  ScratchDir dir("atomic");
+  const std::string path = dir / "no/such/dir/a.txt";
+  EXPECT_TRUE(ThrowsWith([&] { write_file_atomic(path, "x", "report"); },
+                         {"[report]", "cannot create", path + ".tmp.", "No such file"}));
+}
+
+TEST(Median, MiddleValueOrMeanOfTheTwoMiddleOnes) {
+  EXPECT_EQ(median({}), 0.0);
+  EXPECT_EQ(median({3}), 3.0);
+  EXPECT_EQ(median({5, 1, 3}), 3.0);
+  EXPECT_EQ(median({4, 1, 3, 2}), 2.5);
+  EXPECT_EQ(median({7, 7, 1, 9, 2, 8}), 7.0);
+}
+
+}  // namespace
+}  // namespace lmlab::test
