@@ -21,11 +21,13 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "autograd/error.h"
 #include "train/run_files.h"
+#include "train/signal_scope.h"
 #include "train/text.h"
 
 namespace lmlab {
@@ -33,9 +35,6 @@ namespace lmlab {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::atomic<int> g_stop{0};
-extern "C" void on_stop_signal(int sig) { g_stop = sig; }
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -229,20 +228,17 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
   };
   std::vector<Active> active;
   std::vector<double> durations;  // seconds per finished run (this invocation)
-  struct sigaction sa {
-  }, old_int{}, old_term{};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  g_stop = 0;
-  sigaction(SIGINT, &sa, &old_int);
-  sigaction(SIGTERM, &sa, &old_term);
+  // Ctrl-C is recorded (and forwarded to the children) until the runs are over; the previous
+  // handlers come back then, or on an exception.
+  std::optional<StopSignalScope> signals(std::in_place);
+  auto stopping = [] { return StopSignalScope::received() != 0; };
   const bool tty = !opt.quiet && isatty(fileno(stdout));
   size_t next = 0;
   bool forwarded = false;
   auto last_print = std::chrono::steady_clock::now() - std::chrono::hours(1);
   // After a stop signal nothing new starts: the loop ends when the running children have exited.
-  while ((next < todo.size() && !g_stop) || !active.empty()) {
-    while (!g_stop && next < todo.size() && int(active.size()) < jobs) {
+  while ((next < todo.size() && !stopping()) || !active.empty()) {
+    while (!stopping() && next < todo.size() && int(active.size()) < jobs) {
       const AblationRun& r = runs[todo[next++]];
       fs::create_directories(r.dir, ec);
       fs::remove(r.dir + "/error.txt", ec);
@@ -250,7 +246,7 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
                         spawn(train_command(spec, r, opt.exe), r.dir + "/train.log", threads),
                         std::chrono::steady_clock::now()});
     }
-    if (g_stop && !forwarded) {
+    if (stopping() && !forwarded) {
       for (const Active& a : active) kill(a.pid, SIGINT);  // each child checkpoints and exits 130
       forwarded = true;
     }
@@ -279,7 +275,7 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
           std::snprintf(buf, sizeof buf, "val %.4f", j.value("final_val_loss", 0.0));
           what = buf;
         }
-      } else if (code == 130 || g_stop) {
+      } else if (code == 130 || stopping()) {
         what = "interrupted (resumable)";
       } else {
         ++failed;
@@ -334,7 +330,7 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
       if (failed) line << " (" << failed << " failed)";
       line << " | running " << running;
       if (est_n > 0) line << " | ETA " << format_duration(remaining / jobs);
-      if (g_stop) line << " | stopping";
+      if (stopping()) line << " | stopping";
       if (tty)
         std::cout << "\r\033[K" << line.str().substr(0, 160) << std::flush;
       else
@@ -342,13 +338,12 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
     }
     if (!active.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  sigaction(SIGINT, &old_int, nullptr);
-  sigaction(SIGTERM, &old_term, nullptr);
+  signals.reset();
   if (tty) std::cout << "\r\033[K" << std::flush;
   const std::string report = write_ablation_report(spec, runs, out);
   if (!opt.quiet) std::cout << "ablate: report in " << report << "\n";
-  if (g_stop) {
-    std::cerr << "ablate: interrupted (signal " << int(g_stop) << "): " << done << "/"
+  if (stopping()) {
+    std::cerr << "ablate: interrupted (signal " << StopSignalScope::received() << "): " << done << "/"
               << runs.size()
               << " runs done, the others checkpointed; run the same command again to resume\n";
     return 130;

@@ -34,6 +34,7 @@
 #include "train/distributed.h"
 #include "train/run_files.h"
 #include "train/sample.h"
+#include "train/signal_scope.h"
 #include "train/stats.h"
 #include "train/text.h"
 
@@ -42,29 +43,6 @@ namespace lmlab {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::atomic<int> g_signal{0};
-extern "C" void on_signal(int sig) { g_signal = sig; }
-
-// Installs SIGINT/SIGTERM handlers for the life of a run and restores the previous ones.
-class SignalScope {
- public:
-  SignalScope() {
-    g_signal = 0;
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~SignalScope() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-
- private:
-  struct sigaction old_int_ {}, old_term_ {};
-};
 
 // Test hook: LMLAB_FAULT_NAN_AT_STEP=N fills the first parameter's gradient with NaN at step N, so
 // tests drive the divergence path at a known step (tests/train/test_cli.cpp). Unset: never.
@@ -340,7 +318,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     write_file_atomic(dir + "/result.json", j.dump(2) + "\n");
   };
 
-  SignalScope signals;
+  StopSignalScope signals;
   const int64_t fault_step = fault_nan_step();
   // Stops the run at `step` for a non-finite `what`: diverged.json, a message, no checkpoint.
   auto diverge = [&](int64_t step, const std::string& what) {
@@ -378,7 +356,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     }
     reducer.finish();
     // The ranks agree on the step's loss (their mean) and on stopping (any rank signalled).
-    double agreed[2] = {loss_sum, g_signal != 0 ? 1.0 : 0.0};
+    double agreed[2] = {loss_sum, StopSignalScope::received() != 0 ? 1.0 : 0.0};
     dist::allreduce_sum(agreed, 2);
     const bool stop_requested = agreed[1] > 0;
     const double train_loss = agreed[0] / double(world) / double(rc.grad_accum);
@@ -453,7 +431,7 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
       else if ((it + 1) % print_every == 0 || eval)
         std::cout << line << "\n" << std::flush;
     }
-    const bool stop = dist::active() ? stop_requested : g_signal != 0;
+    const bool stop = dist::active() ? stop_requested : StopSignalScope::received() != 0;
     if (stop || last || (rc.checkpoint_interval > 0 && (it + 1) % rc.checkpoint_interval == 0)) {
       // A finite loss and gradient can still overflow the weights in the update: never save those.
       if (!all_finite(model.parameters())) return diverge(it, "weights after the update");
@@ -461,8 +439,9 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     }
     if (stop) {
       if (tty) std::cout << "\n";
-      const std::string why = g_signal != 0 ? "signal " + std::to_string(int(g_signal))
-                                            : std::string("a signal to another rank");
+      const int sig = StopSignalScope::received();
+      const std::string why =
+          sig != 0 ? "signal " + std::to_string(sig) : std::string("a signal to another rank");
       if (writer)
         std::cerr << "train: interrupted (" << why << ") after step " << it + 1 << "; checkpoint written to " << ckpt_path << "; continue with --resume\n";
       result.interrupted = true;

@@ -1,12 +1,15 @@
-// The one atomic write and the one median (train/atomic_write.h, train/stats.h).
+// The one atomic write, the one median and the one signal scope of train/ (train/atomic_write.h,
+// train/stats.h, train/signal_scope.h).
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <stdexcept>
 
 #include "tests/test_util.h"
 #include "tests/train/cli_util.h"
 #include "train/atomic_write.h"
+#include "train/signal_scope.h"
 #include "train/stats.h"
 
 namespace lmlab::test {
@@ -66,6 +69,33 @@ TEST(Median, MiddleValueOrMeanOfTheTwoMiddleOnes) {
   EXPECT_EQ(median({5, 1, 3}), 3.0);
   EXPECT_EQ(median({4, 1, 3, 2}), 2.5);
   EXPECT_EQ(median({7, 7, 1, 9, 2, 8}), 7.0);
+}
+
+// SIGINT inside the scope is recorded, not fatal; the handler before the scope comes back when it
+// ends, also through an exception.
+TEST(StopSignalScope, RecordsSignalsAndRestoresTheHandlerBefore) {
+  struct sigaction ignore {}, before {}, now {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  sigaction(SIGINT, &ignore, &before);
+  {
+    StopSignalScope scope;
+    EXPECT_EQ(StopSignalScope::received(), 0);
+    std::raise(SIGINT);
+    EXPECT_EQ(StopSignalScope::received(), SIGINT);
+  }
+  EXPECT_EQ(StopSignalScope::received(), SIGINT);  // still readable after the scope
+  sigaction(SIGINT, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, SIG_IGN);
+  try {
+    StopSignalScope scope;
+    EXPECT_EQ(StopSignalScope::received(), 0);  // a new scope starts clear
+    throw std::runtime_error("the run failed");
+  } catch (const std::runtime_error&) {
+  }
+  sigaction(SIGINT, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, SIG_IGN);
+  sigaction(SIGINT, &before, nullptr);
 }
 
 }  // namespace
