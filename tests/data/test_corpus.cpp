@@ -8,7 +8,7 @@
 #include "autograd/error.h"
 #include "data/corpus.h"
 #include "data/utf8.h"
-#include "temp_dir.h"
+#include "tests/temp_dir.h"
 #include "tests/test_util.h"
 
 namespace lmlab {

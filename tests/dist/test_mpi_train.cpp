@@ -18,7 +18,7 @@ using test::Child;
 using test::csv_rows;
 using test::read_file;
 using test::RunResult;
-using test::ScratchDir;
+using test::TempDir;
 
 class MpiTrain : public ::testing::Test {
  protected:
@@ -63,8 +63,8 @@ class MpiTrain : public ::testing::Test {
     return r;
   }
 
-  ScratchDir dir_{"mpi"};
-  ScratchDir io_{"mpi_io"};
+  TempDir dir_{"mpi"};
+  TempDir io_{"mpi_io"};
   std::string corpus_ = dir_ / "corpus.txt";
 };
 

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/temp_dir.h"
 #include "train/checkpoint.h"
 
 extern char** environ;
@@ -31,31 +32,6 @@ extern char** environ;
 namespace lmlab::test {
 
 namespace fs = std::filesystem;
-
-// A fresh directory under the system temp path, removed (with its contents) on scope exit.
-class ScratchDir {
- public:
-  explicit ScratchDir(const std::string& tag = "run") {
-    static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() /
-            ("lmlab_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  std::string str() const { return path_.string(); }
-  // <dir>/<name>
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -14,7 +14,7 @@ namespace {
 using nlohmann::json;
 
 // A 2 variants x 2 seeds spec on configs/tiny.yaml and a small corpus, ~1 s per run.
-std::string write_spec(const ScratchDir& dir, const std::string& extra = "", int iters = 24) {
+std::string write_spec(const TempDir& dir, const std::string& extra = "", int iters = 24) {
   write_file(dir / "corpus.txt", small_corpus(300));
   const std::string spec = dir / "spec.yaml";
   write_file(spec,
@@ -44,7 +44,7 @@ std::map<std::string, double> finals(const json& s) {
 }
 
 TEST(AblateCli, RunsEveryVariantAndSeedAndWritesTheReport) {
-  ScratchDir dir("ablate");
+  TempDir dir("ablate");
   const std::string spec = write_spec(dir), out = dir / "out";
   RunResult r = run_lmlab({"ablate", spec, "--out", out, "--jobs", "2"}, dir.str(), {}, 240);
   ASSERT_EQ(r.code, 0) << r.out << r.err;
@@ -83,7 +83,7 @@ TEST(AblateCli, RunsEveryVariantAndSeedAndWritesTheReport) {
 }
 
 TEST(AblateCli, InterruptedAblationResumesToTheSameNumbers) {
-  ScratchDir dir("ablate_int");
+  TempDir dir("ablate_int");
   // 1000 iterations: long enough that no run can finish between the check below and the signal,
   // even on a loaded machine (with 60, the AVX2 build once finished pre/seed1 first in CI-like
   // conditions: a run of 60 tiny steps takes ~0.2 s).
@@ -115,7 +115,7 @@ TEST(AblateCli, InterruptedAblationResumesToTheSameNumbers) {
 }
 
 TEST(AblateCli, DivergedRunsAreRecordedAndTheAblationGoesOn) {
-  ScratchDir dir("ablate_div");
+  TempDir dir("ablate_div");
   const std::string spec = write_spec(dir), out = dir / "out";
   ChildOptions nan_at_5{{"LMLAB_FAULT_NAN_AT_STEP=5"}};
   RunResult r = run_lmlab({"ablate", spec, "--out", out, "--jobs", "2"}, dir.str(), nan_at_5, 240);
@@ -140,7 +140,7 @@ TEST(AblateCli, DivergedRunsAreRecordedAndTheAblationGoesOn) {
 }
 
 TEST(AblateCli, BadSpecsAndForeignOutputFailBeforeAnyRun) {
-  ScratchDir dir("ablate_bad");
+  TempDir dir("ablate_bad");
   const std::string out = dir / "out";
   const std::string typo = write_spec(dir, "  - name: rms\n    set: {model.norms: rmsnorm}\n");
   RunResult r = run_lmlab({"ablate", typo, "--out", out}, dir.str());
@@ -169,7 +169,7 @@ TEST(AblateCli, BadSpecsAndForeignOutputFailBeforeAnyRun) {
 }
 
 TEST(AblateCli, DryRunListsRunsAndRunsNothing) {
-  ScratchDir dir("ablate_dry");
+  TempDir dir("ablate_dry");
   const std::string out = dir / "out";
   RunResult r = run_lmlab({"ablate", write_spec(dir), "--out", out, "--dry-run"}, dir.str());
   ASSERT_EQ(r.code, 0) << r.err;
@@ -189,7 +189,7 @@ namespace {
 // Slurm would set (from another directory), then report.sh, give the report `lmlab ablate` gives,
 // with bit-identical final losses.
 TEST(AblateCli, EmitSlurmTasksRunByHandMatchTheLocalAblation) {
-  ScratchDir dir("ablate_slurm");
+  TempDir dir("ablate_slurm");
   const std::string spec = write_spec(dir), out = dir / "out", slurm = dir / "slurm";
   RunResult r = run_lmlab({"ablate", spec, "--out", out, "--emit-slurm", slurm}, dir.str(), {}, 60);
   ASSERT_EQ(r.code, 0) << r.out << r.err;

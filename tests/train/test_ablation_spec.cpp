@@ -110,7 +110,7 @@ TEST(AblationSpec, PlanResolvesEveryRunAndNamesTheVariantOnBadOverrides) {
 }
 
 TEST(AblationDir, RefusesAnotherAblationsOutputForeignFilesAndChangedRuns) {
-  test::ScratchDir dir("ablation_dir");
+  test::TempDir dir("ablation_dir");
   const AblationSpec s = parse_ablation_spec(spec_text("name: mine\n"), "s.yaml");
   const std::string out = dir / "out";
   std::vector<AblationRun> runs = plan_ablation(s, out);

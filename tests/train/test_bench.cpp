@@ -13,7 +13,7 @@ namespace lmlab {
 namespace {
 
 using test::RunResult;
-using test::ScratchDir;
+using test::TempDir;
 
 const std::string kSmall = std::string(LMLAB_SOURCE_DIR) + "/configs/bench/small.yaml";
 const std::string kMedium = std::string(LMLAB_SOURCE_DIR) + "/configs/bench/medium.yaml";
@@ -37,8 +37,8 @@ class BenchTest : public ::testing::Test {
  protected:
   void SetUp() override { test::write_file(corpus_, test::small_corpus()); }
   RunResult lmlab(std::vector<std::string> args) const { return test::run_lmlab(args, io_.str()); }
-  ScratchDir dir_{"bench"};
-  ScratchDir io_{"bench_io"};
+  TempDir dir_{"bench"};
+  TempDir io_{"bench_io"};
   std::string corpus_ = dir_ / "corpus.txt";
 };
 

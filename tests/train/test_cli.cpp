@@ -21,7 +21,7 @@ using test::expect_steps;
 using test::field;
 using test::read_file;
 using test::RunResult;
-using test::ScratchDir;
+using test::TempDir;
 using test::weights_only;
 
 class CliTest : public ::testing::Test {
@@ -46,8 +46,8 @@ class CliTest : public ::testing::Test {
     return lmlab(train_args(run_dir, sets, extra), o);
   }
 
-  ScratchDir dir_{"cli"};
-  ScratchDir io_{"cli_io"};  // the children's stdout / stderr files, apart from the run dirs
+  TempDir dir_{"cli"};
+  TempDir io_{"cli_io"};  // the children's stdout / stderr files, apart from the run dirs
   std::string corpus_ = dir_ / "corpus.txt";
 };
 

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "tests/temp_dir.h"
 #include "tests/test_util.h"
 #include "train/config.h"
 
@@ -18,21 +19,13 @@ namespace fs = std::filesystem;
 // A fresh directory per test for the YAML files it writes.
 class ConfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("lmlab_cfg_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::string write(const std::string& name, const std::string& text) const {
-    const std::string path = (dir_ / name).string();
+    const std::string path = dir_ / name;
     std::ofstream(path, std::ios::binary) << text;
     return path;
   }
-  fs::path dir_;
+  test::TempDir dir_{"cfg"};
 };
 
 // The message of the lmlab::Error that fn throws ("" if it throws none).
@@ -124,16 +117,16 @@ TEST_F(ConfigTest, RangeErrorNamesFileLineAndKey) {
       write("tiny.yaml", "# c\nmodel:\n  n_layer: 2\n\noptim:\n  name: adamw\n  lr: -1\n");
   EXPECT_EQ(error_loading(path), path + ":7: optim.lr must be > 0, got -1");
   EXPECT_EQ(error_loading(write("d.yaml", "model:\n  dropout: 1\n")),
-            (dir_ / "d.yaml").string() + ":2: model.dropout must be in [0, 1), got 1");
+            (dir_ / "d.yaml") + ":2: model.dropout must be in [0, 1), got 1");
   EXPECT_EQ(error_loading(write("v.yaml", "data:\n  val_fraction: 0\n")),
-            (dir_ / "v.yaml").string() + ":2: data.val_fraction must be in (0, 1), got 0");
+            (dir_ / "v.yaml") + ":2: data.val_fraction must be in (0, 1), got 0");
   EXPECT_EQ(error_loading(write("g.yaml", "train:\n  grad_accum: 0\n")),
-            (dir_ / "g.yaml").string() + ":2: train.grad_accum must be >= 1, got 0");
+            (dir_ / "g.yaml") + ":2: train.grad_accum must be >= 1, got 0");
 }
 
 TEST_F(ConfigTest, StringEnumsListTheAllowedValues) {
   EXPECT_EQ(error_loading(write("a.yaml", "train:\n  device: tpu\n")),
-            (dir_ / "a.yaml").string() + ":2: train.device must be one of cpu, cuda, got 'tpu'");
+            (dir_ / "a.yaml") + ":2: train.device must be one of cpu, cuda, got 'tpu'");
   EXPECT_TRUE(test::ThrowsWith([&] { load_config(write("b.yaml", "data:\n  tokenizer: bpe\n")); },
                                {"b.yaml:2: ", "data.tokenizer must be one of char, byte"}));
   EXPECT_TRUE(test::ThrowsWith([&] { load_config(write("c.yaml", "model:\n  norm: batch\n")); },
@@ -226,10 +219,10 @@ TEST_F(ConfigTest, InvalidYamlSyntaxGivesTheLine) {
 }
 
 TEST_F(ConfigTest, MissingFileOrDirectory) {
-  const std::string path = (dir_ / "nope.yaml").string();
+  const std::string path = dir_ / "nope.yaml";
   EXPECT_EQ(error_loading(path), path + ": cannot read the config: no such file");
-  EXPECT_EQ(error_loading(dir_.string()),
-            dir_.string() + ": cannot read the config: it is a directory");
+  EXPECT_EQ(error_loading(dir_.str()),
+            dir_.str() + ": cannot read the config: it is a directory");
 }
 
 TEST_F(ConfigTest, CrossFieldRulesBlameTheLastKeySet) {

@@ -77,7 +77,7 @@ TEST(Diagnostics, ProbeMatchesDirectComputation) {
 // The trainer writes diagnostics.csv (step 0 and each eval, one row per block), result.json with
 // the clip count, and rewinds diagnostics.csv on resume like metrics.csv.
 TEST(Diagnostics, TrainerWritesThemAtStepZeroAndEachEval) {
-  test::ScratchDir dir("diag");
+  test::TempDir dir("diag");
   test::write_file(dir / "corpus.txt", test::small_corpus());
   TrainConfig cfg = load_config(test::tiny_config(), {"data.corpus=" + (dir / "corpus.txt"), "train.max_iters=12",
                                                       "train.eval_interval=5", "train.threads=1",

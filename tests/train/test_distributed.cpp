@@ -53,7 +53,7 @@ TEST(Distributed, ABadTimeoutIsRefusedBeforeJoining) {
 }
 
 TEST(Distributed, VersionSaysWhetherMpiIsBuilt) {
-  test::ScratchDir io("version");
+  test::TempDir io("version");
   const test::RunResult r = test::run_lmlab({"--version"}, io.str());
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find(dist::mpi_built() ? "MPI data parallelism built" : "MPI data parallelism not built"),

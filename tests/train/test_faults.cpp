@@ -21,7 +21,7 @@ using test::expect_failure;
 using test::expect_steps;
 using test::read_file;
 using test::RunResult;
-using test::ScratchDir;
+using test::TempDir;
 
 class FaultTest : public ::testing::Test {
  protected:
@@ -74,8 +74,8 @@ class FaultTest : public ::testing::Test {
     }
   }
 
-  ScratchDir dir_{"faults"};
-  ScratchDir io_{"faults_io"};
+  TempDir dir_{"faults"};
+  TempDir io_{"faults_io"};
   std::string corpus_ = dir_ / "corpus.txt";
 };
 

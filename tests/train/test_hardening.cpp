@@ -11,7 +11,7 @@
 namespace lmlab {
 namespace {
 
-using test::ScratchDir;
+using test::TempDir;
 using test::ThrowsWith;
 
 // A one-tensor safetensors file with the given header entry for tensor "t" and `data` bytes.
@@ -24,7 +24,7 @@ std::string one_tensor(const std::string& entry, const std::string& data) {
 
 TEST(Hardening, EmptyTensorWithHugeDimsIsRefusedNotOverflowed) {
   // Zero elements, but strides of 2^62 * 4 would overflow int64.
-  ScratchDir dir("hardening");
+  TempDir dir("hardening");
   const std::string path = dir / "x.safetensors";
   test::write_file(path, one_tensor(
       R"({"dtype":"F32","shape":[0,4611686018427387904,4],"data_offsets":[0,0]})", ""));
@@ -51,7 +51,7 @@ class CheckpointMetadata : public ::testing::Test {
     load_checkpoint(path_);
   }
 
-  ScratchDir dir_{"hardening"};
+  TempDir dir_{"hardening"};
   std::string path_ = dir_ / "ckpt.safetensors";
   SafeTensors good_;
 };

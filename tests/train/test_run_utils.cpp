@@ -24,7 +24,7 @@ size_t temp_files(const std::string& dir) {
 }
 
 TEST(AtomicWrite, WritesAndReplacesAWholeFile) {
-  ScratchDir dir("atomic");
+  TempDir dir("atomic");
   const std::string path = dir / "a.txt";
   write_file_atomic(path, "first\n");
   EXPECT_EQ(read_file(path), "first\n");
@@ -41,7 +41,7 @@ TEST(AtomicWrite, WritesAndReplacesAWholeFile) {
 
 // A producer that fails halfway leaves the old file as it was and no temp file behind.
 TEST(AtomicWrite, AFailingProducerLeavesTheOldFile) {
-  ScratchDir dir("atomic");
+  TempDir dir("atomic");
   const std::string path = dir / "a.txt";
   write_file_atomic(path, "old\n");
   EXPECT_THROW(write_file_atomic(
@@ -57,7 +57,7 @@ TEST(AtomicWrite, AFailingProducerLeavesTheOldFile) {
 }
 
 TEST(AtomicWrite, AMissingDirectoryNamesTheFile) {
-  ScratchDir dir("atomic");
+  TempDir dir("atomic");
   const std::string path = dir / "no/such/dir/a.txt";
   EXPECT_TRUE(ThrowsWith([&] { write_file_atomic(path, "x", "report"); },
                          {"[report]", "cannot create", path + ".tmp.", "No such file"}));

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/temp_dir.h"
 #include "tests/test_util.h"
 
 namespace lmlab {
@@ -18,15 +19,7 @@ namespace fs = std::filesystem;
 // A fresh, empty directory per test, removed afterwards.
 class SafeTensorsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("lmlab_st_" + std::to_string(::getpid()) + "_" + info->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
+  std::string file(const std::string& name) const { return dir_ / name; }
 
   // Writes a file with the given header text and data bytes; header_len overrides the length field.
   std::string write_raw(const std::string& header, const std::string& data, int64_t header_len = -1) {
@@ -41,7 +34,7 @@ class SafeTensorsTest : public ::testing::Test {
   ::testing::AssertionResult rejects(const std::string& path, const std::string& what) {
     return test::ThrowsWith([&] { load_safetensors(path); }, {"[safetensors]", path, what});
   }
-  fs::path dir_;
+  test::TempDir dir_{"st"};
 };
 
 SafeTensors sample() {
@@ -113,7 +106,7 @@ TEST_F(SafeTensorsTest, AtomicWriteLeavesNoTempFileAndReplacesTheOld) {
   save_safetensors(path, one);
   save_safetensors(path, two);
   std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(dir_.path())) names.push_back(e.path().filename().string());
   EXPECT_EQ(names, std::vector<std::string>{"ckpt.safetensors"});
   const SafeTensors back = load_safetensors(path);
   EXPECT_FALSE(back.contains("x"));
@@ -155,7 +148,7 @@ TEST_F(SafeTensorsTest, ReadsTheFixturesWrittenByPython) {
 
 TEST_F(SafeTensorsTest, RejectsMissingShortAndOverlongFiles) {
   EXPECT_TRUE(rejects(file("absent.safetensors"), "no such file"));
-  EXPECT_TRUE(rejects(dir_.string(), "not a regular file"));
+  EXPECT_TRUE(rejects(dir_.str(), "not a regular file"));
   const std::string path = file("short.safetensors");
   std::ofstream(path, std::ios::binary) << "abc";
   EXPECT_TRUE(rejects(path, "shorter than the 8-byte header length"));

@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 using test::csv_rows;
 using test::read_file;
-using test::ScratchDir;
+using test::TempDir;
 using test::weights_only;
 
 const char* kHeader = "step,tokens,lr,train_loss,val_loss,grad_norm,clipped,tokens_per_s,elapsed_s";
@@ -46,7 +46,7 @@ using test::expect_same_tensors;
 class TrainerTest : public ::testing::Test {
  protected:
   void SetUp() override { test::write_file(corpus_, test::small_corpus()); }
-  ScratchDir dir_{"trainer"};
+  TempDir dir_{"trainer"};
   std::string corpus_ = dir_ / "corpus.txt";
 };
 

@@ -1,4 +1,5 @@
-// TempDir: a fresh directory under the system temp path, removed (with its contents) on scope exit.
+// The one temporary directory of the tests: a fresh directory under the system temp path, removed
+// with its contents when the TempDir goes out of scope.
 #pragma once
 #include <unistd.h>
 
@@ -11,10 +12,11 @@ namespace lmlab::test {
 
 class TempDir {
  public:
-  TempDir() {
+  // `tag` names the directory (lmlab_<tag>_<pid>_<n>), to tell leftovers apart.
+  explicit TempDir(const std::string& tag = "test") {
     static std::atomic<int> counter{0};
     path_ = std::filesystem::temp_directory_path() /
-            ("lmlab_data_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+            ("lmlab_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }
@@ -26,6 +28,9 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
 
   const std::filesystem::path& path() const { return path_; }
+  std::string str() const { return path_.string(); }
+  // <dir>/<name>
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
   // Writes `bytes` verbatim to <dir>/<name> and returns the full path.
   std::string write(const std::string& name, const std::string& bytes) const {
     const std::filesystem::path p = path_ / name;
