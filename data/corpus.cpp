@@ -5,9 +5,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 
 #include "autograd/error.h"
+#include "data/read_file.h"
 #include "data/utf8.h"
 
 namespace lmlab {
@@ -20,20 +22,10 @@ namespace {
 
 // Reads a whole file in one allocation (fine for a single 100 MB line: nothing is line-based).
 std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot read " + path.string() + ": " + std::strerror(errno));
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) fail("cannot read " + path.string() + ": " + ec.message());
-  std::string text(size, '\0');
-  if (size > 0 && !in.read(text.data(), std::streamsize(size)))
-    fail("cannot read " + path.string() + ": read " + std::to_string(in.gcount()) + " of " +
-         std::to_string(size) + " bytes");
-  // A file that grew after file_size(): keep what follows, so the read is never short.
-  std::string rest((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail("cannot read " + path.string() + ": " + std::strerror(errno));
-  text += rest;
-  return text;
+  std::string why;
+  std::optional<std::string> text = read_whole_file(path.string(), &why);
+  if (!text) fail("cannot read " + path.string() + ": " + why);
+  return std::move(*text);
 }
 
 // Why a directory entry is skipped, or empty when it is read.

@@ -26,6 +26,7 @@
 #include <thread>
 
 #include "autograd/error.h"
+#include "data/read_file.h"
 #include "train/run_files.h"
 #include "train/signal_scope.h"
 #include "train/text.h"
@@ -36,12 +37,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+// The file's text, empty when it cannot be read (a run that has not written it yet).
+std::string read_text(const std::string& path) { return read_whole_file(path).value_or(""); }
 
 // The last data row of a metrics.csv: {step completed, elapsed seconds}; {-1, 0} when none.
 std::pair<int64_t, double> last_progress(const std::string& metrics) {

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "autograd/error.h"
+#include "data/read_file.h"
 
 namespace lmlab {
 
@@ -199,11 +200,10 @@ AblationSpec parse_ablation_spec(const std::string& text, const std::string& sou
 }
 
 AblationSpec load_ablation_spec(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("[ablate] cannot read the ablation spec " + path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_ablation_spec(text.str(), path);
+  std::string why;
+  const std::optional<std::string> text = read_whole_file(path, &why);
+  if (!text) throw Error("[ablate] cannot read the ablation spec " + path + ": " + why);
+  return parse_ablation_spec(*text, path);
 }
 
 bool is_ablation_spec(const std::string& path) {

@@ -9,10 +9,12 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <fstream>
 #include <sstream>
 
 #include "autograd/error.h"
+#include "data/read_file.h"
 #include "train/config_schema.h"
 
 namespace lmlab {
@@ -221,16 +223,10 @@ void apply_override(const std::string& text, TrainConfig& cfg, Origins& origins)
 }
 
 std::string read_text(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (!fs::exists(path, ec)) fail(path, "cannot read the config: no such file");
-  if (fs::is_directory(path, ec)) fail(path, "cannot read the config: it is a directory");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, std::string("cannot read the config: ") + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) fail(path, "cannot read the config: read error");
-  return text.str();
+  std::string why;
+  std::optional<std::string> text = read_whole_file(path, &why);
+  if (!text) fail(path, "cannot read the config: " + why);
+  return std::move(*text);
 }
 
 }  // namespace

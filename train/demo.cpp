@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "data/read_file.h"
 #include "train/plot.h"
 
 namespace lmlab {
@@ -37,8 +38,8 @@ static std::vector<uint8_t> load_bytes(const std::string& path) {
   }
   std::vector<uint8_t> bytes;
   for (const fs::path& f : files) {
-    std::ifstream in(f, std::ios::binary);
-    bytes.insert(bytes.end(), std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    const std::string text = read_whole_file(f.string()).value_or("");
+    bytes.insert(bytes.end(), text.begin(), text.end());
   }
   return bytes;
 }
