@@ -54,6 +54,12 @@ void erase_nodes(const std::vector<char>& drop) {
   g_tape.resize(kept);
 }
 
+// Frees every node: their outputs can no longer be differentiated.
+void free_all() {
+  for (Node& n : g_tape) n.output->graph_freed = true;
+  g_tape.clear();
+}
+
 // Drops the nodes whose output slot only the node itself still holds: no tensor and no later
 // node refers to it, so no backward can ever reach it. Scanned from the end, so dropping a node
 // releases its inputs before the nodes that made them are looked at (a whole abandoned graph goes
@@ -243,8 +249,7 @@ void backward(const Tensor& root, const Tensor& droot, bool retain_graph,
   }
   for (size_t i : order) g_tape[i].output->grad = Tensor();
   if (!retain_graph && order.size() == g_tape.size()) {  // the usual step: the whole tape
-    for (Node& n : g_tape) n.output->graph_freed = true;
-    g_tape.clear();
+    free_all();
   } else if (!retain_graph) {
     std::vector<char> drop(g_tape.size(), 0);
     for (size_t i : order) drop[i] = 1;
@@ -254,10 +259,7 @@ void backward(const Tensor& root, const Tensor& droot, bool retain_graph,
 }
 
 size_t size() { return g_tape.size(); }
-void clear() {
-  for (Node& n : g_tape) n.output->graph_freed = true;
-  g_tape.clear();
-}
+void clear() { free_all(); }
 
 }  // namespace tape
 

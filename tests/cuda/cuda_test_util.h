@@ -118,7 +118,7 @@ using OpFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 // Runs f on CPU leaves and on copies of `inputs` on `device` (float inputs require grad, int32 ones
 // are plain), differentiates sum(y * dy) for one random dy on each, and checks y and every float
-// input's gradient: Close(device, cpu, rtol). Each graph is differentiated as soon as it is built
+// input's gradient (which must exist): Close(device, cpu, rtol). Each graph is differentiated as soon as it is built
 // (the tape would keep both, but a harness should not depend on it). f may build views
 // (transposes, slices) of its inputs, so non-contiguous paths run on both sides.
 inline ::testing::AssertionResult Parity(Device device, const OpFn& f,
@@ -149,7 +149,9 @@ inline ::testing::AssertionResult Parity(Device device, const OpFn& f,
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!cpu_in[i].requires_grad()) continue;
     const Tensor gc = cpu_in[i].grad(), gd = dev_in[i].grad();
-    if (!gc.defined() && !gd.defined()) continue;  // no gradient flows to this input on either
+    // Every float input of these ops receives a gradient: none on the reference is a lost one.
+    if (!gc.defined())
+      return ::testing::AssertionFailure() << what << ": no gradient reached input " << i;
     if (gd.defined() && gd.device() != device)
       return ::testing::AssertionFailure()
              << what << ": gradient " << i << " is not on " << to_string(device);
