@@ -83,8 +83,8 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
           std::ostringstream os;
           os.precision(10);
           os << "gradient mismatch for input " << checked[c] << " " << to_string(x.shape())
-             << ", element " << k << ", output " << o << ": analytic " << analytic
-             << ", numeric " << numeric;
+             << ", element " << k << ", output " << o << ": analytic " << analytic << ", numeric "
+             << numeric;
           result.ok = false;
           result.message = os.str();
           return result;

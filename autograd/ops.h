@@ -25,19 +25,19 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 
 // ---------------------------------------------------------------- elementwise, unary
-Tensor neg(const Tensor& x);            // -x;              dx = -dy
-Tensor add(const Tensor& x, double s);  // x + s;           dx = dy
-Tensor mul(const Tensor& x, double s);  // x * s;           dx = s dy
-Tensor rsub(const Tensor& x, double s); // s - x;           dx = -dy
-Tensor rdiv(const Tensor& x, double s); // s / x;           dx = -dy y / x
-Tensor exp(const Tensor& x);            // e^x;             dx = dy y
-Tensor log(const Tensor& x);            // natural log;     dx = dy / x
-Tensor sqrt(const Tensor& x);           // x^(1/2);         dx = dy / (2 y)
-Tensor rsqrt(const Tensor& x);          // x^(-1/2);        dx = -dy y^3 / 2
-Tensor pow(const Tensor& x, double p);  // x^p;             dx = dy p x^(p-1)
-Tensor tanh(const Tensor& x);           //                  dx = dy (1 - y^2)
-Tensor sigmoid(const Tensor& x);        // 1 / (1 + e^-x);  dx = dy y (1 - y)
-Tensor relu(const Tensor& x);           // max(x, 0);       dx = dy [x > 0]
+Tensor neg(const Tensor& x);             // -x;              dx = -dy
+Tensor add(const Tensor& x, double s);   // x + s;           dx = dy
+Tensor mul(const Tensor& x, double s);   // x * s;           dx = s dy
+Tensor rsub(const Tensor& x, double s);  // s - x;           dx = -dy
+Tensor rdiv(const Tensor& x, double s);  // s / x;           dx = -dy y / x
+Tensor exp(const Tensor& x);             // e^x;             dx = dy y
+Tensor log(const Tensor& x);             // natural log;     dx = dy / x
+Tensor sqrt(const Tensor& x);            // x^(1/2);         dx = dy / (2 y)
+Tensor rsqrt(const Tensor& x);           // x^(-1/2);        dx = -dy y^3 / 2
+Tensor pow(const Tensor& x, double p);   // x^p;             dx = dy p x^(p-1)
+Tensor tanh(const Tensor& x);            //                  dx = dy (1 - y^2)
+Tensor sigmoid(const Tensor& x);         // 1 / (1 + e^-x);  dx = dy y (1 - y)
+Tensor relu(const Tensor& x);            // max(x, 0);       dx = dy [x > 0]
 // GELU, tanh approximation (Hendrycks & Gimpel 2016; GPT-2):
 //   y = 0.5 x (1 + t), t = tanh(k (x + 0.044715 x^3)), k = sqrt(2 / pi)
 //   dx = dy (0.5 (1 + t) + 0.5 x (1 - t^2) k (1 + 3 * 0.044715 x^2))
@@ -83,8 +83,8 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 
 // ---------------------------------------------------------------- copies and conversions
 // Backward: dx = dy, moved back to x's device / converted back to x's dtype.
-Tensor contiguous_copy(const Tensor& x);        // x itself if contiguous, else a contiguous copy
-Tensor clone(const Tensor& x);                  // always a new contiguous copy
+Tensor contiguous_copy(const Tensor& x);  // x itself if contiguous, else a contiguous copy
+Tensor clone(const Tensor& x);            // always a new contiguous copy
 Tensor to_device(const Tensor& x, Device device);
 Tensor to_dtype(const Tensor& x, DType dtype);  // gradients flow between float dtypes
 
@@ -133,9 +133,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore
 // Each fused op has a composed twin built from the primitive ops above; tests hold them equal.
 // A twin's backward is autograd's through those primitives; the fused ops' are stated below.
 // LayerNorm over the last dim (biased variance, eps inside the sqrt; Ba et al. 2016, PyTorch):
-//   y = (x - mean) / sqrt(var + eps) * weight + bias;  x (..., C), weight (C), bias (C) or undefined
-//   Backward (docs/layernorm.md): dx = rstd (g - mean(g) - x_hat mean(g x_hat)), g = dy weight;
-//   dweight = sum over rows of dy x_hat, dbias = sum over rows of dy.
+//   y = (x - mean) / sqrt(var + eps) * weight + bias;  x (..., C), weight (C), bias (C) or
+//   undefined Backward (docs/layernorm.md): dx = rstd (g - mean(g) - x_hat mean(g x_hat)), g = dy
+//   weight; dweight = sum over rows of dy x_hat, dbias = sum over rows of dy.
 Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
 Tensor layer_norm_composed(const Tensor& x, const Tensor& weight, const Tensor& bias,
                            double eps = 1e-5);

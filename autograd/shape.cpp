@@ -34,8 +34,8 @@ Strides contiguous_strides(const Shape& shape) {
 int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op, const Shape& shape) {
   int64_t d = dim < 0 ? dim + ndim : dim;
   if (d < 0 || d >= ndim)
-    throw Error(std::string("[") + op + "] dim " + std::to_string(dim) + " out of range for shape " +
-                to_string(shape));
+    throw Error(std::string("[") + op + "] dim " + std::to_string(dim) +
+                " out of range for shape " + to_string(shape));
   return d;
 }
 

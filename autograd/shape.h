@@ -18,7 +18,8 @@ Strides contiguous_strides(const Shape& shape);
 int64_t normalize_dim(int64_t dim, int64_t ndim, const char* op, const Shape& shape);
 // NumPy broadcasting of two shapes; throws "[op] shapes (..) and (..) cannot be broadcast".
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
-// Strides that read a tensor of `shape`/`strides` as if it had `target` shape (0 on broadcast dims).
+// Strides that read a tensor of `shape`/`strides` as if it had `target` shape (0 on broadcast
+// dims).
 Strides broadcast_strides(const Shape& shape, const Strides& strides, const Shape& target);
 
 }  // namespace lmlab

@@ -70,7 +70,8 @@ class CpuBlockCache {
 };
 
 CpuBlockCache& cpu_cache() {
-  static CpuBlockCache* cache = new CpuBlockCache();  // never destroyed: storages may outlive statics
+  static CpuBlockCache* cache =
+      new CpuBlockCache();  // never destroyed: storages may outlive statics
   return *cache;
 }
 

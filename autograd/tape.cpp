@@ -80,11 +80,13 @@ void drop_abandoned() {
 [[noreturn]] void throw_missing_node(const AutogradMeta& slot) {
   const std::string op = slot.producer ? slot.producer : "?";
   if (slot.graph_freed)
-    throw Error("[backward] the loss depends on the output of '" + op + "', whose node an earlier "
+    throw Error("[backward] the loss depends on the output of '" + op +
+                "', whose node an earlier "
                 "backward() (or tape::clear()) already freed, so no gradient can flow through it; "
                 "pass retain_graph=true to the first backward when two backwards share a graph, "
                 "or run the forward again");
-  throw Error("[backward] the loss depends on the output of '" + op + "', which is not on this "
+  throw Error("[backward] the loss depends on the output of '" + op +
+              "', which is not on this "
               "thread's tape (recorded on another thread?); call backward on the thread that ran "
               "the forward");
 }
@@ -144,8 +146,8 @@ void run_node(Node& node, const Tensor& dy) {
     if (!node.inputs[i] || !grads[i].defined()) continue;
     if (grads[i].shape() != node.input_shapes[i])
       throw Error(std::string("[") + node.name + "] backward produced a gradient of shape " +
-                  to_string(grads[i].shape()) + " for input " + std::to_string(i) +
-                  " of shape " + to_string(node.input_shapes[i]));
+                  to_string(grads[i].shape()) + " for input " + std::to_string(i) + " of shape " +
+                  to_string(node.input_shapes[i]));
     accumulate(*node.inputs[i], grads[i]);
   }
 }
@@ -220,11 +222,12 @@ void backward(const Tensor& root, const Tensor& droot, bool retain_graph,
                 " does not require grad: no input of the graph had requires_grad set");
   AutogradMeta& root_meta = *root.impl_ptr()->meta;
   if (root_meta.graph_freed)
-    throw Error("[backward] the graph behind this tensor was freed by an earlier backward(); "
-                "call backward(loss, /*retain_graph=*/true) the first time to run it twice");
+    throw Error(
+        "[backward] the graph behind this tensor was freed by an earlier backward(); "
+        "call backward(loss, /*retain_graph=*/true) the first time to run it twice");
   if (droot.shape() != root.shape())
-    throw Error("[backward] gradient of shape " + to_string(droot.shape()) + " for a root of shape " +
-                to_string(root.shape()));
+    throw Error("[backward] gradient of shape " + to_string(droot.shape()) +
+                " for a root of shape " + to_string(root.shape()));
   // Backward rules read the seed where the root lives (cross_entropy's GPU kernel reads it there).
   if (droot.dtype() != root.dtype() || droot.device() != root.device())
     throw Error("[backward] gradient is " + to_string(droot.dtype()) + " on " +

@@ -20,11 +20,11 @@ namespace lmlab {
 // The gradient slot of a tensor that requires grad. Nodes hold these (not the tensors), so the
 // tape keeps alive only what a backward rule captured.
 struct AutogradMeta {
-  Tensor grad;               // accumulated gradient (leaves keep it; intermediates drop it)
-  bool is_leaf = true;       // created by the user, not by an op
-  bool graph_freed = false;  // its producing node was freed by a backward without retain
+  Tensor grad;                     // accumulated gradient (leaves keep it; intermediates drop it)
+  bool is_leaf = true;             // created by the user, not by an op
+  bool graph_freed = false;        // its producing node was freed by a backward without retain
   const char* producer = nullptr;  // name of the op that made it (for messages)
-  uint64_t walk = 0;  // tape.cpp's: the last backward scan that reached this slot
+  uint64_t walk = 0;               // tape.cpp's: the last backward scan that reached this slot
 };
 
 using Grads = std::vector<Tensor>;  // one per input; undefined where no gradient flows
@@ -55,7 +55,8 @@ bool grad_enabled();
 // Whether an op with these inputs should record (grad mode on and some input requires grad).
 bool needs_grad(std::initializer_list<Tensor> inputs);
 bool needs_grad(const std::vector<Tensor>& inputs);
-// Appends a node if needs_grad(inputs); marks `output` as requiring grad with this node as producer.
+// Appends a node if needs_grad(inputs); marks `output` as requiring grad with this node as
+// producer.
 void record(const char* name, const std::vector<Tensor>& inputs, const Tensor& output,
             BackwardFn backward);
 // Called during a backward with a leaf's slot as soon as its gradient is final (after the last

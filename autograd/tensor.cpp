@@ -30,7 +30,8 @@ void check_float(const Tensor& t, const char* op, const char* name) {
 void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
   if (a.dtype() != b.dtype())
     throw Error(std::string("[") + op + "] dtype mismatch: a is " + to_string(a.dtype()) + " " +
-                to_string(a.shape()) + ", b is " + to_string(b.dtype()) + " " + to_string(b.shape()));
+                to_string(a.shape()) + ", b is " + to_string(b.dtype()) + " " +
+                to_string(b.shape()));
 }
 void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
   if (a.device() != b.device())
@@ -39,7 +40,8 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
 }
 void check_device_dtype(DType dtype, Device device, const char* op) {
   if (device == Device::CUDA && dtype == DType::F64)
-    throw Error(std::string("[") + op + "] float64 tensors are CPU-only (they exist for gradient "
+    throw Error(std::string("[") + op +
+                "] float64 tensors are CPU-only (they exist for gradient "
                 "checks); convert with .to(DType::F32)");
 }
 void check_device_dtype(const Tensor& t, const char* op) {
@@ -89,8 +91,8 @@ Tensor Tensor::arange(double start, double end, double step, DType dtype) {
 template <class Fill>
 static Tensor random_fill(const Shape& shape, Generator& gen, DType dtype, const char* op,
                           Fill fill) {
-  if (!is_float(dtype)) throw Error(std::string("[") + op + "] dtype must be float, got " +
-                                    to_string(dtype));
+  if (!is_float(dtype))
+    throw Error(std::string("[") + op + "] dtype must be float, got " + to_string(dtype));
   Tensor t = Tensor::empty(shape, dtype);
   uint64_t offset = gen.advance(uint64_t(t.numel()));
   if (dtype == DType::F32)
@@ -136,9 +138,7 @@ TensorImpl& Tensor::impl() {
   return *impl_;
 }
 
-int64_t Tensor::size(int64_t d) const {
-  return shape()[normalize_dim(d, dim(), "size", shape())];
-}
+int64_t Tensor::size(int64_t d) const { return shape()[normalize_dim(d, dim(), "size", shape())]; }
 
 bool Tensor::is_contiguous() const {
   if (numel() == 0) return true;
@@ -154,7 +154,8 @@ void* Tensor::raw_data() const {
   return static_cast<char*>(storage()->data()) + offset() * int64_t(dtype_size(dtype()));
 }
 
-template <class T> T* Tensor::data() const {
+template <class T>
+T* Tensor::data() const {
   if (dtype() != dtype_of<T>())
     throw Error("[data] tensor is " + lmlab::to_string(dtype()) + ", asked for " +
                 lmlab::to_string(dtype_of<T>()));
@@ -185,7 +186,9 @@ Tensor Tensor::view(const Shape& s) const {
 }
 Tensor Tensor::transpose(int64_t d0, int64_t d1) const { return lmlab::transpose(*this, d0, d1); }
 Tensor Tensor::permute(const std::vector<int64_t>& d) const { return lmlab::permute(*this, d); }
-Tensor Tensor::narrow(int64_t d, int64_t s, int64_t l) const { return lmlab::narrow(*this, d, s, l); }
+Tensor Tensor::narrow(int64_t d, int64_t s, int64_t l) const {
+  return lmlab::narrow(*this, d, s, l);
+}
 Tensor Tensor::to(Device device) const { return lmlab::to_device(*this, device); }
 Tensor Tensor::to(DType dtype) const { return lmlab::to_dtype(*this, dtype); }
 Tensor Tensor::clone() const { return lmlab::clone(*this); }
@@ -200,8 +203,9 @@ static int64_t flat_offset(const Tensor& t, std::initializer_list<int64_t> index
     int64_t n = t.shape()[d];
     int64_t j = i < 0 ? i + n : i;
     if (j < 0 || j >= n)
-      throw Error(std::string("[") + op + "] index " + std::to_string(i) + " out of range for dim " +
-                  std::to_string(d) + " of shape " + to_string(t.shape()));
+      throw Error(std::string("[") + op + "] index " + std::to_string(i) +
+                  " out of range for dim " + std::to_string(d) + " of shape " +
+                  to_string(t.shape()));
     off += j * t.strides()[d++];
   }
   return off;
@@ -216,9 +220,21 @@ static double read_element(const Tensor& t, int64_t off) {
   else
     std::memcpy(buf, src, es);
   switch (t.dtype()) {
-    case DType::F32: { float v; std::memcpy(&v, buf, 4); return v; }
-    case DType::F64: { double v; std::memcpy(&v, buf, 8); return v; }
-    case DType::I32: { int32_t v; std::memcpy(&v, buf, 4); return v; }
+    case DType::F32: {
+      float v;
+      std::memcpy(&v, buf, 4);
+      return v;
+    }
+    case DType::F64: {
+      double v;
+      std::memcpy(&v, buf, 8);
+      return v;
+    }
+    case DType::I32: {
+      int32_t v;
+      std::memcpy(&v, buf, 4);
+      return v;
+    }
   }
   return 0;
 }
@@ -238,9 +254,17 @@ void Tensor::set(std::initializer_list<int64_t> index, double value) {
   int64_t off = flat_offset(*this, index, "set");
   char buf[8];
   switch (dtype()) {
-    case DType::F32: { float v = float(value); std::memcpy(buf, &v, 4); break; }
+    case DType::F32: {
+      float v = float(value);
+      std::memcpy(buf, &v, 4);
+      break;
+    }
     case DType::F64: std::memcpy(buf, &value, 8); break;
-    case DType::I32: { int32_t v = int32_t(value); std::memcpy(buf, &v, 4); break; }
+    case DType::I32: {
+      int32_t v = int32_t(value);
+      std::memcpy(buf, &v, 4);
+      break;
+    }
   }
   const size_t es = dtype_size(dtype());
   char* dst = static_cast<char*>(storage()->data()) + off * int64_t(es);
@@ -251,7 +275,8 @@ void Tensor::set(std::initializer_list<int64_t> index, double value) {
   storage()->bump_version();
 }
 
-template <class T> std::vector<T> Tensor::to_vector() const {
+template <class T>
+std::vector<T> Tensor::to_vector() const {
   NoGradGuard guard;
   Tensor c = (device() == Device::CPU ? *this : to(Device::CPU)).contiguous();
   const T* p = c.data<T>();
@@ -299,7 +324,8 @@ bool Tensor::is_leaf() const { return !impl_ || !impl_->meta || impl_->meta->is_
 Tensor& Tensor::requires_grad_(bool on) {
   if (!is_leaf())
     throw Error(std::string("[requires_grad_] only leaf tensors can change requires_grad; this one "
-                            "was produced by ") + impl().meta->producer);
+                            "was produced by ") +
+                impl().meta->producer);
   if (on && !is_float(dtype()))
     throw Error("[requires_grad_] only floating-point tensors can require grad, got " +
                 lmlab::to_string(dtype()));
@@ -323,7 +349,8 @@ void Tensor::zero_grad() const {
 // ---------------------------------------------------------------- in-place updates
 void Tensor::check_inplace(const char* op) const {
   if (requires_grad() && tape::grad_enabled())
-    throw Error(std::string("[") + op + "] in-place update of a tensor that requires grad while "
+    throw Error(std::string("[") + op +
+                "] in-place update of a tensor that requires grad while "
                 "grad mode is on; wrap it in NoGradGuard");
 }
 

@@ -41,7 +41,9 @@ class Tensor {
                      Device device = Device::CPU);
   // [start, end) in steps of `step`, 1-D.
   static Tensor arange(double start, double end, double step = 1, DType dtype = DType::F32);
-  static Tensor arange(int64_t n, DType dtype = DType::F32) { return arange(0, double(n), 1, dtype); }
+  static Tensor arange(int64_t n, DType dtype = DType::F32) {
+    return arange(0, double(n), 1, dtype);
+  }
   // N(mean, std^2) and U[lo, hi) from a counter-based generator: element i of the draw depends only
   // on (seed, offset + i), so results are identical across runs and thread counts.
   static Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::F32, double mean = 0,
@@ -69,7 +71,8 @@ class Tensor {
   bool is_contiguous() const;
   // Raw pointer to element 0 of this view (device memory for CUDA tensors). Checks the dtype.
   // Writing through it does not bump the version counter: use the in-place methods for that.
-  template <class T> T* data() const;
+  template <class T>
+  T* data() const;
   void* raw_data() const;
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
   TensorImpl* impl_ptr() const { return impl_.get(); }
@@ -92,7 +95,8 @@ class Tensor {
   double item() const;  // the single element of a 1-element tensor
   double at(std::initializer_list<int64_t> index) const;
   void set(std::initializer_list<int64_t> index, double value);  // in place; bumps the version
-  template <class T> std::vector<T> to_vector() const;            // row-major copy
+  template <class T>
+  std::vector<T> to_vector() const;  // row-major copy
   std::string to_string(int64_t max_elements = 64) const;
 
   // ---- autograd ----
@@ -102,13 +106,13 @@ class Tensor {
   bool is_leaf() const;
   Tensor grad() const;  // undefined until a backward pass reaches this leaf
   void set_grad(const Tensor& g) const;
-  void zero_grad() const;// drops the gradient (the next backward writes a fresh one)
+  void zero_grad() const;  // drops the gradient (the next backward writes a fresh one)
 
   // ---- in-place updates (no autograd; refused on tensors that require grad while grad mode is
   // on; each bumps the version counter) ----
   Tensor& fill_(double value);
   Tensor& zero_() { return fill_(0); }
-  Tensor& copy_(const Tensor& src);                    // src broadcast to this shape
+  Tensor& copy_(const Tensor& src);                     // src broadcast to this shape
   Tensor& add_(const Tensor& other, double alpha = 1);  // this += alpha * other (broadcast)
   Tensor& mul_(double s);
 

@@ -24,9 +24,19 @@ inline std::string to_string(DType t) {
 inline std::string to_string(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
 
 // The C++ type <-> DType mapping used by Tensor::data<T>().
-template <class T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::F32; }
-template <> constexpr DType dtype_of<double>() { return DType::F64; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
+template <class T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::F32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::F64;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+  return DType::I32;
+}
 
 }  // namespace lmlab

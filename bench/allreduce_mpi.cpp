@@ -20,8 +20,10 @@ int main(int argc, char** argv) {
   dist::init(&argc, &argv);
   double max_mib = 256, bucket_mib = 8;
   for (int i = 1; i + 1 < argc; ++i) {
-    if (!std::strcmp(argv[i], "--max-mib")) max_mib = std::atof(argv[++i]);
-    else if (!std::strcmp(argv[i], "--bucket-mib")) bucket_mib = std::atof(argv[++i]);
+    if (!std::strcmp(argv[i], "--max-mib"))
+      max_mib = std::atof(argv[++i]);
+    else if (!std::strcmp(argv[i], "--bucket-mib"))
+      bucket_mib = std::atof(argv[++i]);
   }
   if (!dist::active()) {
     std::fprintf(stderr, "allreduce_mpi: run it under mpirun (e.g. mpirun -np 2 %s)\n", argv[0]);
@@ -30,8 +32,10 @@ int main(int argc, char** argv) {
   set_num_threads(1);
   const int n = dist::size();
   if (dist::rank() == 0)
-    std::printf("# lmlab GradReducer::finish over %d ranks, bucket %.0f MiB, 1 thread per rank\n"
-                "%12s %12s %12s %10s\n", n, bucket_mib, "bytes", "median_us", "min_us", "busbw_GB/s");
+    std::printf(
+        "# lmlab GradReducer::finish over %d ranks, bucket %.0f MiB, 1 thread per rank\n"
+        "%12s %12s %12s %10s\n",
+        n, bucket_mib, "bytes", "median_us", "min_us", "busbw_GB/s");
   for (double bytes = 4096; bytes <= max_mib * 1048576.0; bytes *= 4) {
     const int64_t count = int64_t(bytes / 4);
     Tensor p = Tensor::zeros({count}).requires_grad_();

@@ -76,9 +76,10 @@ void print_profile(const BenchConfig& b, Step& step, int steps, double median_s)
   const std::vector<cuda::ProfileRow> rows = cuda::profile_stop();
   double total = 0;
   for (const cuda::ProfileRow& r : rows) total += r.ms;
-  std::printf("profile %s: %d steps, %.2f ms/step on the GPU by events (%.2f ms/step timed "
-              "without them)\n",
-              b.name.c_str(), steps, total / steps, median_s * 1e3);
+  std::printf(
+      "profile %s: %d steps, %.2f ms/step on the GPU by events (%.2f ms/step timed "
+      "without them)\n",
+      b.name.c_str(), steps, total / steps, median_s * 1e3);
   std::printf("  %8s %7s %6s  %s\n", "ms/step", "share", "calls", "kernel");
   const size_t shown = std::min<size_t>(rows.size(), 30);
   for (size_t i = 0; i < shown; ++i)
@@ -98,8 +99,8 @@ void run(const BenchConfig& b, int steps, int warmup, bool tf32, int profile_ste
   optim::AdamW opt(model.named_parameters(), o);
   const std::vector<Tensor> params = model.parameters();
   Generator data_gen(2);
-  const Tensor u = Tensor::rand({b.batch, b.block_size + 1}, data_gen, DType::F32, 0,
-                                double(b.vocab_size));
+  const Tensor u =
+      Tensor::rand({b.batch, b.block_size + 1}, data_gen, DType::F32, 0, double(b.vocab_size));
   std::vector<int32_t> host;
   for (float v : u.to_vector<float>()) host.push_back(int32_t(v));
   const Tensor seq = Tensor::from_vector(host, {b.batch, b.block_size + 1}).to(Device::CUDA);
@@ -129,12 +130,12 @@ void run(const BenchConfig& b, int steps, int warmup, bool tf32, int profile_ste
   const double tok_s = tokens / median_s;
   const double flops = flops_per_token(b, model.num_parameters()) * tok_s;
   const double peak = tf32 ? kPeakTf32 : kPeakFp32;
-  std::printf("%-12s B=%lld T=%lld params=%.2fM  %.2f ms/step  %.0f tok/s  %.1f TFLOP/s  MFU %.1f%% "
-              "of %s peak %.1f TFLOP/s  loss %.4f  peak mem %.2f GB\n",
-              b.name.c_str(), (long long)b.batch, (long long)b.block_size,
-              double(model.num_parameters()) / 1e6, median_s * 1e3, tok_s, flops / 1e12,
-              100 * flops / peak, tf32 ? "TF32" : "FP32", peak / 1e12, loss_value,
-              double(cuda::peak_bytes()) / 1e9);
+  std::printf(
+      "%-12s B=%lld T=%lld params=%.2fM  %.2f ms/step  %.0f tok/s  %.1f TFLOP/s  MFU %.1f%% "
+      "of %s peak %.1f TFLOP/s  loss %.4f  peak mem %.2f GB\n",
+      b.name.c_str(), (long long)b.batch, (long long)b.block_size,
+      double(model.num_parameters()) / 1e6, median_s * 1e3, tok_s, flops / 1e12, 100 * flops / peak,
+      tf32 ? "TF32" : "FP32", peak / 1e12, loss_value, double(cuda::peak_bytes()) / 1e9);
   std::printf("RESULT config=%s batch=%lld T=%lld tok_s=%.1f ms=%.3f mfu=%.4f tf32=%d\n",
               b.name.c_str(), (long long)b.batch, (long long)b.block_size, tok_s, median_s * 1e3,
               flops / peak, tf32 ? 1 : 0);
@@ -151,12 +152,18 @@ int main(int argc, char** argv) {
   bool tf32 = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
-    if (key == "--config") which = value;
-    else if (key == "--batch") batch = std::atoll(value.c_str());
-    else if (key == "--steps") steps = std::atoi(value.c_str());
-    else if (key == "--warmup") warmup = std::atoi(value.c_str());
-    else if (key == "--tf32") tf32 = value == "1";
-    else if (key == "--profile") profile = std::atoi(value.c_str());
+    if (key == "--config")
+      which = value;
+    else if (key == "--batch")
+      batch = std::atoll(value.c_str());
+    else if (key == "--steps")
+      steps = std::atoi(value.c_str());
+    else if (key == "--warmup")
+      warmup = std::atoi(value.c_str());
+    else if (key == "--tf32")
+      tf32 = value == "1";
+    else if (key == "--profile")
+      profile = std::atoi(value.c_str());
     else {
       std::fprintf(stderr, "bench_gpu_train: unknown option %s\n", key.c_str());
       return 2;

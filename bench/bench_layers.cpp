@@ -33,13 +33,13 @@ void norm_fwd_bwd(benchmark::State& state, Norm norm) {
 }
 
 void layer_norm_bench(benchmark::State& state) {
-  norm_fwd_bwd(state, [](const Tensor& x, const Tensor& w, const Tensor& b) {
-    return layer_norm(x, w, b);
-  });
+  norm_fwd_bwd(
+      state, [](const Tensor& x, const Tensor& w, const Tensor& b) { return layer_norm(x, w, b); });
 }
 
 void rms_norm_bench(benchmark::State& state) {
-  norm_fwd_bwd(state, [](const Tensor& x, const Tensor& w, const Tensor&) { return rms_norm(x, w); });
+  norm_fwd_bwd(state,
+               [](const Tensor& x, const Tensor& w, const Tensor&) { return rms_norm(x, w); });
 }
 
 // Causal attention forward + backward: B 8, NH 8, T, HS 32, KVH from the second argument.
@@ -58,11 +58,23 @@ void attention_bench(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(layer_norm_bench)->Args({4096, 128})->Args({4096, 512})->Args({16384, 768})
+BENCHMARK(layer_norm_bench)
+    ->Args({4096, 128})
+    ->Args({4096, 512})
+    ->Args({16384, 768})
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK(rms_norm_bench)->Args({4096, 128})->Args({4096, 512})->Args({16384, 768})
+BENCHMARK(rms_norm_bench)
+    ->Args({4096, 128})
+    ->Args({4096, 512})
+    ->Args({16384, 768})
     ->Unit(benchmark::kMicrosecond);
-BENCHMARK(attention_bench)->Args({128, 8})->Args({128, 2})->Args({128, 1})
-    ->Args({256, 8})->Args({256, 2})->Args({256, 1})->Unit(benchmark::kMillisecond);
+BENCHMARK(attention_bench)
+    ->Args({128, 8})
+    ->Args({128, 2})
+    ->Args({128, 1})
+    ->Args({256, 8})
+    ->Args({256, 2})
+    ->Args({256, 1})
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

@@ -25,9 +25,9 @@ void tape_chain(benchmark::State& state) {
     w.zero_grad();
   }
   state.counters["nodes"] = double(3 * links + 1);
-  state.counters["us/node"] = benchmark::Counter(
-      double(state.iterations()) * double(3 * links + 1) / 1e6,
-      benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["us/node"] =
+      benchmark::Counter(double(state.iterations()) * double(3 * links + 1) / 1e6,
+                         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
 }  // namespace

@@ -9,9 +9,10 @@ CausalSelfAttention::CausalSelfAttention(const ModelConfig& c, Generator& gen, d
   const int64_t d = c.n_embd, hs = head_size_;
   const double std_out = c.init_std / std::sqrt(2.0 * double(c.n_layer)) * beta;
   wq_ = register_module("wq", std::make_shared<Linear>(d, n_head_ * hs, c.bias, gen, c.init_std));
-  wk_ = register_module("wk", std::make_shared<Linear>(d, n_kv_head_ * hs, c.bias, gen, c.init_std));
-  wv_ = register_module("wv",
-                        std::make_shared<Linear>(d, n_kv_head_ * hs, c.bias, gen, c.init_std * beta));
+  wk_ =
+      register_module("wk", std::make_shared<Linear>(d, n_kv_head_ * hs, c.bias, gen, c.init_std));
+  wv_ = register_module(
+      "wv", std::make_shared<Linear>(d, n_kv_head_ * hs, c.bias, gen, c.init_std * beta));
   wo_ = register_module("wo", std::make_shared<Linear>(n_head_ * hs, d, c.bias, gen, std_out));
 }
 
@@ -19,7 +20,9 @@ Tensor CausalSelfAttention::forward(const Tensor& x, const Rope* rope, int64_t p
                                     LayerKV* cache) const {
   const int64_t B = x.size(0), T = x.size(1);
   // (B, T, H * HS) -> (B, H, T, HS): a transposed view; the attention op makes it contiguous.
-  auto heads = [&](const Tensor& t, int64_t h) { return transpose(reshape(t, {B, T, h, head_size_}), 1, 2); };
+  auto heads = [&](const Tensor& t, int64_t h) {
+    return transpose(reshape(t, {B, T, h, head_size_}), 1, 2);
+  };
   Tensor q = heads(wq_->forward(x), n_head_);
   Tensor k = heads(wk_->forward(x), n_kv_head_);
   Tensor v = heads(wv_->forward(x), n_kv_head_);
@@ -37,7 +40,7 @@ Tensor CausalSelfAttention::forward(const Tensor& x, const Rope* rope, int64_t p
     k = cache->k.narrow(2, 0, pos0 + T);
     v = cache->v.narrow(2, 0, pos0 + T);
   }
-  Tensor y = causal_attention(q, k, v);                        // (B, NH, T, HS)
+  Tensor y = causal_attention(q, k, v);                           // (B, NH, T, HS)
   y = reshape(transpose(y, 1, 2), {B, T, n_head_ * head_size_});  // (B, T, C)
   return wo_->forward(y);
 }

@@ -22,7 +22,8 @@ class CausalSelfAttention : public Module {
   CausalSelfAttention(const ModelConfig& c, Generator& gen, double beta = 1);
   // x (B, T, C) at positions pos0 .. pos0 + T - 1 -> (B, T, C). With a cache, the new keys and
   // values are written at [pos0, pos0 + T) and attention reads positions [0, pos0 + T).
-  Tensor forward(const Tensor& x, const Rope* rope, int64_t pos0 = 0, LayerKV* cache = nullptr) const;
+  Tensor forward(const Tensor& x, const Rope* rope, int64_t pos0 = 0,
+                 LayerKV* cache = nullptr) const;
 
  private:
   int64_t n_head_, n_kv_head_, head_size_;

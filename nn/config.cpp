@@ -24,8 +24,7 @@ void ModelConfig::validate() const {
   require(n_head > 0, "n_head must be > 0, got " + s(n_head));
   require(n_kv_head > 0, "n_kv_head must be > 0, got " + s(n_kv_head));
   require(n_embd > 0, "n_embd must be > 0, got " + s(n_embd));
-  require(n_embd % n_head == 0,
-          "n_embd " + s(n_embd) + " is not divisible by n_head " + s(n_head));
+  require(n_embd % n_head == 0, "n_embd " + s(n_embd) + " is not divisible by n_head " + s(n_head));
   require(n_head % n_kv_head == 0,
           "n_head " + s(n_head) + " is not divisible by n_kv_head " + s(n_kv_head));
   require(position != PositionType::Rope || head_size() % 2 == 0,

@@ -11,7 +11,8 @@ namespace lmlab::nn {
 enum class NormType { LayerNorm, RMSNorm };
 // pre:  x = x + f(norm(x)), final norm before the head (GPT-2, LLaMA)
 // post: x = norm(x + f(x)), no final norm (Vaswani et al. 2017)
-// deepnorm: x = norm(alpha * x + f(x)) with alpha = (2N)^(1/4) and beta-scaled init (Wang et al. 2022)
+// deepnorm: x = norm(alpha * x + f(x)) with alpha = (2N)^(1/4) and beta-scaled init (Wang et al.
+// 2022)
 enum class NormPlacement { Pre, Post, DeepNorm };
 enum class MlpType { Gelu, SwiGlu };
 enum class PositionType { Learned, Rope };

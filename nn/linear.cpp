@@ -9,9 +9,9 @@ Linear::Linear(int64_t in, int64_t out, bool use_bias, Generator& gen, double st
 
 Tensor Linear::forward(const Tensor& x) const {
   if (x.size(-1) != weight.size(1))
-    throw Error("[linear] input's last dim is " + std::to_string(x.size(-1)) + " but the layer takes " +
-                std::to_string(weight.size(1)) + " features (x is " + to_string(x.shape()) +
-                ", weight is " + to_string(weight.shape()) + ")");
+    throw Error("[linear] input's last dim is " + std::to_string(x.size(-1)) +
+                " but the layer takes " + std::to_string(weight.size(1)) + " features (x is " +
+                to_string(x.shape()) + ", weight is " + to_string(weight.shape()) + ")");
   Tensor y = matmul(x, transpose(weight, 0, 1));
   return bias.defined() ? add(y, bias) : y;
 }

@@ -47,7 +47,8 @@ class Module {
  protected:
   // Registers a leaf parameter (requires_grad is set) and returns it.
   Tensor register_parameter(const std::string& name, Tensor t);
-  template <class M> std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     children_.emplace_back(name, m);
     return m;
   }

@@ -1,5 +1,6 @@
 // Rotary position embedding (Su et al. 2021), HF-LLaMA half-split convention: dimension i of the
-// first half pairs with i + HS/2; theta_i = base^(-2i / HS); position m rotates a pair by m theta_i:
+// first half pairs with i + HS/2; theta_i = base^(-2i / HS); position m rotates a pair by m
+// theta_i:
 //   out = x * cos(m theta) + rotate_half(x) * sin(m theta),  rotate_half(x) = concat(-x2, x1).
 // Composed from ops (narrow, mul, concat), so autograd derives its backward.
 #pragma once

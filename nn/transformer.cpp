@@ -43,9 +43,11 @@ TransformerLM::TransformerLM(const ModelConfig& config, Generator& gen) : config
   const ModelConfig& c = config_;
   // Dropout masks come from their own stream, so enabling dropout does not shift the init draws.
   dropout_gen_ = std::make_unique<Generator>(gen.seed() ^ 0x5eedd20b0u);
-  wte_ = register_module("wte", std::make_shared<Embedding>(c.vocab_size, c.n_embd, gen, c.init_std));
+  wte_ =
+      register_module("wte", std::make_shared<Embedding>(c.vocab_size, c.n_embd, gen, c.init_std));
   if (c.position == PositionType::Learned)
-    wpe_ = register_module("wpe", std::make_shared<Embedding>(c.block_size, c.n_embd, gen, c.init_std));
+    wpe_ = register_module("wpe",
+                           std::make_shared<Embedding>(c.block_size, c.n_embd, gen, c.init_std));
   else
     rope_ = std::make_unique<Rope>(c.head_size(), c.block_size, c.rope_base);
   drop_ = register_module("drop", std::make_shared<Dropout>(c.dropout, *dropout_gen_));
@@ -55,8 +57,8 @@ TransformerLM::TransformerLM(const ModelConfig& config, Generator& gen) : config
   if (c.norm_placement == NormPlacement::Pre)
     norm_f_ = register_module("norm_f", std::make_shared<Norm>(c));
   if (!c.tie_embeddings)
-    lm_head_ = register_module("lm_head",
-                               std::make_shared<Linear>(c.n_embd, c.vocab_size, false, gen, c.init_std));
+    lm_head_ = register_module(
+        "lm_head", std::make_shared<Linear>(c.n_embd, c.vocab_size, false, gen, c.init_std));
 }
 
 Tensor TransformerLM::run(const Tensor& ids, int64_t pos0, KVCache* cache,
@@ -102,14 +104,15 @@ Tensor TransformerLM::loss(const Tensor& ids, const Tensor& targets) const {
 KVCache TransformerLM::make_cache(int64_t batch, int64_t max_t) const {
   if (max_t <= 0) max_t = config_.block_size;
   if (max_t > config_.block_size)
-    throw Error("[model] a KV cache of " + std::to_string(max_t) + " positions exceeds block_size " +
-                std::to_string(config_.block_size));
+    throw Error("[model] a KV cache of " + std::to_string(max_t) +
+                " positions exceeds block_size " + std::to_string(config_.block_size));
   KVCache cache;
   const DType dt = wte_->weight.dtype();
   const Device dev = wte_->weight.device();
   for (int64_t l = 0; l < config_.n_layer; ++l)
-    cache.layers.push_back({Tensor::zeros({batch, config_.n_kv_head, max_t, config_.head_size()}, dt, dev),
-                            Tensor::zeros({batch, config_.n_kv_head, max_t, config_.head_size()}, dt, dev)});
+    cache.layers.push_back(
+        {Tensor::zeros({batch, config_.n_kv_head, max_t, config_.head_size()}, dt, dev),
+         Tensor::zeros({batch, config_.n_kv_head, max_t, config_.head_size()}, dt, dev)});
   return cache;
 }
 

@@ -18,7 +18,8 @@ class Block : public Module {
   // Weights come from `gen`, dropout masks from `dropout_gen` (default: `gen`), which the block
   // keeps a pointer to: it must outlive the block.
   Block(const ModelConfig& c, Generator& gen, Generator* dropout_gen = nullptr);
-  Tensor forward(const Tensor& x, const Rope* rope, int64_t pos0 = 0, LayerKV* cache = nullptr) const;
+  Tensor forward(const Tensor& x, const Rope* rope, int64_t pos0 = 0,
+                 LayerKV* cache = nullptr) const;
 
  private:
   NormPlacement placement_;
@@ -60,8 +61,8 @@ class TransformerLM : public Module {
   std::shared_ptr<Embedding> wte_, wpe_;
   std::shared_ptr<Dropout> drop_;
   std::vector<std::shared_ptr<Block>> blocks_;
-  std::shared_ptr<Norm> norm_f_;         // pre-norm only
-  std::shared_ptr<Linear> lm_head_;      // untied only
+  std::shared_ptr<Norm> norm_f_;     // pre-norm only
+  std::shared_ptr<Linear> lm_head_;  // untied only
   std::unique_ptr<Rope> rope_;
   std::unique_ptr<Generator> dropout_gen_;
 };

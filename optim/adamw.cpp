@@ -55,8 +55,8 @@ void AdamW::update(double lr) {
                           v_[i].data<float>(), p.numel(), lr, o.beta1, o.beta2, o.eps, wd, t);
         break;
       case Device::CUDA:
-        on_gpu.push_back({p.data<float>(), g.data<float>(), m_[i].data<float>(), v_[i].data<float>(),
-                          p.numel(), t, wd});
+        on_gpu.push_back({p.data<float>(), g.data<float>(), m_[i].data<float>(),
+                          v_[i].data<float>(), p.numel(), t, wd});
         break;
     }
     increment(t_[i]);

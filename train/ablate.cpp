@@ -276,9 +276,10 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
         what = "interrupted (resumable)";
       } else {
         ++failed;
-        write_file_atomic(r.dir + "/error.txt",
-                          "exit code " + std::to_string(code) + "\n" + log_tail(r.dir + "/train.log", 20),
-                          "ablate");
+        write_file_atomic(
+            r.dir + "/error.txt",
+            "exit code " + std::to_string(code) + "\n" + log_tail(r.dir + "/train.log", 20),
+            "ablate");
         what = "FAILED (exit " + std::to_string(code) + "); see " + r.dir + "/train.log:\n" +
                log_tail(r.dir + "/train.log", 5);
       }
@@ -340,8 +341,8 @@ int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
   const std::string report = write_ablation_report(spec, runs, out);
   if (!opt.quiet) std::cout << "ablate: report in " << report << "\n";
   if (stopping()) {
-    std::cerr << "ablate: interrupted (signal " << StopSignalScope::received() << "): " << done << "/"
-              << runs.size()
+    std::cerr << "ablate: interrupted (signal " << StopSignalScope::received() << "): " << done
+              << "/" << runs.size()
               << " runs done, the others checkpointed; run the same command again to resume\n";
     return 130;
   }

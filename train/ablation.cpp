@@ -47,8 +47,8 @@ Overrides overrides_of(const std::string& source, const YAML::Node& n, const std
   return out;
 }
 
-void check_keys(const std::string& source, const YAML::Node& map, const std::set<std::string>& known,
-                const std::string& what) {
+void check_keys(const std::string& source, const YAML::Node& map,
+                const std::set<std::string>& known, const std::string& what) {
   for (const auto& kv : map) {
     const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
     if (known.count(key)) continue;
@@ -62,10 +62,13 @@ void check_keys(const std::string& source, const YAML::Node& map, const std::set
 void check_name(const std::string& source, const YAML::Node& at, const std::string& name) {
   bool ok = !name.empty() && name.size() <= 120 && name[0] != '.';
   for (char c : name)
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || std::string("._=,+-").find(c) != std::string::npos);
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) ||
+                std::string("._=,+-").find(c) != std::string::npos);
   if (!ok)
-    fail(source, at, "variant name '" + name + "' is not usable as a directory name (use letters, "
-         "digits and . _ = , + - only; at most 120 characters)");
+    fail(source, at,
+         "variant name '" + name +
+             "' is not usable as a directory name (use letters, "
+             "digits and . _ = , + - only; at most 120 characters)");
 }
 
 std::string leaf(const std::string& key) { return key.substr(key.rfind('.') + 1); }
@@ -77,19 +80,24 @@ AblationSpec parse_ablation_spec(const std::string& text, const std::string& sou
   try {
     root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
-    throw Error((source.empty() ? "<ablation spec>" : source) + ":" + std::to_string(e.mark.line + 1) +
-                ": not valid YAML: " + e.msg);
+    throw Error((source.empty() ? "<ablation spec>" : source) + ":" +
+                std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
   }
-  if (!root.IsMap()) fail(source, root, "an ablation spec must be a YAML map (base, variants, seeds, ...)");
-  check_keys(source, root, {"name", "description", "base", "set", "variants", "grid", "seeds", "metric", "baseline"},
-             "the ablation spec");
+  if (!root.IsMap())
+    fail(source, root, "an ablation spec must be a YAML map (base, variants, seeds, ...)");
+  check_keys(
+      source, root,
+      {"name", "description", "base", "set", "variants", "grid", "seeds", "metric", "baseline"},
+      "the ablation spec");
   AblationSpec spec;
   spec.source = source;
-  spec.name = root["name"] ? scalar(source, root["name"], "name") : fs::path(source).stem().string();
+  spec.name =
+      root["name"] ? scalar(source, root["name"], "name") : fs::path(source).stem().string();
   if (spec.name.empty()) spec.name = "ablation";
   check_name(source, root["name"] ? root["name"] : root, spec.name);
   if (root["description"]) spec.description = scalar(source, root["description"], "description");
-  if (!root["base"]) fail(source, root, "missing key 'base' (the config file every variant starts from)");
+  if (!root["base"])
+    fail(source, root, "missing key 'base' (the config file every variant starts from)");
   spec.base = scalar(source, root["base"], "base");
   if (fs::path(spec.base).is_relative() && !source.empty())
     spec.base = (fs::path(source).parent_path() / spec.base).lexically_normal().string();
@@ -101,7 +109,8 @@ AblationSpec parse_ablation_spec(const std::string& text, const std::string& sou
   try {
     if (seeds.IsScalar()) {
       const int64_t n = seeds.as<int64_t>();
-      if (n < 1 || n > 1000) fail(source, seeds, "seeds must be a count in [1, 1000] or a list, got " + seeds.Scalar());
+      if (n < 1 || n > 1000)
+        fail(source, seeds, "seeds must be a count in [1, 1000] or a list, got " + seeds.Scalar());
       for (int64_t s = 1; s <= n; ++s) spec.seeds.push_back(s);
     } else if (seeds.IsSequence()) {
       for (const auto& s : seeds) spec.seeds.push_back(s.as<int64_t>());
@@ -118,7 +127,8 @@ AblationSpec parse_ablation_spec(const std::string& text, const std::string& sou
   if (root["metric"]) {
     spec.metric = scalar(source, root["metric"], "metric");
     if (spec.metric != "final_val_loss" && spec.metric != "best_val_loss")
-      fail(source, root["metric"], "metric must be final_val_loss or best_val_loss, got '" + spec.metric + "'");
+      fail(source, root["metric"],
+           "metric must be final_val_loss or best_val_loss, got '" + spec.metric + "'");
   }
 
   // Explicit variants (or one implicit "base" variant) ...
@@ -127,7 +137,8 @@ AblationSpec parse_ablation_spec(const std::string& text, const std::string& sou
   if (vs && !vs.IsNull()) {
     if (!vs.IsSequence()) fail(source, vs, "variants must be a list of {name, set} entries");
     for (const auto& v : vs) {
-      if (!v.IsMap()) fail(source, v, "each variant must be a map with a name and a set of overrides");
+      if (!v.IsMap())
+        fail(source, v, "each variant must be a map with a name and a set of overrides");
       check_keys(source, v, {"name", "set", "description"}, "a variant");
       if (!v["name"]) fail(source, v, "a variant needs a name");
       AblationVariant av;
@@ -184,8 +195,9 @@ AblationSpec parse_ablation_spec(const std::string& text, const std::string& sou
   for (const AblationVariant& v : spec.variants) {
     check_name(source, vs ? vs : root, v.name);
     if (!names.insert(v.name).second)
-      throw Error((source.empty() ? "<ablation spec>" : source) + (v.line ? ":" + std::to_string(v.line) : "") +
-                  ": duplicate variant name '" + v.name + "' (variant names must be unique)");
+      throw Error((source.empty() ? "<ablation spec>" : source) +
+                  (v.line ? ":" + std::to_string(v.line) : "") + ": duplicate variant name '" +
+                  v.name + "' (variant names must be unique)");
   }
   if (spec.variants.size() * spec.seeds.size() > 10000)
     fail(source, root, "the spec expands to more than 10000 runs");
@@ -224,7 +236,8 @@ std::vector<std::string> override_strings(const AblationSpec& spec, const Ablati
 
 std::vector<AblationRun> plan_ablation(const AblationSpec& spec, const std::string& out_dir) {
   if (!fs::is_regular_file(spec.base))
-    throw Error(spec.source + ": base config '" + spec.base + "' does not exist (relative paths are "
+    throw Error(spec.source + ": base config '" + spec.base +
+                "' does not exist (relative paths are "
                 "resolved against the spec's folder)");
   std::vector<AblationRun> runs;
   for (const AblationVariant& v : spec.variants) {

@@ -12,8 +12,8 @@
 #include "autograd/error.h"
 #include "train/ablate.h"
 #include "train/atomic_write.h"
-#include "train/stats.h"
 #include "train/plot.h"
+#include "train/stats.h"
 
 namespace lmlab {
 
@@ -30,8 +30,11 @@ json stats(std::vector<double> v) {
   double var = 0;
   for (double x : v) var += (x - mean) * (x - mean);
   const double sd = v.size() > 1 ? std::sqrt(var / double(v.size() - 1)) : 0.0;
-  return {{"mean", mean}, {"std", sd}, {"min", *std::min_element(v.begin(), v.end())},
-          {"max", *std::max_element(v.begin(), v.end())}, {"n", v.size()}};
+  return {{"mean", mean},
+          {"std", sd},
+          {"min", *std::min_element(v.begin(), v.end())},
+          {"max", *std::max_element(v.begin(), v.end())},
+          {"n", v.size()}};
 }
 
 // diagnostics.csv as step -> column -> per-layer values.
@@ -99,12 +102,13 @@ std::string ratio_str(const std::vector<double>& v) {
 
 std::string write_ablation_report(const AblationSpec& spec, const std::vector<AblationRun>& runs,
                                   const std::string& out, bool draw_plots) {
-  json summary{{"name", spec.name}, {"description", spec.description}, {"spec", spec.source},
-               {"base", spec.base}, {"metric", spec.metric}, {"baseline", spec.baseline},
+  json summary{{"name", spec.name},  {"description", spec.description}, {"spec", spec.source},
+               {"base", spec.base},  {"metric", spec.metric},           {"baseline", spec.baseline},
                {"seeds", spec.seeds}};
   json variants = json::array();
   for (const AblationVariant& v : spec.variants) {
-    json jv{{"name", v.name}, {"description", v.description}, {"overrides", override_strings(spec, v)}};
+    json jv{
+        {"name", v.name}, {"description", v.description}, {"overrides", override_strings(spec, v)}};
     std::vector<double> finals, bests, rates, rss, clip_frac;
     std::vector<std::vector<double>> g_init, g_warm, r_init, r_final, u_warm;
     int64_t n_div = 0, n_total = 0, n_done = 0, warmup = 0, diag_warm = -1, diag_final = -1;
@@ -114,20 +118,24 @@ std::string write_ablation_report(const AblationSpec& spec, const std::vector<Ab
       ++n_total;
       warmup = r.config.optim.warmup_iters;
       const RunState st = run_state(r);
-      json jr{{"seed", r.seed}, {"dir", fs::relative(r.dir, out).string()}, {"status", run_state_name(st)}};
+      json jr{{"seed", r.seed},
+              {"dir", fs::relative(r.dir, out).string()},
+              {"status", run_state_name(st)}};
       if (st == RunState::Finished || st == RunState::Diverged) {
         std::ifstream in(r.dir + "/result.json");
         json res = json::parse(in, nullptr, false);
         if (res.is_discarded()) res = json::object();
         jr["result"] = res;
         if (res.contains("num_parameters")) jv["num_parameters"] = res["num_parameters"];
-        if (res.contains("kv_cache_bytes_per_token")) jv["kv_cache_bytes_per_token"] = res["kv_cache_bytes_per_token"];
+        if (res.contains("kv_cache_bytes_per_token"))
+          jv["kv_cache_bytes_per_token"] = res["kv_cache_bytes_per_token"];
         if (res.contains("peak_rss_bytes")) rss.push_back(res["peak_rss_bytes"].get<double>());
         if (st == RunState::Diverged) {
           ++n_div;
         } else {
           ++n_done;
-          if (res["final_val_loss"].is_number()) finals.push_back(res["final_val_loss"].get<double>());
+          if (res["final_val_loss"].is_number())
+            finals.push_back(res["final_val_loss"].get<double>());
           if (res["best_val_loss"].is_number()) bests.push_back(res["best_val_loss"].get<double>());
           rates.push_back(res.value("tokens_per_s", 0.0));
           const double steps = res.value("steps", 1.0);
@@ -160,9 +168,12 @@ std::string write_ablation_report(const AblationSpec& spec, const std::vector<Ab
     jv["finished"] = n_done;
     jv["total"] = n_total;
     jv["warmup_iters"] = warmup;
-    jv["diagnostics"] = {{"step_after_warmup", diag_warm}, {"step_final", diag_final},
-                         {"grad_norm_init", mean_of(g_init)}, {"grad_norm_after_warmup", mean_of(g_warm)},
-                         {"residual_rms_init", mean_of(r_init)}, {"residual_rms_final", mean_of(r_final)},
+    jv["diagnostics"] = {{"step_after_warmup", diag_warm},
+                         {"step_final", diag_final},
+                         {"grad_norm_init", mean_of(g_init)},
+                         {"grad_norm_after_warmup", mean_of(g_warm)},
+                         {"residual_rms_init", mean_of(r_init)},
+                         {"residual_rms_final", mean_of(r_final)},
                          {"update_ratio_after_warmup", mean_of(u_warm)}};
     variants.push_back(jv);
   }
@@ -184,7 +195,8 @@ std::string write_ablation_report(const AblationSpec& spec, const std::vector<Ab
     } else {
       const double diff = a["mean"].get<double>() - b["mean"].get<double>();
       const int na = a["n"], nb = b["n"];
-      const double se = std::sqrt(std::pow(a["std"].get<double>(), 2) / na + std::pow(b["std"].get<double>(), 2) / nb);
+      const double se = std::sqrt(std::pow(a["std"].get<double>(), 2) / na +
+                                  std::pow(b["std"].get<double>(), 2) / nb);
       c["diff"] = diff;
       c["stderr"] = se;
       std::string verdict;
@@ -199,7 +211,8 @@ std::string write_ablation_report(const AblationSpec& spec, const std::vector<Ab
       const double range = a["max"].get<double>() - a["min"].get<double>();
       const double base_range = b["max"].get<double>() - b["min"].get<double>();
       if (na >= 2 && range > std::max(0.1, 5 * base_range)) {
-        verdict += "; unstable across seeds: " + num(a["min"].get<double>()) + " to " + num(a["max"].get<double>());
+        verdict += "; unstable across seeds: " + num(a["min"].get<double>()) + " to " +
+                   num(a["max"].get<double>());
         c["unstable"] = true;
       }
       c["verdict"] = verdict;
@@ -213,7 +226,8 @@ std::string write_ablation_report(const AblationSpec& spec, const std::vector<Ab
   const bool plotted = draw_plots && run_plot_tool("plot_ablation.py", {out}, &plot_cmd);
   if (!draw_plots) plot_cmd = "/usr/bin/python3 tools/plot_ablation.py " + out;
 
-  const std::string metric_name = spec.metric == "best_val_loss" ? "best val loss" : "final val loss";
+  const std::string metric_name =
+      spec.metric == "best_val_loss" ? "best val loss" : "final val loss";
   std::ostringstream md;
   md << "# Ablation `" << spec.name << "`\n\n";
   if (!spec.description.empty()) md << spec.description << "\n\n";
@@ -221,41 +235,55 @@ std::string write_ablation_report(const AblationSpec& spec, const std::vector<Ab
      << " variants x " << spec.seeds.size() << " seeds. Losses are nats per token on the whole "
      << "validation split; mean ± sample std over seeds (lower is better). Metric: " << metric_name
      << "; baseline: `" << spec.baseline << "`.\n\n";
-  md << "## Results\n\n| variant | params | final val | best val | tokens/s | peak RSS | KV cache B/token "
+  md << "## Results\n\n| variant | params | final val | best val | tokens/s | peak RSS | KV cache "
+        "B/token "
         "| clipped steps | diverged |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const json& jv : variants) {
     md << "| `" << jv["name"].get<std::string>() << "` | "
-       << (jv.contains("num_parameters") ? std::to_string(jv["num_parameters"].get<int64_t>()) : "–") << " | "
-       << pm(jv["final_val_loss"]) << " | " << pm(jv["best_val_loss"]) << " | "
-       << num(jv["tokens_per_s"].get<double>(), 0) << " | " << mib(jv["peak_rss_bytes"].get<double>()) << " | "
-       << (jv.contains("kv_cache_bytes_per_token") ? std::to_string(jv["kv_cache_bytes_per_token"].get<int64_t>()) : "–")
-       << " | " << (jv["clipped_fraction"].is_null() ? "–" : num(100 * jv["clipped_fraction"].get<double>(), 0) + "%")
+       << (jv.contains("num_parameters") ? std::to_string(jv["num_parameters"].get<int64_t>())
+                                         : "–")
+       << " | " << pm(jv["final_val_loss"]) << " | " << pm(jv["best_val_loss"]) << " | "
+       << num(jv["tokens_per_s"].get<double>(), 0) << " | "
+       << mib(jv["peak_rss_bytes"].get<double>()) << " | "
+       << (jv.contains("kv_cache_bytes_per_token")
+               ? std::to_string(jv["kv_cache_bytes_per_token"].get<int64_t>())
+               : "–")
+       << " | "
+       << (jv["clipped_fraction"].is_null()
+               ? "–"
+               : num(100 * jv["clipped_fraction"].get<double>(), 0) + "%")
        << " | " << jv["diverged"].get<int64_t>() << "/" << jv["total"].get<int64_t>() << " |\n";
   }
   md << "\nTokens/s is the median training-step rate of each run (runs may have shared the cores: "
-        "compare throughput with `lmlab bench`, not here). Peak RSS is the largest of the runs.\n\n";
-  md << "## Against the baseline (" << metric_name << ")\n\n| variant | difference | std. error | reading |\n"
+        "compare throughput with `lmlab bench`, not here). Peak RSS is the largest of the "
+        "runs.\n\n";
+  md << "## Against the baseline (" << metric_name
+     << ")\n\n| variant | difference | std. error | reading |\n"
         "|---|---:|---:|---|\n";
   for (const json& c : comparisons)
     md << "| `" << c["variant"].get<std::string>() << "` | "
        << (c.contains("diff") ? num(c["diff"].get<double>()) : "–") << " | "
-       << (c.contains("stderr") ? num(c["stderr"].get<double>()) : "–") << " | " << c["verdict"].get<std::string>() << " |\n";
+       << (c.contains("stderr") ? num(c["stderr"].get<double>()) : "–") << " | "
+       << c["verdict"].get<std::string>() << " |\n";
   md << "\n\"within noise\": the difference of means is under two standard errors of that "
         "difference (seed-to-seed spread); \"better\"/\"worse\" otherwise. \"unstable across "
         "seeds\": the variant's seeds spread over more than 0.1 nats and 5x the baseline's spread "
         "(look at the runs: some seeds may have failed to train).\n\n";
-  md << "## Diagnostics (Xiong et al. 2020)\n\nRatios of the last block to the first: gradient norm "
+  md << "## Diagnostics (Xiong et al. 2020)\n\nRatios of the last block to the first: gradient "
+        "norm "
         "of the block's parameters at initialisation and right after warmup, residual-stream RMS "
         "at the end; largest per-block update/weight ratio after warmup. Post-Norm predicts a "
         "gradient ratio well above 1 at init (gradients grow toward the output); Pre-Norm a ratio "
         "near or below 1 and a residual stream that grows with depth.\n\n"
-        "| variant | grad last/first, init | grad last/first, after warmup | residual RMS last/first, end | max update/weight |\n"
+        "| variant | grad last/first, init | grad last/first, after warmup | residual RMS "
+        "last/first, end | max update/weight |\n"
         "|---|---:|---:|---:|---:|\n";
   for (const json& jv : variants) {
     const json& d = jv["diagnostics"];
     const auto u = d["update_ratio_after_warmup"].get<std::vector<double>>();
-    md << "| `" << jv["name"].get<std::string>() << "` | " << ratio_str(d["grad_norm_init"].get<std::vector<double>>())
-       << " | " << ratio_str(d["grad_norm_after_warmup"].get<std::vector<double>>()) << " | "
+    md << "| `" << jv["name"].get<std::string>() << "` | "
+       << ratio_str(d["grad_norm_init"].get<std::vector<double>>()) << " | "
+       << ratio_str(d["grad_norm_after_warmup"].get<std::vector<double>>()) << " | "
        << ratio_str(d["residual_rms_final"].get<std::vector<double>>()) << " | "
        << (u.empty() ? "–" : num(*std::max_element(u.begin(), u.end()), 5)) << " |\n";
   }
@@ -264,20 +292,30 @@ std::string write_ablation_report(const AblationSpec& spec, const std::vector<Ab
     md << "![loss curves](loss_curves.png)\n\n![per-layer diagnostics](diagnostics.png)\n\n";
   else
     md << "The plots were not drawn (python3-matplotlib is missing: `apt-get install "
-          "python3-matplotlib`). Draw them with:\n\n    " << plot_cmd << "\n\n";
-  md << "## Runs\n\n| variant | seed | status | final val | steps | directory |\n|---|---:|---|---:|---:|---|\n";
+          "python3-matplotlib`). Draw them with:\n\n    "
+       << plot_cmd << "\n\n";
+  md << "## Runs\n\n| variant | seed | status | final val | steps | directory "
+        "|\n|---|---:|---|---:|---:|---|\n";
   for (const json& jv : variants)
     for (const json& jr : jv["runs"]) {
       const json res = jr.value("result", json::object());
       std::string status = jr["status"];
       if (status == "diverged")
-        status += " at step " + std::to_string(res.value("diverged_step", int64_t(0))) + " (last finite loss " +
-                  (res["last_finite_loss"].is_number() ? num(res["last_finite_loss"].get<double>()) : "–") + ")";
-      md << "| `" << jv["name"].get<std::string>() << "` | " << jr["seed"].get<int64_t>() << " | " << status << " | "
-         << (res.contains("final_val_loss") && res["final_val_loss"].is_number() ? num(res["final_val_loss"].get<double>()) : "–")
-         << " | " << res.value("steps", int64_t(0)) << " | `" << jr["dir"].get<std::string>() << "` |\n";
+        status += " at step " + std::to_string(res.value("diverged_step", int64_t(0))) +
+                  " (last finite loss " +
+                  (res["last_finite_loss"].is_number() ? num(res["last_finite_loss"].get<double>())
+                                                       : "–") +
+                  ")";
+      md << "| `" << jv["name"].get<std::string>() << "` | " << jr["seed"].get<int64_t>() << " | "
+         << status << " | "
+         << (res.contains("final_val_loss") && res["final_val_loss"].is_number()
+                 ? num(res["final_val_loss"].get<double>())
+                 : "–")
+         << " | " << res.value("steps", int64_t(0)) << " | `" << jr["dir"].get<std::string>()
+         << "` |\n";
     }
-  md << "\nReproduce: `build/lmlab ablate " << spec.source << " --out " << out << "` (finished runs are "
+  md << "\nReproduce: `build/lmlab ablate " << spec.source << " --out " << out
+     << "` (finished runs are "
         "skipped; each run's exact command is the first line of its train.log).\n";
   const std::string path = out + "/report.md";
   write_file_atomic(path, md.str(), "ablate");

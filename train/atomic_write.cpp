@@ -17,7 +17,8 @@ namespace {
 std::string errno_text() { return std::strerror(errno); }
 
 // "[who] " followed by the parts (appended, not operator+: GCC 12's -Wrestrict misfires on it).
-template <class... Parts> Error error_of(const std::string& who, const Parts&... parts) {
+template <class... Parts>
+Error error_of(const std::string& who, const Parts&... parts) {
   std::string msg = "[";
   msg += who;
   msg += "] ";
@@ -78,7 +79,8 @@ void fsync_directory(const std::string& path, const char* who) {
   const std::string dir = parent.empty() ? std::string(".") : parent.string();
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
-    throw error_of(who, "wrote ", path, " but cannot open its directory to fsync it: ", errno_text());
+    throw error_of(who, "wrote ", path,
+                   " but cannot open its directory to fsync it: ", errno_text());
   const int rc = ::fsync(dfd);
   ::close(dfd);
   if (rc != 0)
@@ -98,7 +100,8 @@ void write_file_atomic(const std::string& path, const std::function<void(const B
 }
 
 void write_file_atomic(const std::string& path, std::string_view text, const char* who) {
-  write_file_atomic(path, [&](const ByteSink& sink) { sink(text.data(), text.size()); }, who);
+  write_file_atomic(
+      path, [&](const ByteSink& sink) { sink(text.data(), text.size()); }, who);
 }
 
 }  // namespace lmlab

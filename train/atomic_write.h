@@ -1,5 +1,6 @@
 // The one atomic file write of lmlab: checkpoints, configs, metrics, results and reports all go
-// through it, so a crash or a full disk leaves either the old file or the new one, never half of one.
+// through it, so a crash or a full disk leaves either the old file or the new one, never half of
+// one.
 #pragma once
 #include <cstddef>
 #include <functional>

@@ -95,7 +95,8 @@ void meta_pair(const SafeTensors& f, const std::string& key, uint64_t& a, uint64
   };
   if (comma == std::string::npos || !whole(v.data(), v.data() + comma, a) ||
       !whole(v.data() + comma + 1, v.data() + v.size(), b))
-    throw Error("[checkpoint] " + f.path + ": metadata '" + key + "' is not 'seed,offset': '" + v + "'");
+    throw Error("[checkpoint] " + f.path + ": metadata '" + key + "' is not 'seed,offset': '" + v +
+                "'");
 }
 
 }  // namespace

@@ -17,10 +17,10 @@ namespace lmlab {
 inline constexpr int kCheckpointVersion = 1;
 
 struct CheckpointState {
-  int64_t step = 0;         // iterations completed
-  int64_t tokens_seen = 0;  // training tokens consumed
-  double best_val_loss = 0; // NaN-free: 0 until the first eval
-  int64_t clipped_steps = 0;  // steps whose gradient norm was clipped
+  int64_t step = 0;                               // iterations completed
+  int64_t tokens_seen = 0;                        // training tokens consumed
+  double best_val_loss = 0;                       // NaN-free: 0 until the first eval
+  int64_t clipped_steps = 0;                      // steps whose gradient norm was clipped
   uint64_t data_seed = 0, data_offset = 0;        // the batch generator
   uint64_t dropout_seed = 0, dropout_offset = 0;  // the model's dropout stream
   int64_t ranks = 1;  // data-parallel ranks that wrote it (the global batch is batch_size * ranks)

@@ -234,7 +234,8 @@ std::vector<std::string> config_keys() {
   return keys;
 }
 
-std::pair<std::string, std::string> first_yaml_difference(const std::string& a, const std::string& b) {
+std::pair<std::string, std::string> first_yaml_difference(const std::string& a,
+                                                          const std::string& b) {
   auto strip = [](std::string s) {
     const size_t hash = s.find("  #");
     if (hash != std::string::npos) s = s.substr(0, hash);
@@ -250,7 +251,8 @@ std::pair<std::string, std::string> first_yaml_difference(const std::string& a, 
     if (!ga && !gb) return {};
     if (!ga) la.clear();
     if (!gb) lb.clear();
-    if (!la.empty() && la[0] != ' ' && la.back() == ':') section = la.substr(0, la.size() - 1) + ".";
+    if (!la.empty() && la[0] != ' ' && la.back() == ':')
+      section = la.substr(0, la.size() - 1) + ".";
     if (strip(la) != strip(lb)) return {section + strip(la), section + strip(lb)};
   }
 }

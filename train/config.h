@@ -36,8 +36,8 @@ struct RunConfig {
   int64_t max_iters = 2000, batch_size = 12, grad_accum = 1, eval_interval = 250, log_interval = 1;
   int64_t checkpoint_interval = 0;  // 0: only at the end (and on SIGINT)
   int64_t seed = 1337;
-  int64_t threads = 0;         // 0: all cores (shared by the data-parallel ranks of a machine)
-  int64_t bucket_mb = 8;       // data-parallel gradient all-reduce bucket size (docs/distributed.md)
+  int64_t threads = 0;    // 0: all cores (shared by the data-parallel ranks of a machine)
+  int64_t bucket_mb = 8;  // data-parallel gradient all-reduce bucket size (docs/distributed.md)
   std::string device = "cpu";  // cpu | cuda
   std::string run_dir = "";    // "": runs/<config file stem> (see resolved_run_dir)
   int64_t sample_tokens = 200;
@@ -75,7 +75,8 @@ TrainConfig load_config_text(const std::string& text, const std::string& source,
 std::string to_yaml(const TrainConfig& cfg);
 // The first line where two to_yaml texts differ, section-qualified and without comments:
 // {"optim.lr: 0.002", "optim.lr: 0.001"}; {"", ""} when they are equal.
-std::pair<std::string, std::string> first_yaml_difference(const std::string& a, const std::string& b);
+std::pair<std::string, std::string> first_yaml_difference(const std::string& a,
+                                                          const std::string& b);
 
 // Checks every key's range and the rules between keys (min_lr <= lr, warmup_iters <= decay_iters,
 // n_embd divisible by n_head, ...), then model.validate(). Throws lmlab::Error

@@ -9,8 +9,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <optional>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "autograd/error.h"
@@ -247,7 +247,8 @@ bool content_line(const std::string& line) {
 
 // Lines that are YAML document markers ("---", "--- ...").
 bool marker_line(const std::string& line) {
-  return line.rfind("---", 0) == 0 && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+  return line.rfind("---", 0) == 0 &&
+         (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
 }
 
 // Documents in `text`: one per "---" marker, plus one for content before the first marker.
@@ -297,8 +298,9 @@ TrainConfig load_config_text(const std::string& text, const std::string& path,
     fail(at(path, e.mark), "invalid YAML: " + e.msg);
   }
   if (doc.IsNull() && has_content(text))
-    fail(path, "invalid YAML: no section map could be read (a config is a map of model, data, "
-               "optim and train sections)");
+    fail(path,
+         "invalid YAML: no section map could be read (a config is a map of model, data, "
+         "optim and train sections)");
   if (!doc.IsNull()) apply_document(path, doc, cfg, origins);
   for (const std::string& o : overrides) apply_override(o, cfg, origins);
   validate_located(cfg, origins);

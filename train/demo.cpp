@@ -33,7 +33,8 @@ static std::vector<uint8_t> load_bytes(const std::string& path) {
   } else if (fs::is_regular_file(path)) {
     files.push_back(path);
   } else {
-    throw Error("[demo] corpus " + path + " does not exist (install Debian's fortunes package, "
+    throw Error("[demo] corpus " + path +
+                " does not exist (install Debian's fortunes package, "
                 "or pass --corpus FILE)");
   }
   std::vector<uint8_t> bytes;
@@ -82,11 +83,10 @@ int run_demo(const DemoOptions& o) {
   const int64_t split = int64_t(data.size()) * 9 / 10;  // the last 10% is validation
   const int64_t E = 24, H = 256;
   Generator gen(o.seed);
-  Mlp m{Tensor::randn({256, E}, gen, DType::F32, 0, 1.0),
-        Tensor::randn({o.context * E, H}, gen, DType::F32, 0, 1.0 / std::sqrt(double(o.context * E))),
-        Tensor::zeros({H}),
-        Tensor::randn({H, 256}, gen, DType::F32, 0, 0.1),
-        Tensor::zeros({256})};
+  Mlp m{
+      Tensor::randn({256, E}, gen, DType::F32, 0, 1.0),
+      Tensor::randn({o.context * E, H}, gen, DType::F32, 0, 1.0 / std::sqrt(double(o.context * E))),
+      Tensor::zeros({H}), Tensor::randn({H, 256}, gen, DType::F32, 0, 0.1), Tensor::zeros({256})};
   for (Tensor& p : std::vector<Tensor>{m.emb, m.w1, m.b1, m.w2, m.b2}) p.requires_grad_();
 
   fs::create_directories(o.out_dir);
@@ -128,8 +128,9 @@ int run_demo(const DemoOptions& o) {
         << (eval ? std::to_string(last_val) : "") << "," << tok_s << "," << elapsed << "\n";
     const double eta = elapsed / double(step + 1) * double(o.steps - step);
     char line[160];
-    std::snprintf(line, sizeof line, "step %5lld/%lld  loss %.4f  val %.4f  %8.0f tok/s  ETA %5.1fs",
-                  (long long)step, (long long)o.steps, loss.item(), last_val, tok_s, eta);
+    std::snprintf(line, sizeof line,
+                  "step %5lld/%lld  loss %.4f  val %.4f  %8.0f tok/s  ETA %5.1fs", (long long)step,
+                  (long long)o.steps, loss.item(), last_val, tok_s, eta);
     if (tty)
       std::cout << "\r" << line << std::flush;
     else if (eval)
@@ -140,7 +141,8 @@ int run_demo(const DemoOptions& o) {
   std::cout << "demo: final val loss " << last_val << " nats/byte (uniform would be "
             << std::log(256.0) << "); metrics in " << csv_path << "\n";
   if (o.plot) {
-    const std::string png = plot_loss_curve(csv_path, o.out_dir + "/loss.png", "lmlab demo: byte-level MLP LM");
+    const std::string png =
+        plot_loss_curve(csv_path, o.out_dir + "/loss.png", "lmlab demo: byte-level MLP LM");
     if (!png.empty()) std::cout << "demo: loss curve in " << png << "\n";
   }
   return 0;

@@ -4,7 +4,6 @@
 #include "train/distributed.h"
 
 #include <malloc.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -70,7 +69,8 @@ void watchdog_loop() {
     const int n = std::snprintf(
         msg, sizeof msg,
         "rank %d: lmlab train: error: [dist] waited more than %g s for the other ranks in %s: one "
-        "of them is stuck or the network is down; ending the job (LMLAB_DIST_TIMEOUT; 0 disables)\n",
+        "of them is stuck or the network is down; ending the job (LMLAB_DIST_TIMEOUT; 0 "
+        "disables)\n",
         g_rank, g_timeout_s, g_busy_what.load());
     if (n > 0) (void)!::write(2, msg, size_t(std::min<int>(n, int(sizeof msg) - 1)));
     std::_Exit(1);  // the launcher sees a failed rank and stops the others
@@ -110,7 +110,8 @@ void init(int* argc, char*** argv) {
     const double t = std::strtod(v, &end);
     if (end == v || *end != '\0' || !(t >= 0))
       throw Error(std::string("[dist] LMLAB_DIST_TIMEOUT must be a number of seconds >= 0 (0: no "
-                              "timeout), got '") + v + "'");
+                              "timeout), got '") +
+                  v + "'");
     g_timeout_s = t;
   }
 #ifdef LMLAB_HAVE_MPI
@@ -188,8 +189,12 @@ void allreduce_doubles(double* data, size_t n, bool max, const char* what) {
 
 }  // namespace
 
-void allreduce_sum(double* data, size_t n) { allreduce_doubles(data, n, false, "an all-reduce (sum)"); }
-void allreduce_max(double* data, size_t n) { allreduce_doubles(data, n, true, "an all-reduce (max)"); }
+void allreduce_sum(double* data, size_t n) {
+  allreduce_doubles(data, n, false, "an all-reduce (sum)");
+}
+void allreduce_max(double* data, size_t n) {
+  allreduce_doubles(data, n, true, "an all-reduce (max)");
+}
 
 std::vector<uint64_t> allgather(uint64_t value) {
   std::vector<uint64_t> all(size_t(g_size), value);
@@ -252,7 +257,8 @@ void check_same_start(const std::string& run_dir, const std::string& config_yaml
     const std::string who = "[dist] rank " + std::to_string(r) + " ";
     // The corpus first: another text also changes the vocabulary, hence the config and weights.
     if (d[size_t(r)] != d[0])
-      throw Error(who + "trains on a different corpus than rank 0 (the tokens of its data.corpus "
+      throw Error(who +
+                  "trains on a different corpus than rank 0 (the tokens of its data.corpus "
                   "differ): every rank must read the same text");
     if (c[size_t(r)] != 0) {
       // That rank names the first differing line and tells every rank (any of them may be the
@@ -267,8 +273,9 @@ void check_same_start(const std::string& run_dir, const std::string& config_yaml
                   "): every rank must get the same CONFIG and --set options");
     }
     if (s[size_t(r)] != s[0])
-      throw Error(who + "would start at step " + std::to_string(s[size_t(r)]) + ", rank 0 at step " +
-                  std::to_string(s[0]) + ": every rank must read the same checkpoint (" + run_dir +
+      throw Error(who + "would start at step " + std::to_string(s[size_t(r)]) +
+                  ", rank 0 at step " + std::to_string(s[0]) +
+                  ": every rank must read the same checkpoint (" + run_dir +
                   "/ckpt.safetensors on a file system all ranks share)");
     if (w[size_t(r)] != w[0])
       throw Error(who + "starts from different weights than rank 0 (in " + run_dir +

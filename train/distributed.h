@@ -74,15 +74,15 @@ class GradReducer {
   void finish();
 
   size_t bucket_count() const { return buckets_.size(); }
-  double last_wait_s() const { return last_wait_s_; }    // time in finish() until the sums are in
-  double last_comm_s() const { return last_comm_s_; }    // first bucket start to end of finish()
+  double last_wait_s() const { return last_wait_s_; }  // time in finish() until the sums are in
+  double last_comm_s() const { return last_comm_s_; }  // first bucket start to end of finish()
 
  private:
   struct Bucket {
     std::vector<size_t> params;  // indices into params_
     size_t numel = 0, pending = 0;
     bool started = false;
-    Tensor flat;  // float32, params' gradients packed (on the parameters' device)
+    Tensor flat;              // float32, params' gradients packed (on the parameters' device)
     void* request = nullptr;  // MPI_Request while in flight (CPU)
   };
   void on_ready(AutogradMeta& leaf);
@@ -92,7 +92,7 @@ class GradReducer {
 
   std::vector<Tensor> params_;
   std::unordered_map<const AutogradMeta*, size_t> index_;  // a parameter's grad slot -> its index
-  std::vector<size_t> bucket_of_;  // param index -> bucket
+  std::vector<size_t> bucket_of_;                          // param index -> bucket
   std::vector<bool> ready_;
   std::vector<Bucket> buckets_;
   size_t next_ = 0;  // buckets start in index order

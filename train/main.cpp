@@ -32,7 +32,8 @@ const char* kUsage =
 
 namespace {
 int run(int argc, char** argv);
-bool g_error = false;  // run() ended in an error (not a diverged or interrupted run: all ranks agree on those)
+bool g_error =
+    false;  // run() ended in an error (not a diverged or interrupted run: all ranks agree on those)
 }  // namespace
 
 // Under an MPI launcher every rank runs main: join the world first, leave it at the end. An error
@@ -82,8 +83,8 @@ int run(int argc, char** argv) {
   try {
     lmlab::dist::init(&argc, &argv);
     if (lmlab::dist::active() && cmd != "train")
-      throw lmlab::Error("[dist] only `lmlab train` runs as data-parallel ranks; run `lmlab " + cmd +
-                         "` without mpirun (docs/distributed.md)");
+      throw lmlab::Error("[dist] only `lmlab train` runs as data-parallel ranks; run `lmlab " +
+                         cmd + "` without mpirun (docs/distributed.md)");
     if (cmd == "-h" || cmd == "--help" || cmd == "help") {
       std::cout << kUsage;
       return 0;
@@ -117,7 +118,8 @@ int run(int argc, char** argv) {
     std::cerr << failed() + "lmlab " + cmd + ": error: " + e.what() + "\n";
     return 1;
   } catch (const std::bad_alloc&) {
-    std::cerr << failed() << "lmlab " << cmd << ": error: out of memory (the model, batch or corpus is too "
+    std::cerr << failed() << "lmlab " << cmd
+              << ": error: out of memory (the model, batch or corpus is too "
                  "large for this machine; check model.n_embd / n_layer and train.batch_size)\n";
     return 1;
   } catch (const std::exception& e) {

@@ -32,7 +32,8 @@ std::string plot_loss_curve(const std::string& metrics_csv, const std::string& p
                             const std::string& title) {
   std::string cmd;
   if (run_plot_tool("plot_metrics.py", {metrics_csv, png, "--title", title}, &cmd)) return png;
-  std::cerr << "plot: could not draw " << png << " (needs python3-matplotlib); run: " << cmd << "\n";
+  std::cerr << "plot: could not draw " << png << " (needs python3-matplotlib); run: " << cmd
+            << "\n";
   return "";
 }
 

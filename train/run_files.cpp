@@ -27,8 +27,9 @@ void prepare_run_dir(const std::string& dir) {
   // Temp files of a write that a kill -9 cut short (the file they were to replace is intact).
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string name = e.path().filename().string();
-    for (const char* ours : {"ckpt.safetensors.tmp", "config.yaml.tmp", "metrics.csv.tmp",
-                             "diagnostics.csv.tmp", "result.json.tmp", "diverged.json.tmp", "sample.txt.tmp"})
+    for (const char* ours :
+         {"ckpt.safetensors.tmp", "config.yaml.tmp", "metrics.csv.tmp", "diagnostics.csv.tmp",
+          "result.json.tmp", "diverged.json.tmp", "sample.txt.tmp"})
       if (name.rfind(ours, 0) == 0 && e.is_regular_file()) fs::remove(e.path(), ec);
   }
 }

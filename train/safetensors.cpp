@@ -47,9 +47,11 @@ DType parse_dtype(const std::string& path, const std::string& name, const json& 
 }
 
 // A non-negative JSON integer, or an error naming the tensor and the field.
-uint64_t parse_uint(const std::string& path, const std::string& name, const char* field, const json& v) {
+uint64_t parse_uint(const std::string& path, const std::string& name, const char* field,
+                    const json& v) {
   if (!v.is_number_unsigned())
-    fail(path, "tensor '" + name + "': " + field + " holds " + v.dump() + ", not a non-negative integer");
+    fail(path,
+         "tensor '" + name + "': " + field + " holds " + v.dump() + ", not a non-negative integer");
   return v.get<uint64_t>();
 }
 
@@ -66,7 +68,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
     if (!v.contains(key)) fail(path, "tensor '" + name + "' has no \"" + key + "\"");
   Entry e{name, parse_dtype(path, name, v["dtype"]), {}, 0, 0};
   const json& shape = v["shape"];
-  if (!shape.is_array()) fail(path, "tensor '" + name + "': \"shape\" is not an array: " + shape.dump());
+  if (!shape.is_array())
+    fail(path, "tensor '" + name + "': \"shape\" is not an array: " + shape.dump());
   // `extent` multiplies the non-zero dims only: an empty tensor's strides are still products of
   // the other dims and must not overflow int64 either.
   uint64_t count = 1, extent = 1;
@@ -83,12 +86,13 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
     fail(path, "tensor '" + name + "': \"data_offsets\" must be [begin, end], got " + off.dump());
   e.begin = parse_uint(path, name, "\"data_offsets\"", off[0]);
   e.end = parse_uint(path, name, "\"data_offsets\"", off[1]);
-  if (e.end < e.begin) fail(path, "tensor '" + name + "': data_offsets " + off.dump() + " end before they begin");
+  if (e.end < e.begin)
+    fail(path, "tensor '" + name + "': data_offsets " + off.dump() + " end before they begin");
   const uint64_t bytes = count * dtype_size(e.dtype);
   if (e.end - e.begin != bytes)
-    fail(path, "tensor '" + name + "': data_offsets " + off.dump() + " span " + std::to_string(e.end - e.begin) +
-                   " bytes but shape " + to_string(e.shape) + " of " + dtype_name(e.dtype) + " needs " +
-                   std::to_string(bytes));
+    fail(path, "tensor '" + name + "': data_offsets " + off.dump() + " span " +
+                   std::to_string(e.end - e.begin) + " bytes but shape " + to_string(e.shape) +
+                   " of " + dtype_name(e.dtype) + " needs " + std::to_string(bytes));
   return e;
 }
 
@@ -115,12 +119,12 @@ std::string range_text(uint64_t begin, uint64_t end) {
 
 std::string errno_text() { return std::strerror(errno); }
 
-
 }  // namespace
 
 const Tensor& SafeTensors::at(const std::string& name) const {
   auto it = tensors.find(name);
-  if (it == tensors.end()) fail(path.empty() ? "(in memory)" : path, "no tensor named '" + name + "'");
+  if (it == tensors.end())
+    fail(path.empty() ? "(in memory)" : path, "no tensor named '" + name + "'");
   return it->second;
 }
 
@@ -133,7 +137,8 @@ SafeTensors load_safetensors(const std::string& path) {
   const uint64_t file_size = std::filesystem::file_size(path, ec);
   if (ec) fail(path, "cannot read its size: " + ec.message());
   if (file_size < 8)
-    fail(path, "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
+    fail(path,
+         "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
   uint64_t header_len = 0;
   in.read(reinterpret_cast<char*>(&header_len), 8);
   if (header_len > file_size - 8)
@@ -153,8 +158,10 @@ SafeTensors load_safetensors(const std::string& path) {
   st.path = path;
   std::vector<Entry> entries;
   for (const auto& [name, value] : header.items()) {
-    if (name == "__metadata__") st.metadata = parse_metadata(path, value);
-    else entries.push_back(parse_entry(path, name, value));
+    if (name == "__metadata__")
+      st.metadata = parse_metadata(path, value);
+    else
+      entries.push_back(parse_entry(path, name, value));
   }
   // The tensors must tile the data buffer exactly: no overlaps, no holes, no trailing bytes.
   const uint64_t data_size = file_size - 8 - header_len;
@@ -171,20 +178,25 @@ SafeTensors load_safetensors(const std::string& path) {
       fail(path, "tensor '" + e->name + "' data_offsets " + range + " exceed the data buffer of " +
                      std::to_string(data_size) + " bytes (truncated file?)");
     if (e->begin < pos)
-      fail(path, "tensor '" + e->name + "' data_offsets " + range + " overlap tensor '" + prev->name + "'");
+      fail(path, "tensor '" + e->name + "' data_offsets " + range + " overlap tensor '" +
+                     prev->name + "'");
     if (e->begin > pos)
-      fail(path, "bytes " + range_text(pos, e->begin) + " of the data buffer belong to no tensor (before '" + e->name + "')");
+      fail(path, "bytes " + range_text(pos, e->begin) +
+                     " of the data buffer belong to no tensor (before '" + e->name + "')");
     pos = e->end;
     prev = e;
   }
   if (pos != data_size)
-    fail(path, std::to_string(data_size - pos) + " trailing bytes after the last tensor (data buffer is " +
-                   std::to_string(data_size) + " bytes, tensors cover " + std::to_string(pos) + ")");
+    fail(path, std::to_string(data_size - pos) +
+                   " trailing bytes after the last tensor (data buffer is " +
+                   std::to_string(data_size) + " bytes, tensors cover " + std::to_string(pos) +
+                   ")");
 
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype);
     in.seekg(std::streamoff(8 + header_len + e.begin));
-    if (e.end > e.begin && !in.read(static_cast<char*>(t.raw_data()), std::streamsize(e.end - e.begin)))
+    if (e.end > e.begin &&
+        !in.read(static_cast<char*>(t.raw_data()), std::streamsize(e.end - e.begin)))
       fail(path, "read of tensor '" + e.name + "' failed");
     st.tensors.emplace(e.name, t);
   }
@@ -202,7 +214,9 @@ void save_safetensors(const std::string& path, const SafeTensors& st) {
     if (!t.defined()) fail(path, "tensor '" + name + "' is undefined");
     Tensor c = (t.device() == Device::CPU ? t : t.to(Device::CPU)).contiguous();
     const uint64_t bytes = uint64_t(c.numel()) * dtype_size(c.dtype());
-    header[name] = {{"dtype", dtype_name(c.dtype())}, {"shape", c.shape()}, {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {{"dtype", dtype_name(c.dtype())},
+                    {"shape", c.shape()},
+                    {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
     data.push_back(c);
   }

@@ -14,7 +14,8 @@ static int32_t draw(const float* logits, int64_t V, const SampleOptions& o, Gene
   double threshold = -INFINITY;
   if (o.top_k > 0 && o.top_k < V) {
     std::vector<float> sorted(logits, logits + V);
-    std::nth_element(sorted.begin(), sorted.begin() + (o.top_k - 1), sorted.end(), std::greater<>());
+    std::nth_element(sorted.begin(), sorted.begin() + (o.top_k - 1), sorted.end(),
+                     std::greater<>());
     threshold = sorted[o.top_k - 1];
   }
   double total = 0;
@@ -62,7 +63,8 @@ SampleResult generate(nn::TransformerLM& model, const std::vector<int32_t>& prom
     if (cache.length >= block)
       logits = refill(std::max<int64_t>(1, block / 2));
     else
-      logits = model.forward_cached(Tensor::from_vector(std::vector<int32_t>{id}, {1, 1}).to(dev), cache);
+      logits = model.forward_cached(Tensor::from_vector(std::vector<int32_t>{id}, {1, 1}).to(dev),
+                                    cache);
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.tokens_per_s = double(r.ids.size()) / std::max(s, 1e-9);

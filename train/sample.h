@@ -10,9 +10,9 @@
 namespace lmlab {
 
 struct SampleOptions {
-  int64_t tokens = 200;       // new tokens to generate
-  double temperature = 1.0;   // > 0; logits are divided by it
-  int64_t top_k = 0;          // 0: no truncation; else sample among the k most likely
+  int64_t tokens = 200;      // new tokens to generate
+  double temperature = 1.0;  // > 0; logits are divided by it
+  int64_t top_k = 0;         // 0: no truncation; else sample among the k most likely
   uint64_t seed = 1337;
 };
 

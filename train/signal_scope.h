@@ -14,11 +14,13 @@ class StopSignalScope {
   StopSignalScope(const StopSignalScope&) = delete;
   StopSignalScope& operator=(const StopSignalScope&) = delete;
 
-  // The last SIGINT or SIGTERM received in the latest scope (0: none); still readable after it ended.
+  // The last SIGINT or SIGTERM received in the latest scope (0: none); still readable after it
+  // ended.
   static int received();
 
  private:
-  struct sigaction old_int_ {}, old_term_ {};
+  struct sigaction old_int_ {
+  }, old_term_{};
 };
 
 }  // namespace lmlab

@@ -60,7 +60,6 @@ bool all_finite(const std::vector<Tensor>& params) {
   return true;
 }
 
-
 }  // namespace
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& cfg, nn::TransformerLM& model) {
@@ -92,7 +91,8 @@ double evaluate(const nn::TransformerLM& model, const TokenDataset& data, int64_
   std::vector<double> scored(size_t(2 * n), 0.0);  // mean loss and tokens of batch i at 2i, 2i+1
   for (int64_t i = first; i < n; i += stride) {
     EvalBatch b = data.eval_batch(batch, T, i);
-    const Tensor loss = dev == Device::CPU ? model.loss(b.x, b.y) : model.loss(b.x.to(dev), b.y.to(dev));
+    const Tensor loss =
+        dev == Device::CPU ? model.loss(b.x, b.y) : model.loss(b.x.to(dev), b.y.to(dev));
     scored[size_t(2 * i)] = loss.item();
     scored[size_t(2 * i + 1)] = double(b.tokens());
   }
@@ -122,8 +122,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
                 " (set train.device=cpu)");
   set_num_threads(int(rc.threads));
   if (rc.threads == 0 && dist::local_size() > 1)
-    set_num_threads(std::max(1, std::min(num_threads(), int(std::thread::hardware_concurrency()) /
-                                                            dist::local_size())));
+    set_num_threads(std::max(
+        1, std::min(num_threads(), int(std::thread::hardware_concurrency()) / dist::local_size())));
   TrainResult result;
   result.run_dir = resolved_run_dir(cfg);
   const std::string dir = result.run_dir;
@@ -132,7 +132,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
 
   // Resume: the checkpoint's tokenizer and state win; its config must describe the same model.
   std::unique_ptr<Checkpoint> resume;
-  if (opt.resume && fs::exists(ckpt_path)) resume = std::make_unique<Checkpoint>(load_checkpoint(ckpt_path));
+  if (opt.resume && fs::exists(ckpt_path))
+    resume = std::make_unique<Checkpoint>(load_checkpoint(ckpt_path));
   std::unique_ptr<Checkpoint> init;
   if (!opt.init_from.empty()) init = std::make_unique<Checkpoint>(load_checkpoint(opt.init_from));
 
@@ -187,25 +188,29 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
       a.train.eval_interval = b.train.eval_interval;
       a.train.checkpoint_interval = b.train.checkpoint_interval;
       a.train.log_interval = b.train.log_interval;
-      a.train.threads = b.train.threads;  // results do not depend on the thread count
+      a.train.threads = b.train.threads;      // results do not depend on the thread count
       a.train.bucket_mb = b.train.bucket_mb;  // nor on how gradients are bucketed
       a.source = b.source;
       // The global batch (batch_size x ranks) must stay; how it is split over ranks may change.
-      const int64_t was = a.train.batch_size * resume->state.ranks, now = b.train.batch_size * world;
+      const int64_t was = a.train.batch_size * resume->state.ranks,
+                    now = b.train.batch_size * world;
       if (was == now) {
         a.train.batch_size = b.train.batch_size;
       } else if (resume->state.ranks != world) {
-        throw Error("[train] " + ckpt_path + " was written by " + std::to_string(resume->state.ranks) +
-                    " rank(s) x train.batch_size " + std::to_string(resume->config.train.batch_size) +
-                    " (a global batch of " + std::to_string(was) + "); this run has " +
-                    std::to_string(world) + " rank(s) x " + std::to_string(b.train.batch_size) + " = " +
-                    std::to_string(now) + ": resume needs the same global batch" +
-                    (was % world == 0 ? " (set train.batch_size=" + std::to_string(was / world) + ")"
-                                      : " (use a rank count that divides " + std::to_string(was) + ")"));
+        throw Error(
+            "[train] " + ckpt_path + " was written by " + std::to_string(resume->state.ranks) +
+            " rank(s) x train.batch_size " + std::to_string(resume->config.train.batch_size) +
+            " (a global batch of " + std::to_string(was) + "); this run has " +
+            std::to_string(world) + " rank(s) x " + std::to_string(b.train.batch_size) + " = " +
+            std::to_string(now) + ": resume needs the same global batch" +
+            (was % world == 0 ? " (set train.batch_size=" + std::to_string(was / world) + ")"
+                              : " (use a rank count that divides " + std::to_string(was) + ")"));
       }
       if (to_yaml(a) != to_yaml(b))
-        throw Error("[train] " + ckpt_path + " was written with a different config; resume needs "
-                    "the same model, data and optimizer settings (see " + dir + "/config.yaml)");
+        throw Error("[train] " + ckpt_path +
+                    " was written with a different config; resume needs "
+                    "the same model, data and optimizer settings (see " +
+                    dir + "/config.yaml)");
     }
     load_weights(*resume, model);
     load_optimizer(*resume, *optimizer);
@@ -229,7 +234,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
   }
   dist::GradReducer reducer(model.parameters(), size_t(rc.bucket_mb) << 20);
 
-  const std::string header = "step,tokens,lr,train_loss,val_loss,grad_norm,clipped,tokens_per_s,elapsed_s";
+  const std::string header =
+      "step,tokens,lr,train_loss,val_loss,grad_norm,clipped,tokens_per_s,elapsed_s";
   const std::string metrics_path = dir + "/metrics.csv";
   const std::string diag_path = dir + "/diagnostics.csv";
   double elapsed0 = 0;
@@ -254,12 +260,13 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
   // Evaluation batches hold ~8k tokens: the whole validation split in few, large forward passes.
   const int64_t eval_batch = std::max<int64_t>(B, 8192 / T);
   if (!quiet)
-    std::cout << "train: " << dir << ": " << model.num_parameters() << " parameters, "
-              << tok.kind() << " tokenizer (" << tok.vocab_size() << " symbols), "
-              << data.train_size() << " train / " << data.val_size() << " val tokens, "
+    std::cout << "train: " << dir << ": " << model.num_parameters() << " parameters, " << tok.kind()
+              << " tokenizer (" << tok.vocab_size() << " symbols), " << data.train_size()
+              << " train / " << data.val_size() << " val tokens, "
               << (resume ? "resuming at step " + std::to_string(state.step) : "from scratch")
               << ", " << num_threads() << " threads, BLAS " << blas_core_name()
-              << (dist::active() ? ", " + std::to_string(world) + " data-parallel ranks" : "") << "\n";
+              << (dist::active() ? ", " + std::to_string(world) + " data-parallel ranks" : "")
+              << "\n";
 
   auto checkpoint = [&]() {
     state.data_seed = data_gen.seed();
@@ -267,12 +274,14 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     state.dropout_seed = model.dropout_generator().seed();
     state.dropout_offset = model.dropout_generator().offset();
     state.ranks = world;
-    if (dist::active()) {  // the ranks' weights must still be one model: a cheap check per checkpoint
+    if (dist::active()) {  // the ranks' weights must still be one model: a cheap check per
+                           // checkpoint
       const std::vector<uint64_t> h = dist::allgather(dist::tensors_hash(model.parameters()));
       for (int r = 1; r < world; ++r)
         if (h[size_t(r)] != h[0])
-          throw Error("[dist] after step " + std::to_string(state.step) + " rank " + std::to_string(r) +
-                      "'s weights differ from rank 0's: the ranks drifted apart (no checkpoint written)");
+          throw Error(
+              "[dist] after step " + std::to_string(state.step) + " rank " + std::to_string(r) +
+              "'s weights differ from rank 0's: the ranks drifted apart (no checkpoint written)");
     }
     if (writer) save_checkpoint(ckpt_path, model, optimizer.get(), cfg, tok.serialize(), state);
   };
@@ -294,8 +303,10 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     j["steps"] = r.steps;
     j["max_iters"] = steps;
     j["tokens_seen"] = state.tokens_seen;
-    j["final_val_loss"] = std::isfinite(r.final_val_loss) ? nlohmann::json(r.final_val_loss) : nlohmann::json();
-    j["best_val_loss"] = state.best_val_loss > 0 ? nlohmann::json(state.best_val_loss) : nlohmann::json();
+    j["final_val_loss"] =
+        std::isfinite(r.final_val_loss) ? nlohmann::json(r.final_val_loss) : nlohmann::json();
+    j["best_val_loss"] =
+        state.best_val_loss > 0 ? nlohmann::json(state.best_val_loss) : nlohmann::json();
     j["tokens_per_s"] = r.tokens_per_s;
     j["num_parameters"] = model.num_parameters();
     j["kv_cache_bytes_per_token"] = 2 * cfg.model.n_layer * cfg.model.n_kv_head *
@@ -313,7 +324,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     j["diverged"] = r.diverged;
     if (r.diverged) {
       j["diverged_step"] = r.steps;
-      j["last_finite_loss"] = std::isfinite(last_loss) ? nlohmann::json(last_loss) : nlohmann::json();
+      j["last_finite_loss"] =
+          std::isfinite(last_loss) ? nlohmann::json(last_loss) : nlohmann::json();
     }
     write_file_atomic(dir + "/result.json", j.dump(2) + "\n");
   };
@@ -323,13 +335,15 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
   // Stops the run at `step` for a non-finite `what`: diverged.json, a message, no checkpoint.
   auto diverge = [&](int64_t step, const std::string& what) {
     std::ostringstream js;
-    js << "{\"step\": " << step << ", \"reason\": \"non-finite " << what << "\", \"last_finite_loss\": "
+    js << "{\"step\": " << step << ", \"reason\": \"non-finite " << what
+       << "\", \"last_finite_loss\": "
        << (std::isfinite(last_loss) ? std::to_string(last_loss) : "null") << "}\n";
     if (writer) write_file_atomic(dir + "/diverged.json", js.str());
     if (tty) std::cout << "\n";
-    if (writer) std::cerr << "train: " << dir << " diverged at step " << step << ": non-finite " << what
-              << " (last finite loss " << last_loss << "); marked in " << dir
-              << "/diverged.json, the last checkpoint is untouched\n";
+    if (writer)
+      std::cerr << "train: " << dir << " diverged at step " << step << ": non-finite " << what
+                << " (last finite loss " << last_loss << "); marked in " << dir
+                << "/diverged.json, the last checkpoint is untouched\n";
     result.diverged = true;
     result.steps = step;
     result.final_val_loss = NAN;
@@ -345,7 +359,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     double loss_sum = 0;
     for (int64_t micro = 0; micro < rc.grad_accum; ++micro) {
       Batch b = data.sample_batch(B, T, data_gen);
-      Tensor loss = dev == Device::CPU ? model.loss(b.x, b.y) : model.loss(b.x.to(dev), b.y.to(dev));
+      Tensor loss =
+          dev == Device::CPU ? model.loss(b.x, b.y) : model.loss(b.x.to(dev), b.y.to(dev));
       const double l = loss.item();
       loss_sum += l;
       // One rank alone must not skip the backward: the others would wait for its gradients.
@@ -391,7 +406,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
     state.step = it + 1;
     state.tokens_seen += step_tokens;
 
-    const double step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
+    const double step_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count();
     rates.push_back(double(step_tokens) / std::max(step_s, 1e-9));
     if (eval) {
       if (!all_finite(model.parameters())) return diverge(it, "weights after the update");
@@ -401,7 +417,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
       // Finite weights can still give a non-finite validation loss (overflowing logits): that is
       // divergence too, and must not reach best_val_loss or a checkpoint.
       if (!std::isfinite(last_val)) return diverge(it, "validation loss");
-      if (state.best_val_loss == 0 || last_val < state.best_val_loss) state.best_val_loss = last_val;
+      if (state.best_val_loss == 0 || last_val < state.best_val_loss)
+        state.best_val_loss = last_val;
     }
     const double elapsed =
         elapsed0 + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -443,7 +460,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
       const std::string why =
           sig != 0 ? "signal " + std::to_string(sig) : std::string("a signal to another rank");
       if (writer)
-        std::cerr << "train: interrupted (" << why << ") after step " << it + 1 << "; checkpoint written to " << ckpt_path << "; continue with --resume\n";
+        std::cerr << "train: interrupted (" << why << ") after step " << it + 1
+                  << "; checkpoint written to " << ckpt_path << "; continue with --resume\n";
       result.interrupted = true;
       break;
     }
@@ -451,7 +469,8 @@ TrainResult train(const TrainConfig& cfg_in, const TrainOptions& opt) {
   if (tty) std::cout << "\n";
   if (!result.interrupted && state.step >= steps && std::isnan(last_val)) {
     model.eval();
-    last_val = evaluate(model, data, eval_batch, nullptr, true);  // a resumed, already finished run still reports
+    last_val = evaluate(model, data, eval_batch, nullptr,
+                        true);  // a resumed, already finished run still reports
   }
   result.steps = state.step;
   result.final_val_loss = last_val;

@@ -8,17 +8,21 @@
 
 namespace lmlab {
 
-namespace nn { class TransformerLM; }
-namespace optim { class Optimizer; }
+namespace nn {
+class TransformerLM;
+}
+namespace optim {
+class Optimizer;
+}
 
 // The optimizer a config asks for (optim.name), over the model's named parameters (AdamW: decay on
 // matrices only). Build it after model.to(device): its state lives where the parameters do.
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& cfg, nn::TransformerLM& model);
 
 struct TrainOptions {
-  bool resume = false;     // continue from <run_dir>/ckpt.safetensors if it exists
-  std::string init_from;   // start from these weights (a checkpoint, possibly weights-only)
-  bool quiet = false;      // no progress output (tests, ablations)
+  bool resume = false;    // continue from <run_dir>/ckpt.safetensors if it exists
+  std::string init_from;  // start from these weights (a checkpoint, possibly weights-only)
+  bool quiet = false;     // no progress output (tests, ablations)
 };
 
 struct TrainResult {
@@ -26,9 +30,9 @@ struct TrainResult {
   int64_t steps = 0;          // iterations completed
   double final_val_loss = 0;  // on the whole validation split
   double best_val_loss = 0;
-  double tokens_per_s = 0;    // median over the run's steps
-  bool diverged = false;      // a non-finite loss or gradient norm stopped the run
-  bool interrupted = false;   // SIGINT / SIGTERM: checkpoint written, resumable
+  double tokens_per_s = 0;   // median over the run's steps
+  bool diverged = false;     // a non-finite loss or gradient norm stopped the run
+  bool interrupted = false;  // SIGINT / SIGTERM: checkpoint written, resumable
 };
 
 // Runs (or resumes) a training run. Writes into the run directory: config.yaml (resolved),

@@ -9,13 +9,15 @@ namespace lmlab::cpu {
 template <class T>
 void copy_strided(const T* src, const int64_t* src_strides, T* dst, const int64_t* dst_strides,
                   const int64_t* shape, int64_t ndim);
-template <class T> void fill(T* y, int64_t n, T value);
+template <class T>
+void fill(T* y, int64_t n, T value);
 // y[i] = mean + std * N(0,1) drawn from counter (offset + i) of `seed` (see random.h).
-template <class T> void fill_normal(T* y, int64_t n, uint64_t seed, uint64_t offset, double mean,
-                                    double std);
-template <class T> void fill_uniform(T* y, int64_t n, uint64_t seed, uint64_t offset, double lo,
-                                     double hi);
-template <class From, class To> void convert(const From* x, To* y, int64_t n);
+template <class T>
+void fill_normal(T* y, int64_t n, uint64_t seed, uint64_t offset, double mean, double std);
+template <class T>
+void fill_uniform(T* y, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi);
+template <class From, class To>
+void convert(const From* x, To* y, int64_t n);
 
 }  // namespace lmlab::cpu
 

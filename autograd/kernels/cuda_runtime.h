@@ -57,7 +57,8 @@ void set_device(int index);
 // communication stream, so it overlaps the rest of the backward: call comm_wait_for_compute()
 // first (the collective then starts once the kernels queued so far, e.g. the gradient copies into
 // the bucket, are done) and compute_wait_for_comm() before the compute stream reads the sums.
-// Both are device-side waits; the host does not block. Errors throw lmlab::Error with NCCL's reason.
+// Both are device-side waits; the host does not block. Errors throw lmlab::Error with NCCL's
+// reason.
 constexpr size_t kNcclIdBytes = 128;
 std::string nccl_library();
 void nccl_unique_id(void* id);  // kNcclIdBytes bytes

@@ -6,7 +6,16 @@
 namespace lmlab {
 
 enum class UnaryOp {
-  Neg, Exp, Log, Sqrt, Rsqrt, Tanh, Sigmoid, Relu, Gelu, Silu,
+  Neg,
+  Exp,
+  Log,
+  Sqrt,
+  Rsqrt,
+  Tanh,
+  Sigmoid,
+  Relu,
+  Gelu,
+  Silu,
   Pow,         // x^p
   AddScalar,   // x + p
   MulScalar,   // x * p
@@ -20,7 +29,8 @@ enum class BinaryOp { Add, Sub, Mul, Div };
 namespace lmlab::cpu {
 
 // y[i] = f(x[i]; p)
-template <class T> void unary_forward(UnaryOp op, const T* x, T* y, int64_t n, double p);
+template <class T>
+void unary_forward(UnaryOp op, const T* x, T* y, int64_t n, double p);
 // dx[i] = dy[i] * f'(x[i]; p); y = f(x) is passed because several derivatives are cheaper from it.
 template <class T>
 void unary_backward(UnaryOp op, const T* x, const T* y, const T* dy, T* dx, int64_t n, double p);

@@ -15,7 +15,8 @@ template <class T>
 void masked_fill(const T* x, const int32_t* mask, const int64_t* mask_strides, T value, T* y,
                  const int64_t* shape, int64_t ndim);
 // mask[i] = (uniform(seed, offset + i) >= p) / (1 - p): the keep-and-rescale factor of dropout.
-template <class T> void dropout_mask(T* mask, int64_t n, double p, uint64_t seed, uint64_t offset);
+template <class T>
+void dropout_mask(T* mask, int64_t n, double p, uint64_t seed, uint64_t offset);
 
 }  // namespace lmlab::cpu
 

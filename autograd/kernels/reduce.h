@@ -10,7 +10,8 @@ namespace lmlab::cpu {
 template <class T>
 void sum_dim(const T* x, T* y, int64_t outer, int64_t R, int64_t inner, double scale);
 // y[o, i] = max_r x[o, r, i]
-template <class T> void max_dim(const T* x, T* y, int64_t outer, int64_t R, int64_t inner);
+template <class T>
+void max_dim(const T* x, T* y, int64_t outer, int64_t R, int64_t inner);
 // dx[o, r, i] = dy[o, i] / count[o, i] where x[o, r, i] == y[o, i] (count = number of ties), else 0
 template <class T>
 void max_dim_backward(const T* x, const T* y, const T* dy, T* dx, int64_t outer, int64_t R,

@@ -5,10 +5,13 @@
 
 namespace lmlab::cpu {
 
-template <class T> void softmax_forward(const T* x, T* y, int64_t rows, int64_t C);
+template <class T>
+void softmax_forward(const T* x, T* y, int64_t rows, int64_t C);
 // dx = y * (dy - sum(dy * y))
-template <class T> void softmax_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t C);
-template <class T> void log_softmax_forward(const T* x, T* y, int64_t rows, int64_t C);
+template <class T>
+void softmax_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t C);
+template <class T>
+void log_softmax_forward(const T* x, T* y, int64_t rows, int64_t C);
 // dx = dy - exp(y) * sum(dy)
 template <class T>
 void log_softmax_backward(const T* y, const T* dy, T* dx, int64_t rows, int64_t C);

@@ -66,12 +66,13 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   if (!tape::needs_grad({a, b})) return y;
   // Save an input only if the *other* input needs its gradient.
   Saved sa(b.requires_grad() ? a : Tensor()), sb(a.requires_grad() ? b : Tensor());
-  tape::record("mul", {a, b}, y, [sa, sb, shape_a = a.shape(), shape_b = b.shape()](const Tensor& dy) {
-    Grads g(2);
-    if (sb.get("mul").defined()) g[0] = sum_to(mul(dy, sb.get("mul")), shape_a);
-    if (sa.get("mul").defined()) g[1] = sum_to(mul(dy, sa.get("mul")), shape_b);
-    return g;
-  });
+  tape::record("mul", {a, b}, y,
+               [sa, sb, shape_a = a.shape(), shape_b = b.shape()](const Tensor& dy) {
+                 Grads g(2);
+                 if (sb.get("mul").defined()) g[0] = sum_to(mul(dy, sb.get("mul")), shape_a);
+                 if (sa.get("mul").defined()) g[1] = sum_to(mul(dy, sa.get("mul")), shape_b);
+                 return g;
+               });
   return y;
 }
 
@@ -80,14 +81,16 @@ Tensor div(const Tensor& a, const Tensor& b) {
   if (!tape::needs_grad({a, b})) return y;
   // da = dy / b;  db = -dy * a / b^2 = -dy * y / b
   Saved sb(b), sy(b.requires_grad() ? y : Tensor());
-  tape::record("div", {a, b}, y, [sb, sy, need_a = a.requires_grad(), shape_a = a.shape(),
-                                  shape_b = b.shape()](const Tensor& dy) {
-    const Tensor& bv = sb.get("div");
-    Grads g(2);
-    if (need_a) g[0] = sum_to(div(dy, bv), shape_a);
-    if (sy.get("div").defined()) g[1] = sum_to(neg(div(mul(dy, sy.get("div")), bv)), shape_b);
-    return g;
-  });
+  tape::record("div", {a, b}, y,
+               [sb, sy, need_a = a.requires_grad(), shape_a = a.shape(),
+                shape_b = b.shape()](const Tensor& dy) {
+                 const Tensor& bv = sb.get("div");
+                 Grads g(2);
+                 if (need_a) g[0] = sum_to(div(dy, bv), shape_a);
+                 if (sy.get("div").defined())
+                   g[1] = sum_to(neg(div(mul(dy, sy.get("div")), bv)), shape_b);
+                 return g;
+               });
   return y;
 }
 

@@ -1,5 +1,6 @@
 // Differentiable copies: contiguous(), clone(), device moves and dtype conversion.
 #include "autograd/kernels/copy.h"
+
 #include "autograd/kernels/cuda_runtime.h"
 #include "autograd/ops.h"
 
@@ -40,11 +41,13 @@ Tensor to_device(const Tensor& x, Device device) {
       cuda::copy_device_to_host(y.raw_data(), src.raw_data(), nbytes);
   }
   const Device from = x.device();
-  tape::record("to_device", {x}, y, [from](const Tensor& dy) { return Grads{to_device(dy, from)}; });
+  tape::record("to_device", {x}, y,
+               [from](const Tensor& dy) { return Grads{to_device(dy, from)}; });
   return y;
 }
 
-template <class From, class To> static void convert_into(const Tensor& x, Tensor& y) {
+template <class From, class To>
+static void convert_into(const Tensor& x, Tensor& y) {
   cpu::convert(x.data<From>(), y.data<To>(), x.numel());
 }
 
@@ -52,7 +55,8 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
   check_defined(x, "to");
   if (x.dtype() == dtype) return x;
   if (x.device() != Device::CPU)
-    throw Error("[to] dtype conversion runs on the CPU; move the tensor with .to(Device::CPU) first");
+    throw Error(
+        "[to] dtype conversion runs on the CPU; move the tensor with .to(Device::CPU) first");
   Tensor c = x.is_contiguous() ? x : copy_data(x);  // the node below covers x; no clone node
   Tensor y = Tensor::empty(x.shape(), dtype);
   using D = DType;
@@ -64,7 +68,8 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
   if (x.dtype() == D::F64 && dtype == D::I32) convert_into<double, int32_t>(c, y);
   if (is_float(dtype)) {
     const DType from = x.dtype();
-    tape::record("to_dtype", {x}, y, [from](const Tensor& dy) { return Grads{to_dtype(dy, from)}; });
+    tape::record("to_dtype", {x}, y,
+                 [from](const Tensor& dy) { return Grads{to_dtype(dy, from)}; });
   }
   return y;
 }

@@ -1,9 +1,10 @@
 // Reductions: sum, mean, max, var over any set of dims, and sum_to (the adjoint of broadcasting).
 // A reduction over several dims runs as a chain of single-block reductions, each one recorded:
 // (outer, R, inner) with R the product of one run of adjacent reduced dims.
+#include "autograd/kernels/reduce.h"
+
 #include <algorithm>
 
-#include "autograd/kernels/reduce.h"
 #include "autograd/ops.h"
 
 namespace lmlab {
@@ -35,21 +36,28 @@ Tensor reduce_block(Reduce kind, const Tensor& x_in, int64_t first, int64_t last
     throw Error("[max] cannot reduce an empty dim of shape " + to_string(x.shape()));
   if (b.R == 0)
     y.fill_(0);  // an empty sum is 0; it still records below, so backward reaches x
-  else switch (x.device()) {
-    case Device::CPU:
-      if (x.dtype() == DType::F32) {
-        if (kind == Reduce::Sum) cpu::sum_dim(x.data<float>(), y.data<float>(), b.outer, b.R, b.inner, scale);
-        else cpu::max_dim(x.data<float>(), y.data<float>(), b.outer, b.R, b.inner);
-      } else {
-        if (kind == Reduce::Sum) cpu::sum_dim(x.data<double>(), y.data<double>(), b.outer, b.R, b.inner, scale);
-        else cpu::max_dim(x.data<double>(), y.data<double>(), b.outer, b.R, b.inner);
-      }
-      break;
-    case Device::CUDA:
-      if (kind == Reduce::Sum) cuda::sum_dim(x.data<float>(), y.data<float>(), b.outer, b.R, b.inner, scale);
-      else cuda::max_dim(x.data<float>(), y.data<float>(), b.outer, b.R, b.inner);
-      break;
-  }
+  else
+    switch (x.device()) {
+      case Device::CPU:
+        if (x.dtype() == DType::F32) {
+          if (kind == Reduce::Sum)
+            cpu::sum_dim(x.data<float>(), y.data<float>(), b.outer, b.R, b.inner, scale);
+          else
+            cpu::max_dim(x.data<float>(), y.data<float>(), b.outer, b.R, b.inner);
+        } else {
+          if (kind == Reduce::Sum)
+            cpu::sum_dim(x.data<double>(), y.data<double>(), b.outer, b.R, b.inner, scale);
+          else
+            cpu::max_dim(x.data<double>(), y.data<double>(), b.outer, b.R, b.inner);
+        }
+        break;
+      case Device::CUDA:
+        if (kind == Reduce::Sum)
+          cuda::sum_dim(x.data<float>(), y.data<float>(), b.outer, b.R, b.inner, scale);
+        else
+          cuda::max_dim(x.data<float>(), y.data<float>(), b.outer, b.R, b.inner);
+        break;
+    }
   if (kind == Reduce::Sum) {
     // dx = scale * dy broadcast back over the reduced dims
     tape::record("sum", {x}, y, [in = x.shape(), scale](const Tensor& dy) {
@@ -85,7 +93,8 @@ Tensor reduce_block(Reduce kind, const Tensor& x_in, int64_t first, int64_t last
 }
 
 // Sorted, unique, non-negative dims; empty means all.
-std::vector<int64_t> normalize_dims(const Tensor& x, const std::vector<int64_t>& dims, const char* op) {
+std::vector<int64_t> normalize_dims(const Tensor& x, const std::vector<int64_t>& dims,
+                                    const char* op) {
   std::vector<int64_t> out;
   if (dims.empty()) {
     for (int64_t d = 0; d < x.dim(); ++d) out.push_back(d);
@@ -183,7 +192,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     } else if (shape[d - lead] == 1 && x.shape()[d] != 1) {
       dims.push_back(d);
     } else if (shape[d - lead] != x.shape()[d]) {
-      throw Error("[sum_to] cannot reduce shape " + to_string(x.shape()) + " to " + to_string(shape));
+      throw Error("[sum_to] cannot reduce shape " + to_string(x.shape()) + " to " +
+                  to_string(shape));
     }
   }
   return reshape(sum(x, dims, true), shape);

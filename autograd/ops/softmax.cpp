@@ -2,6 +2,7 @@
 // buffer; any other dim is moved last with permute + contiguous and moved back with a permute view,
 // so the view ops carry the gradient across the layout change.
 #include "autograd/kernels/softmax.h"
+
 #include "autograd/ops.h"
 
 namespace lmlab {

@@ -33,8 +33,8 @@ static Tensor unary_backward_kernel(UnaryOp op, const Tensor& x, const Tensor& y
                             dx.data<double>(), n, p);
       break;
     case Device::CUDA:
-      cuda::unary_backward(op, x.data<float>(), y.data<float>(), dy.data<float>(),
-                           dx.data<float>(), n, p);
+      cuda::unary_backward(op, x.data<float>(), y.data<float>(), dy.data<float>(), dx.data<float>(),
+                           n, p);
       break;
   }
   return dx;

@@ -59,7 +59,8 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
     strides[i] = x.strides()[p[i]];
   }
   Tensor y = make_view(x, shape, strides, x.offset());
-  tape::record("permute", {x}, y, [inverse](const Tensor& dy) { return Grads{permute(dy, inverse)}; });
+  tape::record("permute", {x}, y,
+               [inverse](const Tensor& dy) { return Grads{permute(dy, inverse)}; });
   return y;
 }
 

@@ -6,9 +6,7 @@
 using namespace lmlab;
 
 namespace {
-Tensor leaf(std::vector<double> v, Shape s) {
-  return Tensor::from_vector(v, s).requires_grad_();
-}
+Tensor leaf(std::vector<double> v, Shape s) { return Tensor::from_vector(v, s).requires_grad_(); }
 }  // namespace
 
 TEST(Tape, RecordsOnlyWhenAnInputRequiresGrad) {
@@ -31,9 +29,7 @@ TEST(Tape, NoGradGuardStopsRecordingAndRestores) {
   {
     NoGradGuard guard;
     EXPECT_FALSE(tape::grad_enabled());
-    {
-      NoGradGuard nested;
-    }
+    { NoGradGuard nested; }
     EXPECT_FALSE(tape::grad_enabled());
     Tensor y = mul(a, a);
     EXPECT_FALSE(y.requires_grad());
@@ -104,8 +100,8 @@ TEST(Tape, BackwardOnANonScalarIsAnError) {
   // With an explicit upstream gradient it works.
   tape::backward(y, Tensor::from_vector(std::vector<double>{1, 10}, {2}));
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 20}));
-  EXPECT_TRUE(test::ThrowsWith(
-      [&] { tape::backward(mul(x, 2.0), Tensor::ones({3}, DType::F64)); }, {"[backward]", "(3)", "(2)"}));
+  EXPECT_TRUE(test::ThrowsWith([&] { tape::backward(mul(x, 2.0), Tensor::ones({3}, DType::F64)); },
+                               {"[backward]", "(3)", "(2)"}));
   // The seed must have the root's dtype (and device: backward rules read it where the root lives).
   EXPECT_TRUE(test::ThrowsWith([&] { tape::backward(mul(x, 2.0), Tensor::ones({2}, DType::F32)); },
                                {"[backward]", "gradient is float32 on cpu", "float64 on cpu"}));
@@ -114,7 +110,8 @@ TEST(Tape, BackwardOnANonScalarIsAnError) {
 
 TEST(Tape, BackwardOnATensorWithoutGradIsAnError) {
   Tensor x = Tensor::ones({2}, DType::F64);
-  EXPECT_TRUE(test::ThrowsWith([&] { tape::backward(sum(x)); }, {"[backward]", "does not require grad"}));
+  EXPECT_TRUE(
+      test::ThrowsWith([&] { tape::backward(sum(x)); }, {"[backward]", "does not require grad"}));
 }
 
 TEST(Tape, InPlaceChangeOfASavedTensorIsDetected) {
@@ -122,8 +119,8 @@ TEST(Tape, InPlaceChangeOfASavedTensorIsDetected) {
   Tensor b = Tensor::from_vector(std::vector<double>{3, 4}, {2});
   Tensor y = mul(a, b);  // saves b for da
   b.fill_(0);            // b does not require grad: the in-place update itself is allowed
-  EXPECT_TRUE(test::ThrowsWith([&] { tape::backward(sum(y)); },
-                               {"[mul]", "modified in place", "(2)"}));
+  EXPECT_TRUE(
+      test::ThrowsWith([&] { tape::backward(sum(y)); }, {"[mul]", "modified in place", "(2)"}));
   tape::clear();
 }
 
@@ -155,7 +152,7 @@ TEST(Tape, GradientFlowsThroughViewsToTheBase) {
   Tensor w = test::randn64({3, 4}, 5);
   EXPECT_TRUE(test::Gradcheck(
       [](const std::vector<Tensor>& x) {
-        Tensor t = x[0].transpose(0, 1);           // (4, 3) view
+        Tensor t = x[0].transpose(0, 1);                        // (4, 3) view
         return sum(mul(t.narrow(0, 1, 2), t.narrow(0, 2, 2)));  // overlapping views of one leaf
       },
       {w}));
@@ -265,15 +262,17 @@ TEST(Gradcheck, CatchesAWrongBackwardRule) {
 
 TEST(Gradcheck, RefusesFloat32Inputs) {
   Tensor x = Tensor::ones({2}).requires_grad_();
-  EXPECT_TRUE(test::ThrowsWith([&] { gradcheck([](const std::vector<Tensor>& i) { return i[0]; }, {x}); },
-                               {"[gradcheck]", "float64"}));
+  EXPECT_TRUE(
+      test::ThrowsWith([&] { gradcheck([](const std::vector<Tensor>& i) { return i[0]; }, {x}); },
+                       {"[gradcheck]", "float64"}));
 }
 
 // The hook data-parallel training starts its all-reduces from: each leaf is reported once, after
 // the last node that uses it, with its final gradient; the order is the reverse of first use.
 TEST(Tape, LeafReadyHookReportsEachLeafOnceWithItsFinalGradient) {
   tape::clear();
-  Tensor a = leaf({1, 2}, {2}), b = leaf({3, 4}, {2}), c = leaf({5, 6}, {2}), unused = leaf({1}, {1});
+  Tensor a = leaf({1, 2}, {2}), b = leaf({3, 4}, {2}), c = leaf({5, 6}, {2}),
+         unused = leaf({1}, {1});
   // a is used first and last (a * b, then + a): it must be reported only after both uses.
   Tensor h = mul(a, b);
   Tensor y = add(mul(h, c), a);
@@ -284,7 +283,8 @@ TEST(Tape, LeafReadyHookReportsEachLeafOnceWithItsFinalGradient) {
     if (&m == c.impl_ptr()->meta.get()) return "c";
     return "?";
   };
-  tape::backward(sum(y), [&](AutogradMeta& m) { seen.emplace_back(name_of(m), m.grad.to_vector<double>()); });
+  tape::backward(
+      sum(y), [&](AutogradMeta& m) { seen.emplace_back(name_of(m), m.grad.to_vector<double>()); });
   ASSERT_EQ(seen.size(), 3u);  // `unused` never reached: not reported
   EXPECT_EQ(seen[0].first, "c");
   // b and a are both final after node 0 (a * b); a's last use is also node 0.

@@ -41,8 +41,11 @@ TEST(Tensor, FromVectorRoundTripsAndChecksCount) {
   Tensor t = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
   EXPECT_EQ(t.at({0, 2}), 3.0);
   EXPECT_EQ(t.at({1, -1}), 6.0);  // negative index counts from the end
-  EXPECT_TRUE(test::ThrowsWith([] { Tensor::from_vector(std::vector<float>{1, 2}, {3}); },
-                               {"[from_vector]", "(3)"}));
+  EXPECT_TRUE(test::ThrowsWith(
+      [] {
+        Tensor::from_vector(std::vector<float>{1, 2}, {3});
+      },
+      {"[from_vector]", "(3)"}));
   EXPECT_TRUE(test::ThrowsWith([&] { (void)t.at({2, 0}); }, {"[at]", "(2, 3)"}));
   EXPECT_TRUE(test::ThrowsWith([&] { (void)t.at({0}); }, {"[at]", "(2, 3)"}));
   EXPECT_TRUE(test::ThrowsWith([&] { (void)t.data<double>(); }, {"[data]", "float32"}));
@@ -156,8 +159,8 @@ TEST(Tensor, InPlaceUpdatesBumpTheVersion) {
   m.copy_(Tensor::from_vector(std::vector<float>{1, 2, 3}, {3}));  // broadcast copy
   EXPECT_EQ(m.to_vector<float>(), (std::vector<float>{1, 2, 3, 1, 2, 3}));
   EXPECT_TRUE(test::ThrowsWith([&] { m.copy_(Tensor::zeros({4})); }, {"[copy_]", "(4)", "(2, 3)"}));
-  EXPECT_TRUE(test::ThrowsWith([&] { m.copy_(Tensor::zeros({3}, DType::F64)); },
-                               {"[copy_]", "dtype"}));
+  EXPECT_TRUE(
+      test::ThrowsWith([&] { m.copy_(Tensor::zeros({3}, DType::F64)); }, {"[copy_]", "dtype"}));
 }
 
 TEST(Tensor, NegativeShapeAndBadArangeAreErrors) {

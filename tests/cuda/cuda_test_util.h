@@ -118,9 +118,9 @@ using OpFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 // Runs f on CPU leaves and on copies of `inputs` on `device` (float inputs require grad, int32 ones
 // are plain), differentiates sum(y * dy) for one random dy on each, and checks y and every float
-// input's gradient (which must exist): Close(device, cpu, rtol). Each graph is differentiated as soon as it is built
-// (the tape would keep both, but a harness should not depend on it). f may build views
-// (transposes, slices) of its inputs, so non-contiguous paths run on both sides.
+// input's gradient (which must exist): Close(device, cpu, rtol). Each graph is differentiated as
+// soon as it is built (the tape would keep both, but a harness should not depend on it). f may
+// build views (transposes, slices) of its inputs, so non-contiguous paths run on both sides.
 inline ::testing::AssertionResult Parity(Device device, const OpFn& f,
                                          const std::vector<Tensor>& inputs, double rtol,
                                          const std::string& what, bool backward = true) {

@@ -38,8 +38,9 @@ nn::ModelConfig config_from(const SafeTensors& st) {
   c.n_kv_head = i64("n_kv_head");
   c.n_embd = i64("n_embd");
   c.norm = parse_enum(m.at("norm"), {nn::NormType::LayerNorm, nn::NormType::RMSNorm});
-  c.norm_placement = parse_enum(m.at("norm_placement"), {nn::NormPlacement::Pre,
-                                nn::NormPlacement::Post, nn::NormPlacement::DeepNorm});
+  c.norm_placement =
+      parse_enum(m.at("norm_placement"),
+                 {nn::NormPlacement::Pre, nn::NormPlacement::Post, nn::NormPlacement::DeepNorm});
   c.mlp = parse_enum(m.at("mlp"), {nn::MlpType::Gelu, nn::MlpType::SwiGlu});
   c.mlp_multiple_of = i64("mlp_multiple_of");
   c.mlp_hidden = i64("mlp_hidden");
@@ -86,13 +87,15 @@ TEST_P(CudaTorchParity, LogitsLossAndEveryGradientMatch) {
   EXPECT_NEAR(loss.item(), want_loss, 1e-5 * std::max(max_abs(st.at("logits")), want_loss));
   tape::backward(loss);
   double max_grad = 0;
-  for (const auto& [name, w] : weights) max_grad = std::max(max_grad, max_abs(st.at("grad." + name)));
+  for (const auto& [name, w] : weights)
+    max_grad = std::max(max_grad, max_abs(st.at("grad." + name)));
   for (const auto& [name, p] : model->named_parameters()) {
     ASSERT_TRUE(p.grad().defined()) << name;
     const Tensor& want = st.at("grad." + name);
     // 1e-4 of the gradient's own max, floored at 1e-2 of the model's largest (as on the CPU)
     const double scale = std::max(max_abs(want), 1e-2 * max_grad);
-    EXPECT_TRUE(Close(p.grad(), want, 1e-4 * scale / std::max(max_abs(want), 1e-30), "grad." + name));
+    EXPECT_TRUE(
+        Close(p.grad(), want, 1e-4 * scale / std::max(max_abs(want), 1e-30), "grad." + name));
   }
 }
 
@@ -128,7 +131,8 @@ std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
   return s;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, CudaTorchParity, ::testing::ValuesIn(test::torch_fixture_files()), test_name);
+INSTANTIATE_TEST_SUITE_P(Fixtures, CudaTorchParity,
+                         ::testing::ValuesIn(test::torch_fixture_files()), test_name);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(CudaTorchParity);
 
 }  // namespace

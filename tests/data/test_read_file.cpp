@@ -1,8 +1,7 @@
 // The one whole-file read (data/read_file.h): contents byte for byte, and each reason it refuses.
-#include "data/read_file.h"
-
 #include <gtest/gtest.h>
 
+#include "data/read_file.h"
 #include "tests/temp_dir.h"
 
 namespace lmlab::test {

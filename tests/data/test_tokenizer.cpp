@@ -130,8 +130,8 @@ TEST(TokenizerErrors, CorruptSerialization) {
       {R"({"kind":"char","vocab_size":4,"vocab":"abc"})", "vocab_size is 4"},
       {R"({"kind":"byte","vocab_size":255})", "vocab_size is 255"}};
   for (const auto& [s, part] : cases)
-    EXPECT_TRUE(
-        ThrowsWith([&, &s = s] { Tokenizer::from_serialized(s); }, {"[tokenizer]", "corrupt", part}))
+    EXPECT_TRUE(ThrowsWith([&, &s = s] { Tokenizer::from_serialized(s); },
+                           {"[tokenizer]", "corrupt", part}))
         << s;
 }
 

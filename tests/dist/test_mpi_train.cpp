@@ -32,9 +32,17 @@ class MpiTrain : public ::testing::Test {
   // `lmlab train tiny.yaml` on the small corpus, 1 thread, into run_dir, plus sets.
   std::vector<std::string> train(const std::string& run_dir, std::vector<std::string> sets,
                                  std::vector<std::string> extra = {"--quiet"}) const {
-    std::vector<std::string> a{test::lmlab_binary(), "train", test::tiny_config(), "--run-dir", run_dir,
-                               "--set", "data.corpus=" + corpus_, "--set", "train.threads=1",
-                               "--set", "train.sample_tokens=0"};
+    std::vector<std::string> a{test::lmlab_binary(),
+                               "train",
+                               test::tiny_config(),
+                               "--run-dir",
+                               run_dir,
+                               "--set",
+                               "data.corpus=" + corpus_,
+                               "--set",
+                               "train.threads=1",
+                               "--set",
+                               "train.sample_tokens=0"};
     for (const std::string& s : sets) a.insert(a.end(), {"--set", s});
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
@@ -46,7 +54,8 @@ class MpiTrain : public ::testing::Test {
     return a;
   }
   // An MPMD launch: rank 0 runs `a`, rank 1 runs `b`.
-  static std::vector<std::string> mpmd(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  static std::vector<std::string> mpmd(const std::vector<std::string>& a,
+                                       const std::vector<std::string>& b) {
     std::vector<std::string> argv = mpirun();
     argv.insert(argv.end(), {"-np", "1"});
     argv.insert(argv.end(), a.begin(), a.end());
@@ -80,10 +89,9 @@ size_t csv_rows_if_any(const std::string& path) {
 TEST_F(MpiTrain, TwoRanksWithHalfTheBatchMatchOneRankWithAllOfIt) {
   // Width 128: 1.6 MiB of gradients, so 1 MiB buckets make two, one of them started during the
   // backward by the tape's hook.
-  const std::vector<std::string> common{"train.max_iters=30", "train.eval_interval=10",
-                                        "optim.decay_iters=30", "train.grad_accum=2",
-                                        "model.dropout=0.1", "model.n_embd=128",
-                                        "train.bucket_mb=1"};
+  const std::vector<std::string> common{
+      "train.max_iters=30", "train.eval_interval=10", "optim.decay_iters=30", "train.grad_accum=2",
+      "model.dropout=0.1",  "model.n_embd=128",       "train.bucket_mb=1"};
   auto with = [&](const std::string& batch) {
     std::vector<std::string> s = common;
     s.push_back(batch);
@@ -97,7 +105,8 @@ TEST_F(MpiTrain, TwoRanksWithHalfTheBatchMatchOneRankWithAllOfIt) {
   // Rank 0 alone reports: one banner naming the ranks, one final line.
   EXPECT_NE(b.out.find("2 data-parallel ranks"), std::string::npos) << b.out;
   size_t done = 0;
-  for (size_t p = b.out.find("train: done"); p != std::string::npos; p = b.out.find("train: done", p + 1))
+  for (size_t p = b.out.find("train: done"); p != std::string::npos;
+       p = b.out.find("train: done", p + 1))
     ++done;
   EXPECT_EQ(done, 1u) << b.out;
 
@@ -127,8 +136,8 @@ TEST_F(MpiTrain, TwoRanksWithHalfTheBatchMatchOneRankWithAllOfIt) {
 }
 
 TEST_F(MpiTrain, ResumeOnTwoRanksIsBitExact) {
-  const std::vector<std::string> s{"train.batch_size=4", "optim.decay_iters=20", "model.dropout=0.1",
-                                   "train.eval_interval=5"};
+  const std::vector<std::string> s{"train.batch_size=4", "optim.decay_iters=20",
+                                   "model.dropout=0.1", "train.eval_interval=5"};
   auto steps = [&](int n) {
     std::vector<std::string> v = s;
     v.push_back("train.max_iters=" + std::to_string(n));
@@ -147,7 +156,8 @@ TEST_F(MpiTrain, ResumeOnTwoRanksIsBitExact) {
 // Ctrl-C on mpirun: Open MPI forwards SIGTERM to the ranks, which agree to stop after the same
 // step; rank 0 writes the checkpoint, and --resume continues bit-exactly.
 TEST_F(MpiTrain, InterruptingMpirunCheckpointsAndResumes) {
-  const std::vector<std::string> s{"optim.decay_iters=1000", "model.dropout=0.1", "train.eval_interval=1000000"};
+  const std::vector<std::string> s{"optim.decay_iters=1000", "model.dropout=0.1",
+                                   "train.eval_interval=1000000"};
   auto with = [&](int steps) {
     std::vector<std::string> v = s;
     v.push_back("train.max_iters=" + std::to_string(steps));
@@ -174,7 +184,8 @@ TEST_F(MpiTrain, InterruptingMpirunCheckpointsAndResumes) {
 // A 2-rank checkpoint resumes on 1 rank with the same global batch (2 x 4 -> 1 x 8) and follows
 // the 2-rank run (float tolerance); a resume that would change the global batch is refused.
 TEST_F(MpiTrain, ResumeOnAnotherRankCountKeepsTheGlobalBatch) {
-  const std::vector<std::string> s{"optim.decay_iters=20", "model.dropout=0.1", "train.eval_interval=5"};
+  const std::vector<std::string> s{"optim.decay_iters=20", "model.dropout=0.1",
+                                   "train.eval_interval=5"};
   auto with = [&](int steps, int batch) {
     std::vector<std::string> v = s;
     v.push_back("train.max_iters=" + std::to_string(steps));
@@ -206,19 +217,22 @@ TEST_F(MpiTrain, ResumeOnAnotherRankCountKeepsTheGlobalBatch) {
 TEST_F(MpiTrain, MismatchedConfigsAcrossRanksAreRefused) {
   const std::string run_dir = dir_ / "mismatch";
   RunResult r = run(mpmd(train(run_dir, {"train.max_iters=5"}),
-                          train(run_dir, {"train.max_iters=5", "optim.lr=0.002"})),
-                     60);
+                         train(run_dir, {"train.max_iters=5", "optim.lr=0.002"})),
+                    60);
   ASSERT_NE(r.code, -1) << "the job did not end";
   EXPECT_NE(r.code, 0);
-  EXPECT_NE(r.err.find("rank 1 was started with a different config than rank 0"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rank 1 was started with a different config than rank 0"), std::string::npos)
+      << r.err;
   // Rank 1 names the key.
-  EXPECT_NE(r.err.find("rank 1 has optim.lr: 0.002, rank 0 optim.lr: 0.001"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rank 1 has optim.lr: 0.002, rank 0 optim.lr: 0.001"), std::string::npos)
+      << r.err;
   EXPECT_FALSE(fs::exists(run_dir + "/ckpt.safetensors"));
   EXPECT_FALSE(fs::exists(run_dir + "/metrics.csv"));
 }
 
-// The same relative data.corpus names other text in rank 1's working directory (as another machine's
-// copy would): refused before the first step, naming the corpus rather than the vocabulary.
+// The same relative data.corpus names other text in rank 1's working directory (as another
+// machine's copy would): refused before the first step, naming the corpus rather than the
+// vocabulary.
 TEST_F(MpiTrain, ADifferentCorpusOnOneRankIsRefused) {
   const std::string a = dir_ / "a", b = dir_ / "b", run_dir = dir_ / "corpus_differs";
   fs::create_directories(a);
@@ -227,7 +241,8 @@ TEST_F(MpiTrain, ADifferentCorpusOnOneRankIsRefused) {
   test::write_file(b + "/corpus.txt", test::small_corpus(100));
   auto cmd = [&](const std::string& wdir) {
     std::vector<std::string> v{"-np", "1", "-wdir", wdir};
-    for (const std::string& x : train(run_dir, {"train.max_iters=5", "data.corpus=corpus.txt"})) v.push_back(x);
+    for (const std::string& x : train(run_dir, {"train.max_iters=5", "data.corpus=corpus.txt"}))
+      v.push_back(x);
     return v;
   };
   std::vector<std::string> argv = mpirun();
@@ -237,7 +252,8 @@ TEST_F(MpiTrain, ADifferentCorpusOnOneRankIsRefused) {
   RunResult r = run(argv, 60);
   ASSERT_NE(r.code, -1) << "the job did not end";
   EXPECT_NE(r.code, 0);
-  EXPECT_NE(r.err.find("[dist] rank 1 trains on a different corpus than rank 0"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("[dist] rank 1 trains on a different corpus than rank 0"), std::string::npos)
+      << r.err;
   EXPECT_FALSE(fs::exists(run_dir + "/ckpt.safetensors"));
 }
 
@@ -245,9 +261,10 @@ TEST_F(MpiTrain, ADifferentCorpusOnOneRankIsRefused) {
 // names rank 1, and the whole job ends instead of hanging.
 TEST_F(MpiTrain, AnErrorOnOneRankEndsTheJob) {
   const std::string run_dir = dir_ / "one_fails";
-  RunResult r = run(mpmd(train(run_dir, {"train.max_iters=5"}),
-                          train(run_dir, {"train.max_iters=5", "data.corpus=" + (dir_ / "missing.txt")})),
-                     60);
+  RunResult r =
+      run(mpmd(train(run_dir, {"train.max_iters=5"}),
+               train(run_dir, {"train.max_iters=5", "data.corpus=" + (dir_ / "missing.txt")})),
+          60);
   ASSERT_NE(r.code, -1) << "the job did not end";
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("rank 1: lmlab train: error:"), std::string::npos) << r.err;
@@ -294,7 +311,8 @@ TEST_F(MpiTrain, AKilledRankEndsTheJobAndTheLastCheckpointLoads) {
   const auto killed_at = std::chrono::steady_clock::now();
   ::kill(ranks_pids.back(), SIGKILL);
   const int code = job.wait(60);
-  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
   ASSERT_NE(code, -1) << "the job did not end within 60 s of the kill";
   EXPECT_NE(code, 0);
   EXPECT_LT(took, 30.0);
@@ -322,12 +340,14 @@ TEST_F(MpiTrain, AStuckRankEndsTheJobAfterTheTimeout) {
   const auto stopped_at = std::chrono::steady_clock::now();
   ::kill(pids.back(), SIGSTOP);
   const int code = job.wait(60);
-  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
   ::kill(pids.back(), SIGKILL);  // in case the launcher left it stopped
   ASSERT_NE(code, -1) << "the job did not end within 60 s";
   EXPECT_NE(code, 0);
   EXPECT_LT(took, 30.0);
-  EXPECT_NE(job.err().find("[dist] waited more than 5 s for the other ranks in"), std::string::npos) << job.err();
+  EXPECT_NE(job.err().find("[dist] waited more than 5 s for the other ranks in"), std::string::npos)
+      << job.err();
   EXPECT_EQ(test::run_lmlab({"eval", run_dir + "/ckpt.safetensors"}, io_.str()).code, 0);
 }
 
@@ -335,7 +355,8 @@ TEST_F(MpiTrain, OnlyTrainRunsAsRanks) {
   RunResult r = run(ranks(2, {test::lmlab_binary(), "eval", dir_ / "nothing.safetensors"}), 60);
   ASSERT_NE(r.code, -1);
   EXPECT_NE(r.code, 0);
-  EXPECT_NE(r.err.find("only `lmlab train` runs as data-parallel ranks"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("only `lmlab train` runs as data-parallel ranks"), std::string::npos)
+      << r.err;
 }
 
 }  // namespace

@@ -46,7 +46,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::abort();
   }
   if (lmlab::to_yaml(back) != yaml) {
-    std::cerr << "to_yaml round trip changed the config:\n" << yaml << "---\n" << lmlab::to_yaml(back);
+    std::cerr << "to_yaml round trip changed the config:\n"
+              << yaml << "---\n"
+              << lmlab::to_yaml(back);
     std::abort();
   }
   return 0;

@@ -219,7 +219,8 @@ std::string test_name(const ::testing::TestParamInfo<std::string>& info) {
   return s;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, TorchParity, ::testing::ValuesIn(test::torch_fixture_files()), test_name);
+INSTANTIATE_TEST_SUITE_P(Fixtures, TorchParity, ::testing::ValuesIn(test::torch_fixture_files()),
+                         test_name);
 
 // Each pre/post fixture as its value on the five axes of the covering array in the script.
 std::vector<std::string> axes_of(const ModelConfig& c) {
@@ -252,8 +253,8 @@ TEST(TorchParityFixtures, CoverEveryPairOfAxisValues) {
         for (const std::string& vb : values[b]) {
           const bool seen = std::any_of(rows.begin(), rows.end(),
                                         [&](const auto& r) { return r[a] == va && r[b] == vb; });
-          EXPECT_TRUE(seen) << "no pre/post fixture in " << test::torch_fixture_dir() << " has " << va
-                            << " with " << vb;
+          EXPECT_TRUE(seen) << "no pre/post fixture in " << test::torch_fixture_dir() << " has "
+                            << va << " with " << vb;
         }
   EXPECT_TRUE(deepnorm) << "no deepnorm fixture";
   EXPECT_TRUE(no_bias) << "no fixture with bias off";

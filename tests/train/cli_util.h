@@ -1,15 +1,14 @@
 // Helpers for the trainer and CLI tests: temporary run directories, small corpora, running the
-// `lmlab` binary as a child process (fork + execve, no shell) with its stdout, stderr, exit code and
-// peak memory, tmpfs mounts for disk faults, and checks on what a run leaves behind.
+// `lmlab` binary as a child process (fork + execve, no shell) with its stdout, stderr, exit code
+// and peak memory, tmpfs mounts for disk faults, and checks on what a run leaves behind.
 #pragma once
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <cerrno>
@@ -133,7 +132,9 @@ class Child {
       ::signal(SIGTERM, SIG_DFL);
       if (o.fsize_limit >= 0) {
         ::signal(SIGXFSZ, SIG_IGN);  // a write past the limit fails with EFBIG instead of killing
-        struct rlimit rl {rlim_t(o.fsize_limit), rlim_t(o.fsize_limit)};
+        struct rlimit rl {
+          rlim_t(o.fsize_limit), rlim_t(o.fsize_limit)
+        };
         ::setrlimit(RLIMIT_FSIZE, &rl);
       }
       ::execve(args[0], args.data(), envp.data());
@@ -217,11 +218,12 @@ inline RunResult run_lmlab(const std::vector<std::string>& args, const std::stri
 
 // `lmlab train tiny.yaml --quiet --run-dir <run_dir>` on `corpus` with 1 thread, then
 // "--set <s>" for each of `sets` and the `extra` arguments.
-inline std::vector<std::string> tiny_train_args(const std::string& run_dir, const std::string& corpus,
+inline std::vector<std::string> tiny_train_args(const std::string& run_dir,
+                                                const std::string& corpus,
                                                 const std::vector<std::string>& sets = {},
                                                 const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> a{"train", tiny_config(), "--quiet", "--run-dir", run_dir,
-                             "--set", "data.corpus=" + corpus, "--set", "train.threads=1"};
+  std::vector<std::string> a{"train", tiny_config(),           "--quiet", "--run-dir",      run_dir,
+                             "--set", "data.corpus=" + corpus, "--set",   "train.threads=1"};
   for (const std::string& s : sets) a.insert(a.end(), {"--set", s});
   a.insert(a.end(), extra.begin(), extra.end());
   return a;
@@ -320,7 +322,7 @@ inline std::vector<std::string> files_in(const std::string& dir) {
 
 // Expects exit `code`, every part in stderr, and no file written in `run_dir`.
 inline void expect_failure(const RunResult& r, int code, std::initializer_list<std::string> parts,
-                    const std::string& run_dir = "") {
+                           const std::string& run_dir = "") {
   EXPECT_EQ(r.code, code) << r.err;
   for (const std::string& p : parts)
     EXPECT_NE(r.err.find(p), std::string::npos) << "no \"" << p << "\" in: " << r.err;

@@ -18,22 +18,25 @@ namespace fs = std::filesystem;
 
 std::string base_path() { return std::string(LMLAB_SOURCE_DIR) + "/configs/tiny.yaml"; }
 
-std::string spec_text(const std::string& body) { return "base: " + base_path() + "\nseeds: [1, 2]\n" + body; }
+std::string spec_text(const std::string& body) {
+  return "base: " + base_path() + "\nseeds: [1, 2]\n" + body;
+}
 
 TEST(AblationSpec, VariantsTimesGridInOrderWithGeneratedNames) {
-  const AblationSpec s = parse_ablation_spec(spec_text(
-      "set: {train.max_iters: 20}\n"
-      "variants:\n"
-      "  - name: pre\n    set: {model.norm_placement: pre}\n"
-      "  - name: post\n    set: {model.norm_placement: post}\n"
-      "grid:\n  optim.lr: [1.0e-3, 3.0e-3]\n  model.n_layer: [1, 2]\n"), "spec.yaml");
+  const AblationSpec s = parse_ablation_spec(
+      spec_text("set: {train.max_iters: 20}\n"
+                "variants:\n"
+                "  - name: pre\n    set: {model.norm_placement: pre}\n"
+                "  - name: post\n    set: {model.norm_placement: post}\n"
+                "grid:\n  optim.lr: [1.0e-3, 3.0e-3]\n  model.n_layer: [1, 2]\n"),
+      "spec.yaml");
   ASSERT_EQ(s.variants.size(), 8u);
   EXPECT_EQ(s.variants[0].name, "pre,lr=1.0e-3,n_layer=1");
   EXPECT_EQ(s.variants[3].name, "pre,lr=3.0e-3,n_layer=2");
   EXPECT_EQ(s.variants[4].name, "post,lr=1.0e-3,n_layer=1");
   EXPECT_EQ(override_strings(s, s.variants[5]),
-            (std::vector<std::string>{"train.max_iters=20", "model.norm_placement=post", "optim.lr=1.0e-3",
-                                      "model.n_layer=2"}));
+            (std::vector<std::string>{"train.max_iters=20", "model.norm_placement=post",
+                                      "optim.lr=1.0e-3", "model.n_layer=2"}));
   EXPECT_EQ(s.baseline, "pre,lr=1.0e-3,n_layer=1");
   EXPECT_EQ(s.seeds, (std::vector<int64_t>{1, 2}));
   EXPECT_EQ(s.name, "spec");  // the file's stem when no name is given
@@ -41,7 +44,8 @@ TEST(AblationSpec, VariantsTimesGridInOrderWithGeneratedNames) {
 }
 
 TEST(AblationSpec, GridAloneSeedCountAndNoVariantsAtAll) {
-  AblationSpec s = parse_ablation_spec("base: x.yaml\nseeds: 3\ngrid:\n  model.norm: [layernorm, rmsnorm]\n", "");
+  AblationSpec s = parse_ablation_spec(
+      "base: x.yaml\nseeds: 3\ngrid:\n  model.norm: [layernorm, rmsnorm]\n", "");
   ASSERT_EQ(s.variants.size(), 2u);
   EXPECT_EQ(s.variants[1].name, "norm=rmsnorm");
   EXPECT_EQ(s.seeds, (std::vector<int64_t>{1, 2, 3}));
@@ -65,10 +69,14 @@ TEST(AblationSpec, MistakesAreLocatedErrors) {
       {"base: b.yaml\nseeds: [one]\n", {"s.yaml:2", "integers"}},
       {"base: b.yaml\nseeds: 0\n", {"s.yaml:2", "count"}},
       {"base: b.yaml\nseeds: [1]\nmetric: loss\n", {"s.yaml:3", "final_val_loss or best_val_loss"}},
-      {"base: b.yaml\nseeds: [1]\nvariants:\n  - name: a\n  - name: a\n", {"s.yaml:5", "duplicate variant name 'a'"}},
-      {"base: b.yaml\nseeds: [1]\nvariants:\n  - name: a/b\n", {"s.yaml:4", "'a/b'", "directory name"}},
-      {"base: b.yaml\nseeds: [1]\nvariants:\n  - set: {model.norm: rmsnorm}\n", {"s.yaml:4", "needs a name"}},
-      {"base: b.yaml\nseeds: [1]\nvariants:\n  - name: a\n    sett: {}\n", {"s.yaml:5", "unknown key 'sett'"}},
+      {"base: b.yaml\nseeds: [1]\nvariants:\n  - name: a\n  - name: a\n",
+       {"s.yaml:5", "duplicate variant name 'a'"}},
+      {"base: b.yaml\nseeds: [1]\nvariants:\n  - name: a/b\n",
+       {"s.yaml:4", "'a/b'", "directory name"}},
+      {"base: b.yaml\nseeds: [1]\nvariants:\n  - set: {model.norm: rmsnorm}\n",
+       {"s.yaml:4", "needs a name"}},
+      {"base: b.yaml\nseeds: [1]\nvariants:\n  - name: a\n    sett: {}\n",
+       {"s.yaml:5", "unknown key 'sett'"}},
       {"base: b.yaml\nseeds: [1]\nset: {lr: 1}\n", {"s.yaml:3", "'lr' is not a section.key"}},
       {"base: b.yaml\nseeds: [1]\nset: {model.norm: [a, b]}\n", {"s.yaml:3", "single value"}},
       {"base: b.yaml\nseeds: [1]\ngrid: {optim.lr: []}\n", {"s.yaml:3", "non-empty list"}},
@@ -80,14 +88,17 @@ TEST(AblationSpec, MistakesAreLocatedErrors) {
   // refused while expanding.
   std::string big = "base: b.yaml\nseeds: [1]\ngrid:\n";
   for (int k = 0; k < 20; ++k) big += "  model.k" + std::to_string(k) + ": [1, 2]\n";
-  EXPECT_TRUE(test::ThrowsWith([&] { parse_ablation_spec(big, "s.yaml"); }, {"s.yaml:", "more than 10000 variants"}));
+  EXPECT_TRUE(test::ThrowsWith([&] { parse_ablation_spec(big, "s.yaml"); },
+                               {"s.yaml:", "more than 10000 variants"}));
   for (const Case& c : cases)
-    EXPECT_TRUE(test::ThrowsWith([&] { parse_ablation_spec(c.text, "s.yaml"); }, c.parts)) << c.text;
+    EXPECT_TRUE(test::ThrowsWith([&] { parse_ablation_spec(c.text, "s.yaml"); }, c.parts))
+        << c.text;
 }
 
 TEST(AblationSpec, PlanResolvesEveryRunAndNamesTheVariantOnBadOverrides) {
-  const AblationSpec s = parse_ablation_spec(spec_text(
-      "variants:\n  - name: rms\n    set: {model.norm: rmsnorm, model.n_kv_head: 2}\n"), "s.yaml");
+  const AblationSpec s = parse_ablation_spec(
+      spec_text("variants:\n  - name: rms\n    set: {model.norm: rmsnorm, model.n_kv_head: 2}\n"),
+      "s.yaml");
   const std::vector<AblationRun> runs = plan_ablation(s, "/tmp/out");
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(runs[1].dir, "/tmp/out/rms/seed2");
@@ -96,17 +107,23 @@ TEST(AblationSpec, PlanResolvesEveryRunAndNamesTheVariantOnBadOverrides) {
   EXPECT_EQ(runs[1].config.model.norm, nn::NormType::RMSNorm);
   EXPECT_EQ(runs[1].config.model.n_kv_head, 2);
 
-  const AblationSpec typo = parse_ablation_spec(spec_text(
-      "variants:\n  - name: a\n  - name: b\n    set: {model.norms: rmsnorm}\n"), "s.yaml");
-  EXPECT_TRUE(test::ThrowsWith([&] { plan_ablation(typo, "/tmp/out"); },
-                               {"s.yaml:5", "variant 'b'", "model.norms", "did you mean 'model.norm'"}));
-  const AblationSpec invalid = parse_ablation_spec(spec_text(
-      "variants:\n  - name: odd-heads\n    set: {model.n_kv_head: 3}\n"), "s.yaml");
-  EXPECT_TRUE(test::ThrowsWith([&] { plan_ablation(invalid, "/tmp/out"); }, {"s.yaml:4", "variant 'odd-heads'", "n_kv_head"}));
+  const AblationSpec typo = parse_ablation_spec(
+      spec_text("variants:\n  - name: a\n  - name: b\n    set: {model.norms: rmsnorm}\n"),
+      "s.yaml");
+  EXPECT_TRUE(
+      test::ThrowsWith([&] { plan_ablation(typo, "/tmp/out"); },
+                       {"s.yaml:5", "variant 'b'", "model.norms", "did you mean 'model.norm'"}));
+  const AblationSpec invalid = parse_ablation_spec(
+      spec_text("variants:\n  - name: odd-heads\n    set: {model.n_kv_head: 3}\n"), "s.yaml");
+  EXPECT_TRUE(test::ThrowsWith([&] { plan_ablation(invalid, "/tmp/out"); },
+                               {"s.yaml:4", "variant 'odd-heads'", "n_kv_head"}));
   const AblationSpec seeded = parse_ablation_spec(spec_text("set: {train.seed: 5}\n"), "s.yaml");
-  EXPECT_TRUE(test::ThrowsWith([&] { plan_ablation(seeded, "/tmp/out"); }, {"train.seed", "seeds:"}));
-  const AblationSpec no_base = parse_ablation_spec("base: /nonexistent/base.yaml\nseeds: [1]\n", "s.yaml");
-  EXPECT_TRUE(test::ThrowsWith([&] { plan_ablation(no_base, "/tmp/out"); }, {"s.yaml", "/nonexistent/base.yaml", "does not exist"}));
+  EXPECT_TRUE(
+      test::ThrowsWith([&] { plan_ablation(seeded, "/tmp/out"); }, {"train.seed", "seeds:"}));
+  const AblationSpec no_base =
+      parse_ablation_spec("base: /nonexistent/base.yaml\nseeds: [1]\n", "s.yaml");
+  EXPECT_TRUE(test::ThrowsWith([&] { plan_ablation(no_base, "/tmp/out"); },
+                               {"s.yaml", "/nonexistent/base.yaml", "does not exist"}));
 }
 
 TEST(AblationDir, RefusesAnotherAblationsOutputForeignFilesAndChangedRuns) {
@@ -118,10 +135,12 @@ TEST(AblationDir, RefusesAnotherAblationsOutputForeignFilesAndChangedRuns) {
   fs::create_directories(out);
   EXPECT_NO_THROW(check_ablation_dir(s, runs, out));  // empty
   test::write_file(out + "/notes.txt", "mine");
-  EXPECT_TRUE(test::ThrowsWith([&] { check_ablation_dir(s, runs, out); }, {out, "not an lmlab ablation"}));
+  EXPECT_TRUE(
+      test::ThrowsWith([&] { check_ablation_dir(s, runs, out); }, {out, "not an lmlab ablation"}));
   fs::remove(out + "/notes.txt");
   test::write_file(out + "/ablation.json", "{\"name\": \"theirs\"}");
-  EXPECT_TRUE(test::ThrowsWith([&] { check_ablation_dir(s, runs, out); }, {out, "another ablation ('theirs'"}));
+  EXPECT_TRUE(test::ThrowsWith([&] { check_ablation_dir(s, runs, out); },
+                               {out, "another ablation ('theirs'"}));
   test::write_file(out + "/ablation.json", "{\"name\": \"mine\"}");
   EXPECT_NO_THROW(check_ablation_dir(s, runs, out));
   // A run on disk made with another config (e.g. the spec was edited since).
@@ -138,7 +157,8 @@ TEST(AblationDir, RefusesAnotherAblationsOutputForeignFilesAndChangedRuns) {
 // Every shipped spec parses and plans (all run configs valid); quick.yaml stays small.
 TEST(AblationSpec, ShippedSpecsPlan) {
   int n = 0;
-  for (const auto& e : fs::directory_iterator(std::string(LMLAB_SOURCE_DIR) + "/configs/ablations")) {
+  for (const auto& e :
+       fs::directory_iterator(std::string(LMLAB_SOURCE_DIR) + "/configs/ablations")) {
     if (e.path().extension() != ".yaml") continue;
     SCOPED_TRACE(e.path().string());
     const AblationSpec s = load_ablation_spec(e.path().string());
@@ -147,7 +167,8 @@ TEST(AblationSpec, ShippedSpecsPlan) {
     EXPECT_EQ(runs.size(), s.variants.size() * s.seeds.size());
     if (s.name == "quick") {
       EXPECT_LE(runs.size(), 8u);
-      for (const AblationRun& r : runs) EXPECT_LE(r.config.train.max_iters * r.config.model.n_layer, 3000);
+      for (const AblationRun& r : runs)
+        EXPECT_LE(r.config.train.max_iters * r.config.model.n_layer, 3000);
     }
     ++n;
   }

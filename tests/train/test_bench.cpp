@@ -20,8 +20,8 @@ const std::string kMedium = std::string(LMLAB_SOURCE_DIR) + "/configs/bench/medi
 
 TEST(BenchFlops, MatchesTheNanoGptFormulaWorkedByHand) {
   // nanoGPT-CPU: 4 layers, d 128, 4 heads, T 64, GELU 4d, vocab 65
-  nn::ModelConfig m{.vocab_size = 65, .block_size = 64, .n_layer = 4, .n_head = 4, .n_kv_head = 4,
-                    .n_embd = 128};
+  nn::ModelConfig m{
+      .vocab_size = 65, .block_size = 64, .n_layer = 4, .n_head = 4, .n_kv_head = 4, .n_embd = 128};
   // per layer: q, k, v, o 4 * 128^2 = 65536, MLP 2 * 128 * 512 = 131072; head 65 * 128 = 8320.
   // 6 * (4 * 196608 + 8320) + 12 * 4 * 64 * 128 = 4768512 + 393216
   EXPECT_DOUBLE_EQ(train_flops_per_token(m), 5161728.0);

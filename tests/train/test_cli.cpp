@@ -3,8 +3,8 @@
 // errors, 2 for usage, a message naming the file / key / shape, no half-written file) and --help.
 #include <cmath>
 
-#include "tests/test_util.h"
 #include "autograd/kernels/cuda_runtime.h"
+#include "tests/test_util.h"
 #include "tests/train/cli_util.h"
 #include "train/checkpoint.h"
 
@@ -30,10 +30,12 @@ class CliTest : public ::testing::Test {
 
   // `lmlab train tiny.yaml` on the small corpus, 1 thread (fast on a busy machine; the bit-exact
   // test sets 2), quiet, into `run_dir`, plus `sets`.
-  std::vector<std::string> train_args(const std::string& run_dir, std::vector<std::string> sets = {},
+  std::vector<std::string> train_args(const std::string& run_dir,
+                                      std::vector<std::string> sets = {},
                                       std::vector<std::string> extra = {}) const {
-    std::vector<std::string> a{"train", test::tiny_config(), "--quiet", "--run-dir", run_dir,
-                               "--set", "data.corpus=" + corpus_, "--set", "train.threads=1"};
+    std::vector<std::string> a{
+        "train", test::tiny_config(),      "--quiet", "--run-dir",      run_dir,
+        "--set", "data.corpus=" + corpus_, "--set",   "train.threads=1"};
     for (const std::string& s : sets) a.insert(a.end(), {"--set", s});
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
@@ -58,7 +60,8 @@ TEST_P(SignalTest, CheckpointsExits130AndResumes) {
   test::Child child(
       [&] {
         std::vector<std::string> a{test::lmlab_binary()};
-        for (const std::string& s : train_args(run, {"train.max_iters=5000", "train.eval_interval=1000"}))
+        for (const std::string& s :
+             train_args(run, {"train.max_iters=5000", "train.eval_interval=1000"}))
           a.push_back(s);
         return a;
       }(),
@@ -69,7 +72,8 @@ TEST_P(SignalTest, CheckpointsExits130AndResumes) {
   ASSERT_GE(csv_rows(run + "/metrics.csv").size(), 3u) << child.err();
   child.signal(GetParam());
   ASSERT_EQ(child.wait(30), 130) << child.err();
-  EXPECT_NE(child.err().find("interrupted (signal " + std::to_string(GetParam())), std::string::npos)
+  EXPECT_NE(child.err().find("interrupted (signal " + std::to_string(GetParam())),
+            std::string::npos)
       << child.err();
   EXPECT_NE(child.err().find("--resume"), std::string::npos);
 
@@ -121,7 +125,8 @@ TEST_F(CliTest, AKilledRunResumesFromItsLastCheckpointBitExact) {
   ASSERT_EQ(b.size(), 20u);
   for (size_t i = 0; i < a.size(); ++i)
     for (int col : {0, 1, 2, 3, 4, 5})
-      EXPECT_EQ(a[i][col], b[i][col]) << "row " << i << " column " << col << " (resumed at " << saved << ")";
+      EXPECT_EQ(a[i][col], b[i][col])
+          << "row " << i << " column " << col << " (resumed at " << saved << ")";
 }
 
 TEST_F(CliTest, DivergenceExits3AndKeepsThePreviousCheckpoint) {
@@ -138,7 +143,8 @@ TEST_F(CliTest, DivergenceExits3AndKeepsThePreviousCheckpoint) {
   second.push_back("train.max_iters=20");
   const RunResult r = train(run, second, {"--resume"}, fault);
   EXPECT_EQ(r.code, 3) << r.err;
-  EXPECT_NE(r.err.find("diverged at step 12: non-finite gradient norm"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("diverged at step 12: non-finite gradient norm"), std::string::npos)
+      << r.err;
   const std::string json = read_file(run + "/diverged.json");
   EXPECT_NE(json.find("\"step\": 12"), std::string::npos) << json;
   const auto rows = csv_rows(run + "/metrics.csv");
@@ -163,11 +169,12 @@ TEST_F(CliTest, AHugeLearningRateDivergesWithExit3) {
   // validation pass right after step 0 overflows. That is divergence at step 0: no checkpoint
   // (whose best_val_loss would be NaN) is written.
   const std::string run = dir_ / "run";
-  const RunResult r = train(run, {"optim.name=sgd", "optim.lr=1e30", "optim.min_lr=0",
-                                  "optim.grad_clip=0", "optim.schedule=constant",
-                                  "optim.warmup_iters=0", "train.checkpoint_interval=1"});
+  const RunResult r = train(
+      run, {"optim.name=sgd", "optim.lr=1e30", "optim.min_lr=0", "optim.grad_clip=0",
+            "optim.schedule=constant", "optim.warmup_iters=0", "train.checkpoint_interval=1"});
   EXPECT_EQ(r.code, 3) << r.err;
-  EXPECT_NE(r.err.find("diverged at step 0: non-finite validation loss"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("diverged at step 0: non-finite validation loss"), std::string::npos)
+      << r.err;
   const std::string json = read_file(run + "/diverged.json");
   EXPECT_NE(json.find("\"step\": 0"), std::string::npos) << json;
   EXPECT_EQ(json.find("\"last_finite_loss\": null"), std::string::npos) << json;
@@ -175,11 +182,12 @@ TEST_F(CliTest, AHugeLearningRateDivergesWithExit3) {
   // At lr 1e300 the first update itself makes the weights infinite while step 0's loss and
   // gradient were finite: caught before checkpointing them, as a divergence, not an I/O error.
   const std::string inf_run = dir_ / "inf";
-  const RunResult i = train(inf_run, {"optim.name=sgd", "optim.lr=1e300", "optim.min_lr=0",
-                                      "optim.grad_clip=0", "optim.schedule=constant",
-                                      "optim.warmup_iters=0", "train.checkpoint_interval=1"});
+  const RunResult i = train(
+      inf_run, {"optim.name=sgd", "optim.lr=1e300", "optim.min_lr=0", "optim.grad_clip=0",
+                "optim.schedule=constant", "optim.warmup_iters=0", "train.checkpoint_interval=1"});
   EXPECT_EQ(i.code, 3) << i.err;
-  EXPECT_NE(i.err.find("diverged at step 0: non-finite weights after the update"), std::string::npos)
+  EXPECT_NE(i.err.find("diverged at step 0: non-finite weights after the update"),
+            std::string::npos)
       << i.err;
   EXPECT_NE(read_file(inf_run + "/diverged.json").find("\"step\": 0"), std::string::npos);
   EXPECT_FALSE(fs::exists(inf_run + "/ckpt.safetensors"));
@@ -195,14 +203,16 @@ TEST_F(CliTest, EvalAndSampleOnFullAndWeightsOnlyCheckpoints) {
 
   RunResult e = lmlab({"eval", ckpt});
   ASSERT_EQ(e.code, 0) << e.err;
-  EXPECT_NEAR(std::stod(field(e.out, "val_loss")), std::stod(metrics_val), 5e-6 * std::stod(metrics_val))
+  EXPECT_NEAR(std::stod(field(e.out, "val_loss")), std::stod(metrics_val),
+              5e-6 * std::stod(metrics_val))
       << e.out << " vs metrics.csv " << metrics_val;
   EXPECT_EQ(field(e.out, "tokens"), std::to_string(val_tokens - 1));
   EXPECT_EQ(field(e.out, "corpus"), corpus_);
   EXPECT_EQ(field(e.out, "step"), "10");
 
   // The sample: prompt + N characters, the same for a seed, another for another seed.
-  const std::vector<std::string> sample{"sample", ckpt, "--prompt", "the", "--tokens", "25", "--seed", "7"};
+  const std::vector<std::string> sample{"sample",   ckpt, "--prompt", "the",
+                                        "--tokens", "25", "--seed",   "7"};
   const RunResult s1 = lmlab(sample), s2 = lmlab(sample);
   ASSERT_EQ(s1.code, 0) << s1.err;
   EXPECT_EQ(s1.out, s2.out);
@@ -261,7 +271,8 @@ TEST_F(CliTest, BadCorporaFailWithTheFileNamedAndNoFiles) {
   test::write_file(dir_ / "latin1.txt", "caf\xe9 au lait\n");
   expect_failure(with(dir_ / "latin1.txt"), 1, {dir_ / "latin1.txt", "not UTF-8", "offset 3"}, run);
   test::write_file(dir_ / "short.txt", "just twenty chars..");
-  expect_failure(with(dir_ / "short.txt"), 1, {dir_ / "short.txt", "block_size 16 needs at least 17"}, run);
+  expect_failure(with(dir_ / "short.txt"), 1,
+                 {dir_ / "short.txt", "block_size 16 needs at least 17"}, run);
   // A corpus without the default sample prompt "\n": refused up front, not after the whole run.
   test::write_file(dir_ / "oneline.txt", std::string(3000, 'a') + "b");
   expect_failure(with(dir_ / "oneline.txt"), 1, {"train.sample_prompt", "U+000A"}, run);
@@ -271,7 +282,8 @@ TEST_F(CliTest, BadCorporaFailWithTheFileNamedAndNoFiles) {
 TEST_F(CliTest, RunDirectoryUnderARegularFileFails) {
   // A path under a regular file cannot be a directory, even for root.
   test::write_file(dir_ / "file", "x");
-  expect_failure(train(dir_ / "file/run"), 1, {"cannot create the run directory", dir_ / "file/run"});
+  expect_failure(train(dir_ / "file/run"), 1,
+                 {"cannot create the run directory", dir_ / "file/run"});
   EXPECT_EQ(read_file(dir_ / "file"), "x");
 }
 
@@ -313,7 +325,8 @@ TEST_F(CliTest, CheckpointOfAnotherShapeFailsNamingTheShapes) {
   const std::string wide = dir_ / "wide", run = dir_ / "run";
   ASSERT_EQ(train(wide, {"train.max_iters=2", "model.n_embd=64"}).code, 0);
   const std::string ckpt = wide + "/ckpt.safetensors";
-  expect_failure(train(run, {}, {"--init-from", ckpt}), 1, {ckpt, "'wte.weight'", ", 64)", ", 32)"}, run);
+  expect_failure(train(run, {}, {"--init-from", ckpt}), 1, {ckpt, "'wte.weight'", ", 64)", ", 32)"},
+                 run);
   // --resume with another model in the config is refused before anything is written.
   const std::string before = read_file(wide + "/metrics.csv");
   expect_failure(train(wide, {"train.max_iters=3"}, {"--resume"}), 1, {ckpt, "different config"});
@@ -360,7 +373,8 @@ TEST_F(CliTest, BadConfigsNameTheFileLineAndKey) {
     return lmlab(a);
   };
   test::write_file(cfg, "model:\n  n_layer: 2\n  n_heads: 4\n");
-  expect_failure(with_config(cfg), 1, {cfg + ":3", "unknown key 'model.n_heads'", "model.n_head"}, run);
+  expect_failure(with_config(cfg), 1, {cfg + ":3", "unknown key 'model.n_heads'", "model.n_head"},
+                 run);
   test::write_file(cfg, "optim:\n  lr: -1\n");
   expect_failure(with_config(cfg), 1, {cfg + ":2", "optim.lr", "-1"}, run);
   test::write_file(cfg, "train:\n  max_iters: lots\n");
@@ -369,10 +383,12 @@ TEST_F(CliTest, BadConfigsNameTheFileLineAndKey) {
   expect_failure(with_config(cfg), 1, {cfg}, run);
   expect_failure(with_config(dir_ / "nope.yaml"), 1, {dir_ / "nope.yaml"}, run);
   expect_failure(train(run, {"optim.lr=abc"}), 1, {"--set optim.lr=abc"}, run);
-  expect_failure(train(run, {"optim.lr=-1"}), 1, {"--set optim.lr=-1", "optim.lr must be > 0"}, run);
+  expect_failure(train(run, {"optim.lr=-1"}), 1, {"--set optim.lr=-1", "optim.lr must be > 0"},
+                 run);
   expect_failure(train(run, {"model.n_embd"}), 1, {"model.n_embd"}, run);
   if (!cuda::available())  // without a GPU, asking for one is a clear error that names the fix
-    expect_failure(train(run, {"train.device=cuda"}), 1, {"train.device is cuda", "train.device=cpu"}, run);
+    expect_failure(train(run, {"train.device=cuda"}), 1,
+                   {"train.device is cuda", "train.device=cpu"}, run);
 }
 
 TEST_F(CliTest, UsageErrorsExit2) {
@@ -403,7 +419,8 @@ TEST_F(CliTest, HelpListsEveryOption) {
   for (const auto& [args, options] : cases) {
     const RunResult r = lmlab(args);
     EXPECT_EQ(r.code, 0) << args[0];
-    for (const std::string& o : options) EXPECT_NE(r.out.find(o), std::string::npos) << o << " in\n" << r.out;
+    for (const std::string& o : options)
+      EXPECT_NE(r.out.find(o), std::string::npos) << o << " in\n" << r.out;
   }
 }
 

@@ -19,7 +19,6 @@ namespace fs = std::filesystem;
 // A fresh directory per test for the YAML files it writes.
 class ConfigTest : public ::testing::Test {
  protected:
-
   std::string write(const std::string& name, const std::string& text) const {
     const std::string path = dir_ / name;
     std::ofstream(path, std::ios::binary) << text;
@@ -211,18 +210,20 @@ TEST_F(ConfigTest, InvalidYamlSyntaxGivesTheLine) {
       [&] { load_config(write("two.yaml", "model:\n  n_layer: 2\n---\nmodel:\n  n_layer: 3\n")); },
       {"two.yaml: holds 2 YAML documents"}));
   // yaml-cpp's LoadAll never returned on these (found by fuzz_config): now a clear error.
-  EXPECT_TRUE(test::ThrowsWith([&] { load_config(write("comma.yaml", ",a")); }, {"comma.yaml", "invalid YAML"}));
-  EXPECT_TRUE(test::ThrowsWith([&] { load_config(write("comma2.yaml", ",rain:\n  sa_prompt: \x01")); },
-                               {"comma2.yaml", "invalid YAML"}));
+  EXPECT_TRUE(test::ThrowsWith([&] { load_config(write("comma.yaml", ",a")); },
+                               {"comma.yaml", "invalid YAML"}));
+  EXPECT_TRUE(
+      test::ThrowsWith([&] { load_config(write("comma2.yaml", ",rain:\n  sa_prompt: \x01")); },
+                       {"comma2.yaml", "invalid YAML"}));
   // Comments and document markers alone still mean "all defaults".
-  EXPECT_EQ(load_config(write("empty.yaml", "# nothing\n---\n")).optim, load_config(write("e2.yaml", "")).optim);
+  EXPECT_EQ(load_config(write("empty.yaml", "# nothing\n---\n")).optim,
+            load_config(write("e2.yaml", "")).optim);
 }
 
 TEST_F(ConfigTest, MissingFileOrDirectory) {
   const std::string path = dir_ / "nope.yaml";
   EXPECT_EQ(error_loading(path), path + ": cannot read the config: no such file");
-  EXPECT_EQ(error_loading(dir_.str()),
-            dir_.str() + ": cannot read the config: it is a directory");
+  EXPECT_EQ(error_loading(dir_.str()), dir_.str() + ": cannot read the config: it is a directory");
 }
 
 TEST_F(ConfigTest, CrossFieldRulesBlameTheLastKeySet) {

@@ -29,11 +29,12 @@ double sum_sq(const Tensor& t) {
 }
 
 TEST(Diagnostics, ProbeMatchesDirectComputation) {
-  const nn::ModelConfig c{.vocab_size = 11, .block_size = 6, .n_layer = 3, .n_head = 2,
-                          .n_kv_head = 2, .n_embd = 8};
+  const nn::ModelConfig c{
+      .vocab_size = 11, .block_size = 6, .n_layer = 3, .n_head = 2, .n_kv_head = 2, .n_embd = 8};
   Generator gen(5);
   nn::TransformerLM model(c, gen);
-  const Tensor ids = Tensor::from_vector(std::vector<int32_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 1}, {2, 6});
+  const Tensor ids =
+      Tensor::from_vector(std::vector<int32_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 1}, {2, 6});
   tape::backward(model.loss(ids, ids));
 
   DiagnosticsProbe probe;
@@ -66,7 +67,8 @@ TEST(Diagnostics, ProbeMatchesDirectComputation) {
     EXPECT_EQ(rows[l].layer, int64_t(l));
     EXPECT_NEAR(rows[l].grad_norm, std::sqrt(g2[l]), 1e-5 * std::sqrt(g2[l]));
     EXPECT_NEAR(rows[l].weight_norm, std::sqrt(w2[l]), 1e-5 * std::sqrt(w2[l]));
-    EXPECT_NEAR(rows[l].update_ratio, std::sqrt(d2[l]) / std::sqrt(w2[l]), 1e-3 * rows[l].update_ratio);
+    EXPECT_NEAR(rows[l].update_ratio, std::sqrt(d2[l]) / std::sqrt(w2[l]),
+                1e-3 * rows[l].update_ratio);
     const double rms = std::sqrt(sum_sq(hidden[l]) / double(hidden[l].numel()));
     EXPECT_NEAR(rows[l].residual_rms, rms, 1e-5 * rms);
     EXPECT_GT(rows[l].grad_norm, 0);
@@ -79,10 +81,10 @@ TEST(Diagnostics, ProbeMatchesDirectComputation) {
 TEST(Diagnostics, TrainerWritesThemAtStepZeroAndEachEval) {
   test::TempDir dir("diag");
   test::write_file(dir / "corpus.txt", test::small_corpus());
-  TrainConfig cfg = load_config(test::tiny_config(), {"data.corpus=" + (dir / "corpus.txt"), "train.max_iters=12",
-                                                      "train.eval_interval=5", "train.threads=1",
-                                                      "train.sample_tokens=0", "optim.warmup_iters=2",
-                                                      "train.checkpoint_interval=6"});
+  TrainConfig cfg = load_config(
+      test::tiny_config(), {"data.corpus=" + (dir / "corpus.txt"), "train.max_iters=12",
+                            "train.eval_interval=5", "train.threads=1", "train.sample_tokens=0",
+                            "optim.warmup_iters=2", "train.checkpoint_interval=6"});
   cfg.train.run_dir = dir / "run";
   TrainOptions quiet;
   quiet.quiet = true;

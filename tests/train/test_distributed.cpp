@@ -2,15 +2,14 @@
 // identity, a GradReducer that leaves gradients alone, the fingerprints compared across ranks, and
 // evaluation split "across ranks" equal to the plain one. tests/dist/ runs the real thing under
 // mpirun.
-#include "train/distributed.h"
-
 #include <cstdlib>
 
-#include "tests/test_util.h"
-#include "tests/train/cli_util.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
 #include "nn/transformer.h"
+#include "tests/test_util.h"
+#include "tests/train/cli_util.h"
+#include "train/distributed.h"
 #include "train/trainer.h"
 
 namespace lmlab {
@@ -56,7 +55,8 @@ TEST(Distributed, VersionSaysWhetherMpiIsBuilt) {
   test::TempDir io("version");
   const test::RunResult r = test::run_lmlab({"--version"}, io.str());
   EXPECT_EQ(r.code, 0);
-  EXPECT_NE(r.out.find(dist::mpi_built() ? "MPI data parallelism built" : "MPI data parallelism not built"),
+  EXPECT_NE(r.out.find(dist::mpi_built() ? "MPI data parallelism built"
+                                         : "MPI data parallelism not built"),
             std::string::npos)
       << r.out;
 }
@@ -85,8 +85,12 @@ TEST(Distributed, EvaluationAcrossRanksOfOneIsThePlainEvaluation) {
   const std::string text = test::small_corpus();
   const Tokenizer tok = Tokenizer::make("char", text);
   const TokenDataset data(tok.encode(text), 0.2);
-  nn::ModelConfig mc{.vocab_size = tok.vocab_size(), .block_size = 16, .n_layer = 1, .n_head = 2,
-                     .n_kv_head = 2, .n_embd = 16};
+  nn::ModelConfig mc{.vocab_size = tok.vocab_size(),
+                     .block_size = 16,
+                     .n_layer = 1,
+                     .n_head = 2,
+                     .n_kv_head = 2,
+                     .n_embd = 16};
   Generator gen(3);
   nn::TransformerLM model(mc, gen);
   model.eval();

@@ -35,10 +35,12 @@ class FaultTest : public ::testing::Test {
     return lmlab(test::tiny_train_args(run_dir, corpus_, sets, extra), o);
   }
   // The training child, started without waiting.
-  std::unique_ptr<test::Child> start(const std::string& run_dir, const std::vector<std::string>& sets,
+  std::unique_ptr<test::Child> start(const std::string& run_dir,
+                                     const std::vector<std::string>& sets,
                                      const std::vector<std::string>& extra = {}) const {
     std::vector<std::string> argv{test::lmlab_binary()};
-    for (const std::string& a : test::tiny_train_args(run_dir, corpus_, sets, extra)) argv.push_back(a);
+    for (const std::string& a : test::tiny_train_args(run_dir, corpus_, sets, extra))
+      argv.push_back(a);
     return std::make_unique<test::Child>(argv, io_.str());
   }
   // Expects the metrics of two runs to agree bit for bit in step, tokens, lr, train_loss,
@@ -47,7 +49,8 @@ class FaultTest : public ::testing::Test {
     const auto a = csv_rows(a_csv), b = csv_rows(b_csv);
     ASSERT_EQ(a.size(), b.size());
     for (size_t i = 0; i < a.size(); ++i)
-      for (int col : {0, 1, 2, 3, 4, 5}) EXPECT_EQ(a[i][col], b[i][col]) << "row " << i << " column " << col;
+      for (int col : {0, 1, 2, 3, 4, 5})
+        EXPECT_EQ(a[i][col], b[i][col]) << "row " << i << " column " << col;
   }
 
   // Expects two checkpoints to hold the same tensors, bit for bit (their configs name different
@@ -59,7 +62,8 @@ class FaultTest : public ::testing::Test {
       ASSERT_TRUE(b.contains(name)) << name;
       const Tensor& u = b.at(name);
       ASSERT_EQ(t.shape(), u.shape()) << name;
-      EXPECT_EQ(std::memcmp(t.raw_data(), u.raw_data(), size_t(t.numel()) * dtype_size(t.dtype())), 0)
+      EXPECT_EQ(std::memcmp(t.raw_data(), u.raw_data(), size_t(t.numel()) * dtype_size(t.dtype())),
+                0)
           << name;
     }
     EXPECT_EQ(a.metadata.at("data_rng"), b.metadata.at("data_rng"));
@@ -83,7 +87,8 @@ class FaultTest : public ::testing::Test {
 // which --resume allows.
 const std::vector<std::string> kRun{"optim.decay_iters=40", "train.eval_interval=10",
                                     "train.sample_tokens=0"};
-std::vector<std::string> with(std::vector<std::string> sets, std::initializer_list<std::string> more) {
+std::vector<std::string> with(std::vector<std::string> sets,
+                              std::initializer_list<std::string> more) {
   sets.insert(sets.end(), more);
   return sets;
 }
@@ -106,7 +111,8 @@ TEST_F(FaultTest, KillNineAtRandomMomentsNeverLosesTheLastCheckpoint) {
       std::this_thread::sleep_for(std::chrono::microseconds(200));
     std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
     child->signal(SIGKILL);
-    ASSERT_EQ(child->wait(30), 128 + SIGKILL) << "kill " << k << " (seed " << seed << "): " << child->err();
+    ASSERT_EQ(child->wait(30), 128 + SIGKILL)
+        << "kill " << k << " (seed " << seed << "): " << child->err();
     torn_writes += int(test::temp_leftovers(run).size());
     for (const std::string& tmp : test::temp_leftovers(run)) fs::remove(tmp);
     const Checkpoint c = load_checkpoint(ckpt);
@@ -151,8 +157,9 @@ TEST_F(FaultTest, FullTmpfsKeepsThePreviousCheckpoint) {
   ASSERT_EQ(train(probe, with(kRun, {"train.max_iters=2"})).code, 0);
   const size_t ckpt_bytes = fs::file_size(probe + "/ckpt.safetensors");
   const test::TmpfsMount disk(dir_ / "disk", ckpt_bytes + ckpt_bytes / 2);
-  if (!disk.ok()) GTEST_SKIP() << "no real full disk to test (" << disk.why() << "); the RLIMIT_FSIZE "
-                               << "variant in test_cli.cpp covers the same path";
+  if (!disk.ok())
+    GTEST_SKIP() << "no real full disk to test (" << disk.why() << "); the RLIMIT_FSIZE "
+                 << "variant in test_cli.cpp covers the same path";
   const std::string run = dir_ / "disk/run", ckpt = run + "/ckpt.safetensors";
   ASSERT_EQ(train(run, with(kRun, {"train.max_iters=2"})).code, 0);
   const std::string good = read_file(ckpt);
@@ -168,13 +175,15 @@ TEST_F(FaultTest, FullTmpfsKeepsThePreviousCheckpoint) {
 
 TEST_F(FaultTest, ReadOnlyMountFailsClearlyAndKeepsTheRun) {
   const test::TmpfsMount disk(dir_ / "ro", 8 << 20);
-  if (!disk.ok()) GTEST_SKIP() << "no read-only file system to test (" << disk.why() << "); as a user, "
-                               << "test_cli.cpp's chmod 555 test covers it";
+  if (!disk.ok())
+    GTEST_SKIP() << "no read-only file system to test (" << disk.why() << "); as a user, "
+                 << "test_cli.cpp's chmod 555 test covers it";
   const std::string run = dir_ / "ro/run", ckpt = run + "/ckpt.safetensors";
   ASSERT_EQ(train(run, with(kRun, {"train.max_iters=2"})).code, 0);
   const std::string good = read_file(ckpt), metrics = read_file(run + "/metrics.csv");
   ASSERT_TRUE(disk.remount(true, 8 << 20));
-  expect_failure(train(run, with(kRun, {"train.max_iters=4"}), {"--resume"}), 1, {run, "not writable"});
+  expect_failure(train(run, with(kRun, {"train.max_iters=4"}), {"--resume"}), 1,
+                 {run, "not writable"});
   expect_failure(train(dir_ / "ro/fresh", with(kRun, {"train.max_iters=2"})), 1,
                  {"cannot create the run directory", dir_ / "ro/fresh"});
   // Reading a checkpoint needs no write access.
@@ -243,7 +252,8 @@ TEST_F(FaultTest, MalformedUtf8CorporaNameTheFileOffsetAndReason) {
   const std::string text = test::small_corpus();
   const std::vector<Case> cases{
       {text + "\xe4\xb8", "offset " + std::to_string(text.size()) + " (unexpected end of data)"},
-      {text + "\xed\xa0\x80!", "offset " + std::to_string(text.size()) + " (invalid continuation byte)"},
+      {text + "\xed\xa0\x80!",
+       "offset " + std::to_string(text.size()) + " (invalid continuation byte)"},
       {"ab\xc0\xaf" + text, "offset 2 (invalid start byte)"},
       {text + "\xf4\x90\x80\x80", "invalid byte 0xf4 at offset " + std::to_string(text.size())},
       {text + std::string(1, '\0') + text, "NUL byte at offset " + std::to_string(text.size())}};
@@ -274,8 +284,9 @@ TEST_F(FaultTest, AHundredMegabyteLineTrainsInBoundedMemory) {
       out.write(line.data(), std::streamsize(std::min(line.size(), n - written)));
   }
   const std::string run = dir_ / "run";
-  const RunResult r = train(run, {"data.corpus=" + big, "data.val_fraction=0.0001",
-                                  "train.max_iters=2", "train.sample_tokens=0"},
+  const RunResult r = train(run,
+                            {"data.corpus=" + big, "data.val_fraction=0.0001", "train.max_iters=2",
+                             "train.sample_tokens=0"},
                             {}, {});
   ASSERT_EQ(r.code, 0) << r.err;
   expect_steps(run + "/metrics.csv", 2);
@@ -299,8 +310,9 @@ TEST_F(FaultTest, NanGradientLeavesOnlyFiniteCheckpoints) {
     const std::string run = dir_ / ("run_" + optimizer);
     ChildOptions fault;
     fault.env = {"LMLAB_FAULT_NAN_AT_STEP=3"};
-    const RunResult r = train(run, with(kRun, {"train.max_iters=8", "train.checkpoint_interval=1",
-                                               "train.grad_accum=2", "optim.name=" + optimizer}),
+    const RunResult r = train(run,
+                              with(kRun, {"train.max_iters=8", "train.checkpoint_interval=1",
+                                          "train.grad_accum=2", "optim.name=" + optimizer}),
                               {}, fault);
     EXPECT_EQ(r.code, 3) << r.err;
     EXPECT_NE(r.err.find("diverged at step 3"), std::string::npos) << r.err;
@@ -322,9 +334,10 @@ TEST_F(FaultTest, DivergingPostNormRunReportsThePreClipGradientNorm) {
   // Post-Norm at a far too high learning rate, clipped at 1: metrics.csv must show the gradient
   // norm before clipping (growing well past the threshold) with clipped=1, not the clipped 1.
   const std::string run = dir_ / "run";
-  const RunResult r = train(run, {"model.norm_placement=post", "optim.lr=3", "optim.min_lr=0",
-                                  "optim.warmup_iters=0", "optim.schedule=constant",
-                                  "optim.grad_clip=1", "train.max_iters=30", "train.sample_tokens=0"});
+  const RunResult r =
+      train(run, {"model.norm_placement=post", "optim.lr=3", "optim.min_lr=0",
+                  "optim.warmup_iters=0", "optim.schedule=constant", "optim.grad_clip=1",
+                  "train.max_iters=30", "train.sample_tokens=0"});
   ASSERT_TRUE(r.code == 0 || r.code == 3) << r.err;
   const auto rows = csv_rows(run + "/metrics.csv");
   ASSERT_GE(rows.size(), 5u) << r.err;

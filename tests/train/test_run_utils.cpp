@@ -74,7 +74,8 @@ TEST(Median, MiddleValueOrMeanOfTheTwoMiddleOnes) {
 // SIGINT inside the scope is recorded, not fatal; the handler before the scope comes back when it
 // ends, also through an exception.
 TEST(StopSignalScope, RecordsSignalsAndRestoresTheHandlerBefore) {
-  struct sigaction ignore {}, before {}, now {};
+  struct sigaction ignore {
+  }, before{}, now{};
   ignore.sa_handler = SIG_IGN;
   sigemptyset(&ignore.sa_mask);
   sigaction(SIGINT, &ignore, &before);

@@ -1,7 +1,5 @@
 // safetensors: round trips of every dtype with metadata, byte layout, atomic writes, reading the
 // Python-written fixtures, and every corruption case -> an Error naming the file and the fault.
-#include "train/safetensors.h"
-
 #include <unistd.h>
 
 #include <cstring>
@@ -10,6 +8,7 @@
 
 #include "tests/temp_dir.h"
 #include "tests/test_util.h"
+#include "train/safetensors.h"
 
 namespace lmlab {
 namespace {
@@ -22,7 +21,8 @@ class SafeTensorsTest : public ::testing::Test {
   std::string file(const std::string& name) const { return dir_ / name; }
 
   // Writes a file with the given header text and data bytes; header_len overrides the length field.
-  std::string write_raw(const std::string& header, const std::string& data, int64_t header_len = -1) {
+  std::string write_raw(const std::string& header, const std::string& data,
+                        int64_t header_len = -1) {
     const std::string path = file("raw.safetensors");
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     uint64_t n = header_len < 0 ? header.size() : uint64_t(header_len);
@@ -39,9 +39,11 @@ class SafeTensorsTest : public ::testing::Test {
 
 SafeTensors sample() {
   SafeTensors st;
-  st.tensors["a.f32"] = Tensor::from_vector(std::vector<float>{1.5f, -2.25f, 3e-8f, 4, 5, 6}, {2, 3});
+  st.tensors["a.f32"] =
+      Tensor::from_vector(std::vector<float>{1.5f, -2.25f, 3e-8f, 4, 5, 6}, {2, 3});
   st.tensors["b.f64"] = Tensor::from_vector(std::vector<double>{0.1, -1e300, 7}, {3});
-  st.tensors["c.i32"] = Tensor::from_vector(std::vector<int32_t>{-1, 0, 2147483647, -2147483647 - 1}, {2, 2});
+  st.tensors["c.i32"] =
+      Tensor::from_vector(std::vector<int32_t>{-1, 0, 2147483647, -2147483647 - 1}, {2, 2});
   st.tensors["scalar"] = Tensor::full({}, 2.5);
   st.tensors["empty"] = Tensor::zeros({0, 3});
   st.metadata = {{"step", "42"}, {"note", "quotes \" and \\ and unicode \xc3\xa9"}};
@@ -89,7 +91,8 @@ TEST_F(SafeTensorsTest, LayoutIsStandardSafetensors) {
   EXPECT_EQ(n % 8, 0u) << "header padded to 8 bytes";
   ASSERT_EQ(bytes.size(), 8 + n + 8);
   const std::string header = bytes.substr(8, n);
-  EXPECT_NE(header.find("\"w\":{\"data_offsets\":[0,8],\"dtype\":\"F32\",\"shape\":[2]}"), std::string::npos)
+  EXPECT_NE(header.find("\"w\":{\"data_offsets\":[0,8],\"dtype\":\"F32\",\"shape\":[2]}"),
+            std::string::npos)
       << header;
   EXPECT_NE(header.find("\"__metadata__\":{\"k\":\"v\"}"), std::string::npos) << header;
   float v[2];
@@ -106,7 +109,8 @@ TEST_F(SafeTensorsTest, AtomicWriteLeavesNoTempFileAndReplacesTheOld) {
   save_safetensors(path, one);
   save_safetensors(path, two);
   std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir_.path())) names.push_back(e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(dir_.path()))
+    names.push_back(e.path().filename().string());
   EXPECT_EQ(names, std::vector<std::string>{"ckpt.safetensors"});
   const SafeTensors back = load_safetensors(path);
   EXPECT_FALSE(back.contains("x"));
@@ -128,7 +132,8 @@ TEST_F(SafeTensorsTest, SaveErrorsNameThePath) {
 TEST_F(SafeTensorsTest, AtNamesTheFileAndTheMissingTensor) {
   save_safetensors(file("a.safetensors"), sample());
   const SafeTensors st = load_safetensors(file("a.safetensors"));
-  EXPECT_TRUE(test::ThrowsWith([&] { st.at("nope"); }, {"[safetensors]", file("a.safetensors"), "'nope'"}));
+  EXPECT_TRUE(
+      test::ThrowsWith([&] { st.at("nope"); }, {"[safetensors]", file("a.safetensors"), "'nope'"}));
 }
 
 TEST_F(SafeTensorsTest, ReadsTheFixturesWrittenByPython) {
@@ -152,47 +157,62 @@ TEST_F(SafeTensorsTest, RejectsMissingShortAndOverlongFiles) {
   const std::string path = file("short.safetensors");
   std::ofstream(path, std::ios::binary) << "abc";
   EXPECT_TRUE(rejects(path, "shorter than the 8-byte header length"));
-  EXPECT_TRUE(rejects(write_raw("{}", "", 1000), "header length 1000 runs past the end of the file"));
+  EXPECT_TRUE(
+      rejects(write_raw("{}", "", 1000), "header length 1000 runs past the end of the file"));
 }
 
 TEST_F(SafeTensorsTest, RejectsMalformedHeaders) {
   EXPECT_TRUE(rejects(write_raw("{\"a\": ", ""), "not valid JSON"));
   // A number beyond double's range is an out_of_range error in nlohmann, not a parse_error (found
   // by fuzz_safetensors in CI; it escaped as an uncaught exception).
-  EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "F32", "shape": [576E640], "data_offsets": [0, 4]}})", "abcd"),
-                      "number overflow"));
+  EXPECT_TRUE(rejects(
+      write_raw(R"({"a": {"dtype": "F32", "shape": [576E640], "data_offsets": [0, 4]}})", "abcd"),
+      "number overflow"));
   EXPECT_TRUE(rejects(write_raw("[1, 2]", ""), "header is not a JSON object"));
   EXPECT_TRUE(rejects(write_raw("{\"a\": 3}", ""), "tensor 'a' is not a JSON object"));
-  EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "F32", "shape": [1]}})", "abcd"), "'a' has no \"data_offsets\""));
-  EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}})", "abcd"),
-                      "tensor 'a' has dtype BF16; lmlab reads F32, F64 and I32"));
-  EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": 7, "shape": [1], "data_offsets": [0, 4]}})", "abcd"),
-                      "\"dtype\" is not a string"));
-  EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "F32", "shape": 1, "data_offsets": [0, 4]}})", "abcd"),
-                      "\"shape\" is not an array"));
-  EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", "abcd"),
-                      "\"shape\" holds -1, not a non-negative integer"));
-  EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0]}})", "abcd"),
-                      "\"data_offsets\" must be [begin, end]"));
-  EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "F32", "shape": [0], "data_offsets": [4, 0]}})", "abcd"),
-                      "end before they begin"));
-  EXPECT_TRUE(rejects(write_raw(R"({"__metadata__": {"step": 3}})", ""), "value of 'step' is not a string"));
-  EXPECT_TRUE(rejects(write_raw(R"({"__metadata__": [1]})", ""), "\"__metadata__\" is not a JSON object"));
+  EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "F32", "shape": [1]}})", "abcd"),
+                      "'a' has no \"data_offsets\""));
+  EXPECT_TRUE(rejects(
+      write_raw(R"({"a": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}})", "abcd"),
+      "tensor 'a' has dtype BF16; lmlab reads F32, F64 and I32"));
+  EXPECT_TRUE(
+      rejects(write_raw(R"({"a": {"dtype": 7, "shape": [1], "data_offsets": [0, 4]}})", "abcd"),
+              "\"dtype\" is not a string"));
+  EXPECT_TRUE(
+      rejects(write_raw(R"({"a": {"dtype": "F32", "shape": 1, "data_offsets": [0, 4]}})", "abcd"),
+              "\"shape\" is not an array"));
+  EXPECT_TRUE(rejects(
+      write_raw(R"({"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", "abcd"),
+      "\"shape\" holds -1, not a non-negative integer"));
+  EXPECT_TRUE(
+      rejects(write_raw(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0]}})", "abcd"),
+              "\"data_offsets\" must be [begin, end]"));
+  EXPECT_TRUE(
+      rejects(write_raw(R"({"a": {"dtype": "F32", "shape": [0], "data_offsets": [4, 0]}})", "abcd"),
+              "end before they begin"));
+  EXPECT_TRUE(rejects(write_raw(R"({"__metadata__": {"step": 3}})", ""),
+                      "value of 'step' is not a string"));
+  EXPECT_TRUE(
+      rejects(write_raw(R"({"__metadata__": [1]})", ""), "\"__metadata__\" is not a JSON object"));
 }
 
 TEST_F(SafeTensorsTest, RejectsOffsetsThatDoNotTileTheData) {
-  EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", "abcdefgh"),
-                      "span 8 bytes but shape (3) of F32 needs 12"));
-  EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "F64", "shape": [2], "data_offsets": [0, 16]}})", "abcdefgh"),
-                      "exceed the data buffer of 8 bytes"));
+  EXPECT_TRUE(rejects(
+      write_raw(R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", "abcdefgh"),
+      "span 8 bytes but shape (3) of F32 needs 12"));
+  EXPECT_TRUE(rejects(
+      write_raw(R"({"a": {"dtype": "F64", "shape": [2], "data_offsets": [0, 16]}})", "abcdefgh"),
+      "exceed the data buffer of 8 bytes"));
   EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "I32", "shape": [2], "data_offsets": [0, 8]},
                                     "b": {"dtype": "I32", "shape": [1], "data_offsets": [4, 8]}})",
                                 "abcdefgh"),
                       "tensor 'b' data_offsets [4, 8) overlap tensor 'a'"));
-  EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "I32", "shape": [1], "data_offsets": [4, 8]}})", "abcdefgh"),
-                      "bytes [0, 4) of the data buffer belong to no tensor"));
-  EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "I32", "shape": [1], "data_offsets": [0, 4]}})", "abcdefgh"),
-                      "4 trailing bytes after the last tensor"));
+  EXPECT_TRUE(rejects(
+      write_raw(R"({"a": {"dtype": "I32", "shape": [1], "data_offsets": [4, 8]}})", "abcdefgh"),
+      "bytes [0, 4) of the data buffer belong to no tensor"));
+  EXPECT_TRUE(rejects(
+      write_raw(R"({"a": {"dtype": "I32", "shape": [1], "data_offsets": [0, 4]}})", "abcdefgh"),
+      "4 trailing bytes after the last tensor"));
 }
 
 TEST_F(SafeTensorsTest, RejectsTruncatedFiles) {

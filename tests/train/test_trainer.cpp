@@ -1,14 +1,13 @@
 // lmlab::train called directly: bit-exact resume (plain, dropout, grad_accum), resuming a finished
 // run, the files a run writes (config.yaml, metrics.csv, sample.txt, checkpoint), loss going down,
 // --init-from with a weights-only checkpoint, and the resume / init config checks.
-#include "train/trainer.h"
-
 #include <cmath>
 
+#include "data/tokenizer.h"
 #include "tests/test_util.h"
 #include "tests/train/cli_util.h"
-#include "data/tokenizer.h"
 #include "train/checkpoint.h"
+#include "train/trainer.h"
 
 namespace lmlab {
 namespace {
@@ -53,7 +52,8 @@ class TrainerTest : public ::testing::Test {
 // Full run of 8 steps (checkpoint every 4) vs. a run stopped at 4 and resumed to 8, on 2 threads.
 // decay_iters is pinned so the lr schedule does not depend on max_iters, and eval_interval divides
 // 4 so the stopped run's final evaluation is one the full run makes too.
-class ResumeTest : public TrainerTest, public ::testing::WithParamInterface<std::vector<std::string>> {};
+class ResumeTest : public TrainerTest,
+                   public ::testing::WithParamInterface<std::vector<std::string>> {};
 
 TEST_P(ResumeTest, IsBitExact) {
   std::vector<std::string> sets{"optim.decay_iters=8", "train.eval_interval=2",
@@ -105,7 +105,8 @@ TEST_F(TrainerTest, ResumingAFinishedRunIsANoOpThatReports) {
   const std::string d = dir_ / "done";
   const TrainConfig cfg = tiny(corpus_, d, {"train.max_iters=8", "train.eval_interval=4"});
   const TrainResult first = run(cfg);
-  const std::string metrics = read_file(d + "/metrics.csv"), ckpt = read_file(d + "/ckpt.safetensors");
+  const std::string metrics = read_file(d + "/metrics.csv"),
+                    ckpt = read_file(d + "/ckpt.safetensors");
   const TrainResult again = run(cfg, /*resume=*/true);
   EXPECT_EQ(again.steps, 8);
   EXPECT_FALSE(again.diverged || again.interrupted);
@@ -117,8 +118,9 @@ TEST_F(TrainerTest, ResumingAFinishedRunIsANoOpThatReports) {
 
 TEST_F(TrainerTest, WritesConfigMetricsSampleAndCheckpoint) {
   const std::string d = dir_ / "files";
-  TrainConfig cfg = tiny(corpus_, d, {"train.max_iters=12", "train.eval_interval=5",
-                                      "train.sample_prompt=the", "train.sample_tokens=30"});
+  TrainConfig cfg = tiny(corpus_, d,
+                         {"train.max_iters=12", "train.eval_interval=5", "train.sample_prompt=the",
+                          "train.sample_tokens=30"});
   const TrainResult r = run(cfg);
   EXPECT_EQ(r.run_dir, d);
   EXPECT_EQ(r.steps, 12);
@@ -160,8 +162,9 @@ TEST_F(TrainerTest, WritesConfigMetricsSampleAndCheckpoint) {
 
 TEST_F(TrainerTest, LossGoesDownOnARepetitiveCorpus) {
   const std::string d = dir_ / "learn";
-  const TrainResult r = run(tiny(corpus_, d, {"train.max_iters=60", "train.eval_interval=30",
-                                              "optim.lr=3e-3", "optim.warmup_iters=5"}));
+  const TrainResult r = run(tiny(
+      corpus_, d,
+      {"train.max_iters=60", "train.eval_interval=30", "optim.lr=3e-3", "optim.warmup_iters=5"}));
   const auto rows = csv_rows(d + "/metrics.csv");
   ASSERT_EQ(rows.size(), 60u);
   double first = 0, last = 0;
@@ -197,11 +200,14 @@ TEST_F(TrainerTest, ResumeRefusesAnotherModelAndInitFromChecksShapes) {
   const std::string a = dir_ / "a";
   run(tiny(corpus_, a, {"train.max_iters=2"}));
   EXPECT_TRUE(test::ThrowsWith(
-      [&] { run(tiny(corpus_, a, {"train.max_iters=4", "model.n_embd=64"}), true); },
+      [&] {
+        run(tiny(corpus_, a, {"train.max_iters=4", "model.n_embd=64"}), true);
+      },
       {"different config", a + "/ckpt.safetensors"}));
   // Allowed on resume: a longer run, other logging / checkpoint cadences, the run directory
   // spelt another way (or moved).
-  EXPECT_EQ(run(tiny(corpus_, a + "/", {"train.max_iters=4", "train.eval_interval=3"}), true).steps, 4);
+  EXPECT_EQ(run(tiny(corpus_, a + "/", {"train.max_iters=4", "train.eval_interval=3"}), true).steps,
+            4);
   const std::string moved = dir_ / "moved";
   fs::rename(a, moved);
   const TrainResult r = run(tiny(corpus_, moved, {"train.max_iters=5"}), true);

@@ -112,10 +112,10 @@ void attention_backward(const T* q, HeadStrides sq, const T* k, HeadStrides sk, 
     for (int64_t g = 0; g < G; ++g) {
       const int64_t h = kvh * G + g, bh = b * NH + h;
       const T beta = g == 0 ? T(0) : T(1);
-      gemm<T>(true, false, Tk, HS, Tq, scale, dscores + bh * Tq * Tk, Tk, head(q, sq, b, h),
-              sq.pos, beta, dkh, sdkv.pos);
-      gemm<T>(true, false, Tk, HS, Tq, T(1), att + bh * Tq * Tk, Tk, head(dout, sdo, b, h),
-              sdo.pos, beta, dvh, sdkv.pos);
+      gemm<T>(true, false, Tk, HS, Tq, scale, dscores + bh * Tq * Tk, Tk, head(q, sq, b, h), sq.pos,
+              beta, dkh, sdkv.pos);
+      gemm<T>(true, false, Tk, HS, Tq, T(1), att + bh * Tq * Tk, Tk, head(dout, sdo, b, h), sdo.pos,
+              beta, dvh, sdkv.pos);
     }
   }
 }

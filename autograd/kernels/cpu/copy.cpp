@@ -43,7 +43,8 @@ void copy_strided(const T* src, const int64_t* src_strides, T* dst, const int64_
   }
 }
 
-template <class T> void fill(T* y, int64_t n, T value) {
+template <class T>
+void fill(T* y, int64_t n, T value) {
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = value;
 }
@@ -63,7 +64,8 @@ void fill_uniform(T* y, int64_t n, uint64_t seed, uint64_t offset, double lo, do
   }
 }
 
-template <class From, class To> void convert(const From* x, To* y, int64_t n) {
+template <class From, class To>
+void convert(const From* x, To* y, int64_t n) {
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]);
 }
@@ -72,10 +74,10 @@ template void copy_strided<float>(const float*, const int64_t*, float*, const in
                                   const int64_t*, int64_t);
 template void fill<float>(float*, int64_t, float);
 template void copy_strided<double>(const double*, const int64_t*, double*, const int64_t*,
-                                  const int64_t*, int64_t);
+                                   const int64_t*, int64_t);
 template void fill<double>(double*, int64_t, double);
 template void copy_strided<int32_t>(const int32_t*, const int64_t*, int32_t*, const int64_t*,
-                                  const int64_t*, int64_t);
+                                    const int64_t*, int64_t);
 template void fill<int32_t>(int32_t*, int64_t, int32_t);
 template void fill_normal<float>(float*, int64_t, uint64_t, uint64_t, double, double);
 template void fill_normal<double>(double*, int64_t, uint64_t, uint64_t, double, double);

@@ -3,13 +3,13 @@
 // (visit_unary), so every loop body holds one formula and vectorises.
 #include "autograd/kernels/elementwise.h"
 
-#include "autograd/kernels/cpu/fast_math.h"
-#include "autograd/kernels/pointwise.h"
-
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+
+#include "autograd/kernels/cpu/fast_math.h"
+#include "autograd/kernels/pointwise.h"
 
 namespace lmlab::cpu {
 
@@ -22,15 +22,34 @@ static constexpr int64_t kChunk = 4096;
 // The math of kernels/pointwise.h on the CPU: fast_math's branch-free exp and tanh, which
 // `omp simd` vectorises (libm for float64).
 struct CpuMath {
-  template <class T> static T exp(T v) { return fast_exp_full(v); }
-  template <class T> static T exp_clamped(T v) { return fast_exp(v); }
-  template <class T> static T tanh(T v) { return fast_tanh(v); }
-  template <class T> static T log(T v) { return std::log(v); }
-  template <class T> static T sqrt(T v) { return std::sqrt(v); }
-  template <class T> static T pow(T v, T p) { return std::pow(v, p); }
+  template <class T>
+  static T exp(T v) {
+    return fast_exp_full(v);
+  }
+  template <class T>
+  static T exp_clamped(T v) {
+    return fast_exp(v);
+  }
+  template <class T>
+  static T tanh(T v) {
+    return fast_tanh(v);
+  }
+  template <class T>
+  static T log(T v) {
+    return std::log(v);
+  }
+  template <class T>
+  static T sqrt(T v) {
+    return std::sqrt(v);
+  }
+  template <class T>
+  static T pow(T v, T p) {
+    return std::pow(v, p);
+  }
 };
 
-template <class T, class F> static void map(const T* x, T* y, int64_t n, F f) {
+template <class T, class F>
+static void map(const T* x, T* y, int64_t n, F f) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
   for (int64_t c = 0; c < chunks; ++c) {
@@ -40,7 +59,8 @@ template <class T, class F> static void map(const T* x, T* y, int64_t n, F f) {
   }
 }
 
-template <class T> void unary_forward(UnaryOp op, const T* x, T* y, int64_t n, double p) {
+template <class T>
+void unary_forward(UnaryOp op, const T* x, T* y, int64_t n, double p) {
   const T c = T(p);
   kernels::visit_unary(op, [&](auto tag) {
     constexpr UnaryOp kOp = decltype(tag)::value;
@@ -112,8 +132,8 @@ static void broadcast_map(const T* a, const int64_t* sa, const T* b, const int64
 }
 
 template <class T>
-void binary_forward(BinaryOp op, const T* a, const int64_t* sa, const T* b, const int64_t* sb,
-                    T* y, const int64_t* shape, int64_t ndim) {
+void binary_forward(BinaryOp op, const T* a, const int64_t* sa, const T* b, const int64_t* sb, T* y,
+                    const int64_t* shape, int64_t ndim) {
   kernels::visit_binary(op, [&](auto tag) {
     constexpr BinaryOp kOp = decltype(tag)::value;
     broadcast_map(a, sa, b, sb, y, shape, ndim,

@@ -37,9 +37,9 @@ inline float fast_exp(float x) {
 // and sigmoid, but exp(100) must be inf and exp(-100) subnormal, as in libm and PyTorch). Still
 // branch-free: the two tails are shifted into fast_exp's range and scaled back.
 inline float fast_exp_full(float x) {
-  const float mid = fast_exp(x);                                         // [-87, 88]
-  const float high = fast_exp(x - 1.0f) * 2.71828182845904524f;          // (88, ln FLT_MAX]
-  const float low = fast_exp(x + 25.0f) * 1.3887943864964021e-11f;       // below -87: e^x e^-25
+  const float mid = fast_exp(x);                                    // [-87, 88]
+  const float high = fast_exp(x - 1.0f) * 2.71828182845904524f;     // (88, ln FLT_MAX]
+  const float low = fast_exp(x + 25.0f) * 1.3887943864964021e-11f;  // below -87: e^x e^-25
   const float y = x < -87.0f ? low : (x > 88.0f ? high : mid);
   return x > 88.72283935546875f ? std::numeric_limits<float>::infinity() : y;  // ln FLT_MAX
 }

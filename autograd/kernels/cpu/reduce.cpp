@@ -38,7 +38,8 @@ void sum_dim(const T* x, T* y, int64_t outer, int64_t R, int64_t inner, double s
 using kernels::is_max;
 using kernels::max_nan;
 
-template <class T> void max_dim(const T* x, T* y, int64_t outer, int64_t R, int64_t inner) {
+template <class T>
+void max_dim(const T* x, T* y, int64_t outer, int64_t R, int64_t inner) {
 #pragma omp parallel for schedule(static) if (outer * R * inner >= kParallelMin)
   for (int64_t o = 0; o < outer; ++o) {
     T* out = y + o * inner;

@@ -61,7 +61,10 @@ class Scratch {
   ~Scratch() { device_free(p_); }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
-  template <class T> T* as() const { return static_cast<T*>(p_); }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
 
  private:
   void* p_;
@@ -82,17 +85,17 @@ inline unsigned row_blocks(int64_t rows) {
   return unsigned(rows);
 }
 // Threads for a block that owns one row of C elements: a multiple of 32 that keeps most lanes busy.
-inline int row_threads(int64_t C) {
-  return C <= 32 ? 32 : C <= 256 ? 64 : C <= 2048 ? 256 : 1024;
-}
+inline int row_threads(int64_t C) { return C <= 32 ? 32 : C <= 256 ? 64 : C <= 2048 ? 256 : 1024; }
 
 // ---- block reductions: a fixed shuffle tree, so the result does not depend on timing. blockDim.x
 // must be a multiple of 32. Every thread returns the block's total. ----
-template <class T, class Op> __device__ inline T warp_reduce(T v, Op op) {
+template <class T, class Op>
+__device__ inline T warp_reduce(T v, Op op) {
   for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
-template <class T, class Op> __device__ inline T block_reduce(T v, Op op, T identity) {
+template <class T, class Op>
+__device__ inline T block_reduce(T v, Op op, T identity) {
   __shared__ T partial[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   v = warp_reduce(v, op);
@@ -103,21 +106,31 @@ template <class T, class Op> __device__ inline T block_reduce(T v, Op op, T iden
   return warp_reduce(v, op);
 }
 struct SumOp {
-  template <class T> __device__ T operator()(T a, T b) const { return a + b; }
+  template <class T>
+  __device__ T operator()(T a, T b) const {
+    return a + b;
+  }
 };
 // kernels::max_nan: NaN-propagating and symmetric in NaN-ness, so every lane of the xor-shuffle
 // ends with the same value (`b > a ? b : a` alone: a lane holding the NaN keeps it, its partner
 // drops it).
 struct MaxOp {
-  template <class T> __device__ T operator()(T a, T b) const { return kernels::max_nan(a, b); }
+  template <class T>
+  __device__ T operator()(T a, T b) const {
+    return kernels::max_nan(a, b);
+  }
 };
-template <class T> __device__ inline T block_sum(T v) { return block_reduce(v, SumOp(), T(0)); }
+template <class T>
+__device__ inline T block_sum(T v) {
+  return block_reduce(v, SumOp(), T(0));
+}
 __device__ inline float block_max(float v) { return block_reduce(v, MaxOp(), -INFINITY); }
 
 // ---- strided layouts: up to kMaxDims dims after collapsing, for N arrays read or written
 // through their own strides over one shared shape ----
 constexpr int kMaxDims = 8;
-template <int N> struct Layout {
+template <int N>
+struct Layout {
   int ndim = 0;
   int64_t shape[kMaxDims] = {};
   int64_t strides[N][kMaxDims] = {};
@@ -149,7 +162,8 @@ Layout<N> make_layout(const int64_t* shape, int64_t ndim, const int64_t* const (
 }
 
 // Element offsets in each array of the element with row-major linear index i.
-template <int N> __device__ inline void layout_offsets(const Layout<N>& l, int64_t i, int64_t* off) {
+template <int N>
+__device__ inline void layout_offsets(const Layout<N>& l, int64_t i, int64_t* off) {
   for (int a = 0; a < N; ++a) off[a] = 0;
   for (int d = l.ndim - 1; d >= 0; --d) {
     const int64_t k = i % l.shape[d];

@@ -16,14 +16,15 @@ __global__ void copy_strided_kernel(const uint32_t* src, uint32_t* dst, Layout<2
   }
 }
 
-template <class T> __global__ void fill_kernel(T* y, int64_t n, T value) {
+template <class T>
+__global__ void fill_kernel(T* y, int64_t n, T value) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
     y[i] = value;
 }
 
-__global__ void fill_normal_kernel(float* y, int64_t n, uint64_t seed, uint64_t offset,
-                                   double mean, double std) {
+__global__ void fill_normal_kernel(float* y, int64_t n, uint64_t seed, uint64_t offset, double mean,
+                                   double std) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
        i += int64_t(gridDim.x) * blockDim.x)
     y[i] = float(mean + std * normal01(random_bits(seed, offset + uint64_t(i))));
@@ -46,8 +47,8 @@ void copy_strided(const void* src, const int64_t* src_strides, void* dst,
   if (n == 0) return;
   const int64_t* const strides[2] = {src_strides, dst_strides};
   const Layout<2> l = make_layout(shape, ndim, strides, "copy");
-  copy_strided_kernel<<<grid_for(n), kThreads, 0, stream()>>>(
-      static_cast<const uint32_t*>(src), static_cast<uint32_t*>(dst), l, n);
+  copy_strided_kernel<<<grid_for(n), kThreads, 0, stream()>>>(static_cast<const uint32_t*>(src),
+                                                              static_cast<uint32_t*>(dst), l, n);
   CUDA_CHECK_LAUNCH("copy_strided_kernel");
 }
 

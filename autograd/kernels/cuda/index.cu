@@ -2,7 +2,6 @@
 // stably with CUB, then each id's rows summed in token order, exactly the CPU's order), broadcast
 // masked fill, and the counter-based dropout mask (bitwise the CPU's mask for a seed and offset).
 #include <cub/device/device_radix_sort.cuh>
-
 #include <vector>
 
 #include "autograd/kernels/cuda/common.cuh"
@@ -89,7 +88,7 @@ void embedding_backward(const float* dout, const int32_t* ids, float* dweight, i
                                              pos.as<int32_t>(), n, 0, 32, stream()));
   const dim3 grid(unsigned((C + kThreads - 1) / kThreads), unsigned(N < 65535 ? N : 65535));
   embedding_backward_kernel<<<grid, kThreads, 0, stream()>>>(dout, sorted_ids.as<int32_t>(),
-                                                            pos.as<int32_t>(), dweight, N, C);
+                                                             pos.as<int32_t>(), dweight, N, C);
   CUDA_CHECK_LAUNCH("embedding_backward_kernel");
 }
 

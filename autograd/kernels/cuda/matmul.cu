@@ -28,10 +28,10 @@ void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
   const cublasComputeType_t compute =
       tf32_enabled() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   CUBLAS_CHECK(cublas().gemm_strided_batched_ex(
-      cublas_handle(), flag(trans_b), flag(trans_a), as_int(N, "N"), as_int(M, "M"),
-      as_int(K, "K"), &alpha, B, CUDA_R_32F, as_int(ldb, "ldb"), stride_b, A, CUDA_R_32F,
-      as_int(lda, "lda"), stride_a, &beta, C, CUDA_R_32F, as_int(ldc, "ldc"), stride_c,
-      as_int(batch, "batch"), compute, CUBLAS_GEMM_DEFAULT));
+      cublas_handle(), flag(trans_b), flag(trans_a), as_int(N, "N"), as_int(M, "M"), as_int(K, "K"),
+      &alpha, B, CUDA_R_32F, as_int(ldb, "ldb"), stride_b, A, CUDA_R_32F, as_int(lda, "lda"),
+      stride_a, &beta, C, CUDA_R_32F, as_int(ldc, "ldc"), stride_c, as_int(batch, "batch"), compute,
+      CUBLAS_GEMM_DEFAULT));
   profile_mark(batch > 1 ? "cublasGemmStridedBatchedEx (batched)" : "cublasGemmStridedBatchedEx");
 }
 

@@ -13,7 +13,8 @@
 #if __has_include(<nccl.h>)
 #include <nccl.h>
 static_assert(NCCL_UNIQUE_ID_BYTES == 128 && int(ncclFloat32) == 7 && int(ncclSum) == 0 &&
-              int(ncclSuccess) == 0, "NCCL's ABI changed: update kernels/cuda/nccl.cu");
+                  int(ncclSuccess) == 0,
+              "NCCL's ABI changed: update kernels/cuda/nccl.cu");
 #endif
 
 namespace lmlab::cuda {
@@ -60,7 +61,9 @@ const NcclApi& nccl() {
     api.error_string = reinterpret_cast<decltype(api.error_string)>(sym("ncclGetErrorString"));
     Dl_info info{};
     api.path = api.get_unique_id && dladdr(reinterpret_cast<void*>(api.get_unique_id), &info) &&
-                       info.dli_fname ? info.dli_fname : "libnccl.so.2";
+                       info.dli_fname
+                   ? info.dli_fname
+                   : "libnccl.so.2";
   });
   if (!error.empty()) throw Error("[nccl] " + error);
   return api;

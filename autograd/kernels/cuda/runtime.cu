@@ -58,8 +58,8 @@ LoadedCublas load_cublas() {
     };
     l.api.create = reinterpret_cast<decltype(l.api.create)>(sym("cublasCreate_v2"));
     l.api.set_stream = reinterpret_cast<decltype(l.api.set_stream)>(sym("cublasSetStream_v2"));
-    l.api.gemm_strided_batched_ex =
-        reinterpret_cast<decltype(l.api.gemm_strided_batched_ex)>(sym("cublasGemmStridedBatchedEx"));
+    l.api.gemm_strided_batched_ex = reinterpret_cast<decltype(l.api.gemm_strided_batched_ex)>(
+        sym("cublasGemmStridedBatchedEx"));
     l.api.status_string =
         reinterpret_cast<decltype(l.api.status_string)>(sym("cublasGetStatusString"));
     return l;  // never dlclose'd: the handle lives as long as the process
@@ -89,7 +89,7 @@ bool g_profiling = false;
 
 namespace {
 struct Profile {
-  std::vector<cudaEvent_t> pool;                         // reused across profiles
+  std::vector<cudaEvent_t> pool;                           // reused across profiles
   std::vector<std::pair<const char*, cudaEvent_t>> marks;  // in stream order; marks[0] = start
 };
 Profile& profile() {

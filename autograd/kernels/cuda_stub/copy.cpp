@@ -1,4 +1,5 @@
 #include "autograd/kernels/copy.h"
+
 #include "autograd/kernels/cuda_stub/no_cuda.h"
 
 namespace lmlab::cuda {

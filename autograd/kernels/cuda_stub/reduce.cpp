@@ -1,5 +1,6 @@
-#include "autograd/kernels/cuda_stub/no_cuda.h"
 #include "autograd/kernels/reduce.h"
+
+#include "autograd/kernels/cuda_stub/no_cuda.h"
 
 namespace lmlab::cuda {
 

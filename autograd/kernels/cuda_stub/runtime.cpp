@@ -19,7 +19,9 @@ size_t malloc_count() { return 0; }
 void release_cache() {}
 void copy_host_to_device(void*, const void*, size_t) { throw Error(std::string("[cuda] ") + kWhy); }
 void copy_device_to_host(void*, const void*, size_t) { throw Error(std::string("[cuda] ") + kWhy); }
-void copy_device_to_device(void*, const void*, size_t) { throw Error(std::string("[cuda] ") + kWhy); }
+void copy_device_to_device(void*, const void*, size_t) {
+  throw Error(std::string("[cuda] ") + kWhy);
+}
 void synchronize() {}
 std::string cublas_library() { throw Error(std::string("[cuda] ") + kWhy); }
 int device_count() { return 0; }

@@ -65,10 +65,30 @@ void expect_uniform(const Tensor& x, DType dt, const std::string& what) {
 // exp in float32 over the whole range against libm in double: inf past ln(FLT_MAX), values just
 // under it finite, subnormal results below -87, 0 at -inf, NaN through.
 TEST(Numerics, Float32ExpOverTheWholeRange) {
-  const std::vector<float> xs = {-std::numeric_limits<float>::infinity(), -200, -110, -103.5f, -100,
-                                 -90, -87.5f, -87, -86.9f, -10, -1e-3f, 0, 1, 10, 87.9f, 88, 88.3f,
-                                 88.7f, 88.72f, 88.73f, 100, std::numeric_limits<float>::infinity()};
-  const std::vector<float> got = exp(Tensor::from_vector(xs, {int64_t(xs.size())})).to_vector<float>();
+  const std::vector<float> xs = {-std::numeric_limits<float>::infinity(),
+                                 -200,
+                                 -110,
+                                 -103.5f,
+                                 -100,
+                                 -90,
+                                 -87.5f,
+                                 -87,
+                                 -86.9f,
+                                 -10,
+                                 -1e-3f,
+                                 0,
+                                 1,
+                                 10,
+                                 87.9f,
+                                 88,
+                                 88.3f,
+                                 88.7f,
+                                 88.72f,
+                                 88.73f,
+                                 100,
+                                 std::numeric_limits<float>::infinity()};
+  const std::vector<float> got =
+      exp(Tensor::from_vector(xs, {int64_t(xs.size())})).to_vector<float>();
   for (size_t i = 0; i < xs.size(); ++i) {
     const double want = std::exp(double(xs[i]));
     if (want > std::numeric_limits<float>::max()) {
@@ -80,7 +100,8 @@ TEST(Numerics, Float32ExpOverTheWholeRange) {
     }
   }
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  EXPECT_TRUE(std::isnan(exp(Tensor::from_vector(std::vector<float>{nan}, {1})).to_vector<float>()[0]));
+  EXPECT_TRUE(
+      std::isnan(exp(Tensor::from_vector(std::vector<float>{nan}, {1})).to_vector<float>()[0]));
 }
 
 TEST(Numerics, SoftmaxUniformForTinyEqualAndZeroRows) {
@@ -88,7 +109,8 @@ TEST(Numerics, SoftmaxUniformForTinyEqualAndZeroRows) {
     expect_uniform(randn({3, 7}, 1, dt, 1e-30), dt, "scale 1e-30 " + to_string(dt));
     expect_uniform(Tensor::zeros({3, 7}, dt), dt, "zeros " + to_string(dt));
     for (double v : {7.0, 1e30, -1e30})
-      expect_uniform(Tensor::full({3, 7}, v, dt), dt, "all " + std::to_string(v) + " " + to_string(dt));
+      expect_uniform(Tensor::full({3, 7}, v, dt), dt,
+                     "all " + std::to_string(v) + " " + to_string(dt));
   }
 }
 
@@ -127,16 +149,19 @@ TEST(Numerics, SoftmaxOneHotAtHugeScale) {
 TEST(Numerics, SoftmaxLargeNegativeLogits) {
   for (DType dt : kBoth) {
     const double low = dt == DType::F32 ? -3e38 : -1e300;
-    const Tensor x = Tensor::from_vector(std::vector<double>{0, low, low, low, 0, low}, {2, 3}).to(dt);
+    const Tensor x =
+        Tensor::from_vector(std::vector<double>{0, low, low, low, 0, low}, {2, 3}).to(dt);
     const Tensor r = randn({2, 3}, 4, dt);
     const Out s = run(softmax_last, x, r);
     EXPECT_TRUE(Close(s.y, Tensor::from_vector(std::vector<double>{1, 0, 0, 0, 1, 0}, {2, 3}), 0));
     EXPECT_TRUE(Close(s.dx, Tensor::zeros({2, 3}), 0)) << to_string(dt);
-    const Tensor base = Tensor::from_vector(std::vector<double>{0, -1, -2, -3, 1, 2}, {2, 3}).to(dt);
+    const Tensor base =
+        Tensor::from_vector(std::vector<double>{0, -1, -2, -3, 1, 2}, {2, 3}).to(dt);
     const Out near = run(softmax_last, add(base, -1e4), r), ref = run(softmax_last, base, r);
     EXPECT_TRUE(Close(near.y, ref.y, 1e-6)) << to_string(dt);
     EXPECT_TRUE(Close(near.dx, ref.dx, 1e-5, 1e-7)) << to_string(dt);
-    const Out lnear = run(log_softmax_last, add(base, -1e4), r), lref = run(log_softmax_last, base, r);
+    const Out lnear = run(log_softmax_last, add(base, -1e4), r),
+              lref = run(log_softmax_last, base, r);
     EXPECT_TRUE(Close(lnear.y, lref.y, 1e-5, 1e-5)) << to_string(dt);
     EXPECT_TRUE(all_finite(lnear.dx)) << to_string(dt);
   }
@@ -156,14 +181,16 @@ TEST(Numerics, CrossEntropyExtremeLogits) {
       for (int i = 0; i < 3; ++i) want[size_t(i * 5 + i * 2)] -= 1.0 / 3;
       EXPECT_TRUE(Close(zz.grad(), Tensor::from_vector(want, {3, 5}), 1e-6, 1e-7)) << to_string(dt);
     }
-    const Tensor big = Tensor::from_vector(std::vector<double>{1e30, -1e30, 0, 5e29, 0, 0}, {2, 3}).to(dt);
+    const Tensor big =
+        Tensor::from_vector(std::vector<double>{1e30, -1e30, 0, 5e29, 0, 0}, {2, 3}).to(dt);
     Tensor zz = big.detach().clone().requires_grad_();
     const Tensor t2 = Tensor::from_vector(std::vector<int32_t>{0, 1}, {2});
     Tensor loss = cross_entropy(zz, t2);  // row 0: 0; row 1: 5e29 - 0
     EXPECT_TRUE(std::isfinite(loss.item())) << to_string(dt);
     EXPECT_NEAR(loss.item(), 2.5e29, 2.5e29 * 1e-6) << to_string(dt);
     tape::backward(loss);
-    EXPECT_TRUE(Close(zz.grad(), Tensor::from_vector(std::vector<double>{0, 0, 0, 0.5, -0.5, 0}, {2, 3}), 0))
+    EXPECT_TRUE(Close(zz.grad(),
+                      Tensor::from_vector(std::vector<double>{0, 0, 0, 0.5, -0.5, 0}, {2, 3}), 0))
         << to_string(dt);
   }
 }
@@ -182,7 +209,8 @@ TEST(Numerics, CrossEntropyAllEqualHugeLogits) {
       tape::backward(loss);
       std::vector<double> want(15, 0.2 / 3);
       for (int i = 0; i < 3; ++i) want[size_t(i * 5 + i * 2)] -= 1.0 / 3;
-      EXPECT_TRUE(Close(z.grad(), Tensor::from_vector(want, {3, 5}), 1e-6, 1e-7)) << v << " " << to_string(dt);
+      EXPECT_TRUE(Close(z.grad(), Tensor::from_vector(want, {3, 5}), 1e-6, 1e-7))
+          << v << " " << to_string(dt);
     }
   }
 }
@@ -194,14 +222,18 @@ TEST(Numerics, NormsAtScale1e30MatchTheUnscaledNorm) {
   const double s = 1e30, eps = 1e-5;
   const Tensor x0 = randn({4, 9}, 6, DType::F64), w = randn({9}, 7, DType::F64);
   const Tensor b = randn({9}, 8, DType::F64), r = randn({4, 9}, 9, DType::F64);
-  const Out ln_ref = run([&](const Tensor& x) { return layer_norm(x, w, b, eps / (s * s)); }, x0, r);
+  const Out ln_ref =
+      run([&](const Tensor& x) { return layer_norm(x, w, b, eps / (s * s)); }, x0, r);
   const Out rms_ref = run([&](const Tensor& x) { return rms_norm(x, w, eps / (s * s)); }, x0, r);
   for (DType dt : kBoth) {
     const double tol = dt == DType::F32 ? 1e-5 : 1e-10;
     const Tensor wd = w.to(dt), bd = b.to(dt), rd = r.to(dt);
-    const Out ln = run([&](const Tensor& x) { return layer_norm(x, wd, bd, eps); }, mul(x0, s).to(dt), rd);
-    const Out rms = run([&](const Tensor& x) { return rms_norm(x, wd, eps); }, mul(x0, s).to(dt), rd);
-    for (const Tensor& t : {ln.y, ln.dx, rms.y, rms.dx}) EXPECT_TRUE(all_finite(t)) << to_string(dt);
+    const Out ln =
+        run([&](const Tensor& x) { return layer_norm(x, wd, bd, eps); }, mul(x0, s).to(dt), rd);
+    const Out rms =
+        run([&](const Tensor& x) { return rms_norm(x, wd, eps); }, mul(x0, s).to(dt), rd);
+    for (const Tensor& t : {ln.y, ln.dx, rms.y, rms.dx})
+      EXPECT_TRUE(all_finite(t)) << to_string(dt);
     EXPECT_TRUE(Close(ln.y, ln_ref.y, tol, tol)) << to_string(dt);
     EXPECT_TRUE(Close(mul(ln.dx, s), ln_ref.dx, tol * 10, tol * 10)) << to_string(dt);
     EXPECT_TRUE(Close(rms.y, rms_ref.y, tol, tol)) << to_string(dt);
@@ -232,7 +264,8 @@ TEST(Numerics, NormsOnTinyZeroAndConstantRows) {
       const Out ln = run([&](const Tensor& u) { return layer_norm(u, w, b, eps); }, x, r);
       const Out rms = run([&](const Tensor& u) { return rms_norm(u, w, eps); }, x, r);
       EXPECT_TRUE(Close(ln.y, bias_rows, tol, tol)) << v << " " << to_string(dt);
-      for (const Tensor& t : {ln.dx, rms.y, rms.dx}) EXPECT_TRUE(all_finite(t)) << v << " " << to_string(dt);
+      for (const Tensor& t : {ln.dx, rms.y, rms.dx})
+        EXPECT_TRUE(all_finite(t)) << v << " " << to_string(dt);
       // RMSNorm of a constant row v: sign(v) w (|v| >> sqrt(eps)), gradient ~ 0 at 1e30.
       const double sign = v > 0 ? 1 : -1;
       EXPECT_TRUE(Close(rms.y, add(Tensor::zeros({3, 6}, dt), mul(w, sign)), 1e-4, 1e-6))
