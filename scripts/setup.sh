@@ -19,6 +19,7 @@ packages=(
   python3 python3-matplotlib # plots (tools/)
   fortunes                   # the default corpus
   clang libclang-rt-14-dev   # scripts/test.sh's sanitizer + libFuzzer build (ASan, UBSan, libFuzzer)
+  clang-format               # scripts/test.sh checks that every C++ file is formatted
   libomp-14-dev              # OpenMP for that clang build
 )
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: set-up (packages, configure, build), every test under ctest, then the
-# hardening stage: one clang build with AddressSanitizer + UndefinedBehaviorSanitizer and the
-# libFuzzer harnesses (build-asan/), the CPU unit tests under it, and each fuzzer for a bounded time.
+# The whole test suite: set-up (packages, configure, build), the clang-format check, every test
+# under ctest, then the hardening stage: one clang build with AddressSanitizer +
+# UndefinedBehaviorSanitizer and the libFuzzer harnesses (build-asan/), the CPU unit tests under
+# it, and each fuzzer for a bounded time.
 # CUDA tests skip with a one-line reason when no GPU is visible.
 #   LMLAB_TEST_QUICK=1        skip the hardening stage (local iteration; CI runs it)
 #   LMLAB_FUZZ_SECONDS=25     time per fuzzer (run one by hand for longer, see tests/fuzz/CMakeLists.txt)
@@ -9,6 +10,19 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup.sh
+
+# Every C++ and CUDA source is formatted by .clang-format (100 columns). To fix what this lists:
+#   git ls-files '*.cpp' '*.h' '*.cu' '*.cuh' | xargs clang-format -i
+unformatted=()
+while IFS= read -r f; do
+  clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || unformatted+=("$f")
+done < <(git ls-files '*.cpp' '*.h' '*.cu' '*.cuh' 2>/dev/null)
+if ((${#unformatted[@]})); then
+  echo "test: not formatted with clang-format (.clang-format): ${unformatted[*]}"
+  echo "test: fix with: git ls-files '*.cpp' '*.h' '*.cu' '*.cuh' | xargs clang-format -i"
+  exit 1
+fi
+
 ctest --test-dir "${LMLAB_BUILD_DIR:-build}" --output-on-failure -j "$(nproc)" --timeout 600
 
 if [ "${LMLAB_TEST_QUICK:-0}" = "1" ]; then
