@@ -12,9 +12,10 @@
 
 #include "autograd/ops.h"
 #include "autograd/threads.h"
-#include "train/distributed.h"
+#include "train/dist/distributed.h"
 
 using namespace lmlab;
+using namespace lmlab::train;
 
 int main(int argc, char** argv) {
   dist::init(&argc, &argv);

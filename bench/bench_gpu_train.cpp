@@ -18,9 +18,10 @@
 #include "nn/transformer.h"
 #include "optim/adamw.h"
 #include "optim/clip.h"
-#include "train/stats.h"
+#include "train/common/stats.h"
 
 using namespace lmlab;
+using namespace lmlab::train;
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include "data/read_file.h"
 #include "data/utf8.h"
 
-namespace lmlab {
+namespace lmlab::data {
 
 namespace fs = std::filesystem;
 
@@ -96,4 +96,4 @@ Corpus read_corpus(const std::string& path) {
 
 std::string load_corpus(const std::string& path) { return read_corpus(path).text; }
 
-}  // namespace lmlab
+}  // namespace lmlab::data

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-namespace lmlab {
+namespace lmlab::data {
 
 // Where the default corpus lives once `apt-get install fortunes` has run.
 inline constexpr const char* kDefaultCorpusPath = "/usr/share/games/fortunes";
@@ -33,4 +33,4 @@ std::string load_corpus(const std::string& path);
 // (invalid start byte)".
 void check_text(const std::string& text, const std::string& name);
 
-}  // namespace lmlab
+}  // namespace lmlab::data

@@ -7,7 +7,7 @@
 
 #include "autograd/error.h"
 
-namespace lmlab {
+namespace lmlab::data {
 
 namespace {
 
@@ -111,4 +111,4 @@ EvalBatch TokenDataset::eval_batch(int64_t B, int64_t T, int64_t index) const {
   return batch;
 }
 
-}  // namespace lmlab
+}  // namespace lmlab::data

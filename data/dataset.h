@@ -8,7 +8,7 @@
 #include "autograd/random.h"
 #include "autograd/tensor.h"
 
-namespace lmlab {
+namespace lmlab::data {
 
 // Inputs x and next-token targets y, both int32 (B, T) on the CPU.
 struct Batch {
@@ -67,4 +67,4 @@ class TokenDataset {
   int64_t n_train_ = 0;
 };
 
-}  // namespace lmlab
+}  // namespace lmlab::data

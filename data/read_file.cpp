@@ -7,7 +7,7 @@
 #include <fstream>
 #include <iterator>
 
-namespace lmlab {
+namespace lmlab::data {
 
 namespace fs = std::filesystem;
 
@@ -31,4 +31,4 @@ std::optional<std::string> read_whole_file(const std::string& path, std::string*
   return text;
 }
 
-}  // namespace lmlab
+}  // namespace lmlab::data

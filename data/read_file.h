@@ -3,11 +3,11 @@
 #include <optional>
 #include <string>
 
-namespace lmlab {
+namespace lmlab::data {
 
 // The bytes of the file at `path`, or std::nullopt with `why` (when given) set to the reason: "no
 // such file", "it is a directory", the system's error, or a short read. One allocation of the
 // file's size, then whatever a file that grew meanwhile added, so a read is never short.
 std::optional<std::string> read_whole_file(const std::string& path, std::string* why = nullptr);
 
-}  // namespace lmlab
+}  // namespace lmlab::data

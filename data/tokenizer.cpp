@@ -7,7 +7,7 @@
 #include "autograd/error.h"
 #include "data/utf8.h"
 
-namespace lmlab {
+namespace lmlab::data {
 
 namespace {
 
@@ -178,4 +178,4 @@ Tokenizer Tokenizer::from_serialized(const std::string& serialized) {
   return t;
 }
 
-}  // namespace lmlab
+}  // namespace lmlab::data

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace lmlab {
+namespace lmlab::data {
 
 class Tokenizer {
  public:
@@ -46,4 +46,4 @@ class Tokenizer {
   std::vector<int32_t> index_;   // char level: code point -> id, -1 when absent (dense table)
 };
 
-}  // namespace lmlab
+}  // namespace lmlab::data

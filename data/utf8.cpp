@@ -4,7 +4,7 @@
 #include <cassert>
 #include <cstdio>
 
-namespace lmlab::utf8 {
+namespace lmlab::data::utf8 {
 
 namespace {
 
@@ -94,4 +94,4 @@ std::string code_point_name(char32_t cp) {
   return buf;
 }
 
-}  // namespace lmlab::utf8
+}  // namespace lmlab::data::utf8

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace lmlab::utf8 {
+namespace lmlab::data::utf8 {
 
 // One decoded character: its code point and byte length, or why the bytes at `offset` are bad.
 struct Char {
@@ -35,4 +35,4 @@ void append(std::string& out, char32_t code_point);
 // "U+00E9".
 std::string code_point_name(char32_t code_point);
 
-}  // namespace lmlab::utf8
+}  // namespace lmlab::data::utf8

@@ -11,10 +11,11 @@
 #include "optim/clip.h"
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/torch_fixtures.h"
-#include "train/safetensors.h"
+#include "train/io/safetensors.h"
 
 namespace lmlab::test {
 namespace {
+using namespace lmlab::train;  // the safetensors reader
 
 namespace fs = std::filesystem;
 

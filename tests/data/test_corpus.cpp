@@ -11,7 +11,7 @@
 #include "tests/temp_dir.h"
 #include "tests/test_util.h"
 
-namespace lmlab {
+namespace lmlab::data {
 namespace {
 
 namespace fs = std::filesystem;
@@ -174,4 +174,4 @@ TEST(CorpusErrors, UnreadableFile) {
 }
 
 }  // namespace
-}  // namespace lmlab
+}  // namespace lmlab::data

@@ -9,7 +9,7 @@
 #include "data/dataset.h"
 #include "tests/test_util.h"
 
-namespace lmlab {
+namespace lmlab::data {
 namespace {
 
 using test::ThrowsWith;
@@ -213,4 +213,4 @@ TEST(TokenDatasetErrors, NonPositiveSizesAndBadBatchIndex) {
 }
 
 }  // namespace
-}  // namespace lmlab
+}  // namespace lmlab::data

@@ -6,6 +6,7 @@
 
 namespace lmlab::test {
 namespace {
+using namespace lmlab::data;
 
 TEST(ReadWholeFile, ReturnsEveryByte) {
   TempDir dir("read");

@@ -7,7 +7,7 @@
 #include "data/tokenizer.h"
 #include "tests/test_util.h"
 
-namespace lmlab {
+namespace lmlab::data {
 namespace {
 
 using test::ThrowsWith;
@@ -136,4 +136,4 @@ TEST(TokenizerErrors, CorruptSerialization) {
 }
 
 }  // namespace
-}  // namespace lmlab
+}  // namespace lmlab::data

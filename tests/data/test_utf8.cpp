@@ -6,7 +6,7 @@
 
 #include "data/utf8.h"
 
-namespace lmlab {
+namespace lmlab::data {
 namespace {
 
 TEST(Utf8, DecodesBoundaryCodePointsAndRoundTrips) {
@@ -72,4 +72,4 @@ TEST(Utf8, TruncatedSequenceNeverReadsPastTheView) {
 }
 
 }  // namespace
-}  // namespace lmlab
+}  // namespace lmlab::data

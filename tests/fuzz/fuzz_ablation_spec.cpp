@@ -8,19 +8,19 @@
 #include <string>
 
 #include "autograd/error.h"
-#include "train/ablation.h"
+#include "train/ablation/spec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  lmlab::AblationSpec spec;
+  lmlab::train::AblationSpec spec;
   try {
-    spec = lmlab::parse_ablation_spec(text, "fuzz/spec.yaml");
+    spec = lmlab::train::parse_ablation_spec(text, "fuzz/spec.yaml");
   } catch (const lmlab::Error&) {
     return 0;  // a clear error is the right answer to a wrong spec
   }
   if (spec.variants.empty() || spec.seeds.empty()) std::abort();
   std::set<std::string> names;
-  for (const lmlab::AblationVariant& v : spec.variants) {
+  for (const lmlab::train::AblationVariant& v : spec.variants) {
     if (v.name.empty() || v.name.find('/') != std::string::npos || v.name[0] == '.') std::abort();
     if (!names.insert(v.name).second) std::abort();
   }

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "autograd/error.h"
-#include "train/config.h"
+#include "train/config/config.h"
 
 namespace {
 
@@ -31,24 +31,24 @@ std::vector<std::string> split_at_nul(const uint8_t* data, size_t size) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::vector<std::string> parts = split_at_nul(data, size);
   const std::vector<std::string> overrides(parts.begin() + 1, parts.end());
-  lmlab::TrainConfig cfg;
+  lmlab::train::TrainConfig cfg;
   try {
-    cfg = lmlab::load_config_text(parts[0], "fuzz.yaml", overrides);
+    cfg = lmlab::train::load_config_text(parts[0], "fuzz.yaml", overrides);
   } catch (const lmlab::Error&) {
     return 0;  // a clear error is the right answer to a wrong input
   }
-  const std::string yaml = lmlab::to_yaml(cfg);
-  lmlab::TrainConfig back;
+  const std::string yaml = lmlab::train::to_yaml(cfg);
+  lmlab::train::TrainConfig back;
   try {
-    back = lmlab::load_config_text(yaml, "fuzz.yaml");  // the same source: to_yaml names it
+    back = lmlab::train::load_config_text(yaml, "fuzz.yaml");  // the same source: to_yaml names it
   } catch (const lmlab::Error& e) {
     std::cerr << "to_yaml wrote a config that does not load back: " << e.what() << "\n" << yaml;
     std::abort();
   }
-  if (lmlab::to_yaml(back) != yaml) {
+  if (lmlab::train::to_yaml(back) != yaml) {
     std::cerr << "to_yaml round trip changed the config:\n"
               << yaml << "---\n"
-              << lmlab::to_yaml(back);
+              << lmlab::train::to_yaml(back);
     std::abort();
   }
   return 0;

@@ -14,8 +14,8 @@
 
 #include "autograd/error.h"
 #include "data/tokenizer.h"
-#include "train/checkpoint.h"
-#include "train/safetensors.h"
+#include "train/io/checkpoint.h"
+#include "train/io/safetensors.h"
 
 namespace {
 
@@ -45,7 +45,7 @@ const Scratch& scratch() {
 }
 
 // Whether two loaded files hold the same metadata and the same tensors, bit for bit.
-bool same(const lmlab::SafeTensors& a, const lmlab::SafeTensors& b) {
+bool same(const lmlab::train::SafeTensors& a, const lmlab::train::SafeTensors& b) {
   if (a.metadata != b.metadata || a.tensors.size() != b.tensors.size()) return false;
   for (const auto& [name, t] : a.tensors) {
     if (!b.contains(name)) return false;
@@ -66,22 +66,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(reinterpret_cast<const char*>(data), std::streamsize(size));
   }
-  lmlab::SafeTensors st;
+  lmlab::train::SafeTensors st;
   try {
-    st = lmlab::load_safetensors(path);
+    st = lmlab::train::load_safetensors(path);
   } catch (const lmlab::Error&) {
     return 0;
   }
   const std::string copy = scratch().dir + "/copy.safetensors";
   try {
-    lmlab::save_safetensors(copy, st);
+    lmlab::train::save_safetensors(copy, st);
   } catch (const lmlab::Error& e) {
     bug(std::string("a file that loads does not save: ") + e.what());
   }
-  if (!same(st, lmlab::load_safetensors(copy))) bug("save/load round trip changed the contents");
+  if (!same(st, lmlab::train::load_safetensors(copy)))
+    bug("save/load round trip changed the contents");
   try {
-    const lmlab::Checkpoint c = lmlab::load_checkpoint(path);
-    lmlab::Tokenizer::from_serialized(c.tokenizer);
+    const lmlab::train::Checkpoint c = lmlab::train::load_checkpoint(path);
+    lmlab::data::Tokenizer::from_serialized(c.tokenizer);
   } catch (const lmlab::Error&) {
   }
   return 0;

@@ -1,7 +1,8 @@
-// libFuzzer harness for text input: the strict UTF-8 checks of corpora (check_text, utf8::),
-// the character and byte tokenizers (encode / decode round trips) and Tokenizer::from_serialized.
-// Input: the first byte picks the mode (even: raw text, odd: a serialized tokenizer), the rest is
-// the payload. Only lmlab::Error may escape as an answer; any other outcome aborts.
+// libFuzzer harness for text input: the strict UTF-8 checks of corpora (data::check_text, utf8::),
+// the character and byte tokenizers (encode / decode round trips) and
+// data::Tokenizer::from_serialized. Input: the first byte picks the mode (even: raw text, odd: a
+// serialized tokenizer), the rest is the payload. Only lmlab::Error may escape as an answer; any
+// other outcome aborts.
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
@@ -21,15 +22,15 @@ namespace {
   std::abort();
 }
 
-// Both tokenizers on raw text: check_text agrees with utf8::first_problem; text that passes
+// Both tokenizers on raw text: data::check_text agrees with utf8::first_problem; text that passes
 // round-trips through the char tokenizer built from it and through the byte tokenizer.
 void text_mode(const std::string& text) {
-  const lmlab::Tokenizer bytes = lmlab::Tokenizer::bytes();
+  const lmlab::data::Tokenizer bytes = lmlab::data::Tokenizer::bytes();
   if (bytes.decode(bytes.encode(text)) != text) bug("byte tokenizer round trip failed");
-  const std::optional<lmlab::utf8::Problem> problem = lmlab::utf8::first_problem(text);
+  const std::optional<lmlab::data::utf8::Problem> problem = lmlab::data::utf8::first_problem(text);
   bool checked = true;
   try {
-    lmlab::check_text(text, "fuzz.txt");
+    lmlab::data::check_text(text, "fuzz.txt");
   } catch (const lmlab::Error&) {
     checked = false;
   }
@@ -38,26 +39,26 @@ void text_mode(const std::string& text) {
   if (problem) {
     if (problem->offset >= text.size()) bug("a UTF-8 problem past the end of the text");
     try {
-      lmlab::Tokenizer::chars(text);
+      lmlab::data::Tokenizer::chars(text);
     } catch (const lmlab::Error&) {
       return;
     }
     bug("Tokenizer::chars accepted malformed UTF-8");
   }
   if (text.empty()) return;
-  const lmlab::Tokenizer chars = lmlab::Tokenizer::chars(text);
+  const lmlab::data::Tokenizer chars = lmlab::data::Tokenizer::chars(text);
   const std::vector<int32_t> ids = chars.encode(text);
   if (chars.decode(ids) != text) bug("char tokenizer round trip failed");
   for (int32_t id : ids)
     if (id < 0 || id >= chars.vocab_size()) bug("an id out of the vocabulary");
-  if (lmlab::Tokenizer::from_serialized(chars.serialize()) != chars)
+  if (lmlab::data::Tokenizer::from_serialized(chars.serialize()) != chars)
     bug("char tokenizer serialization round trip failed");
   // Decoding arbitrary ids (the text's bytes, as ids) either works or names the bad id.
   std::vector<int32_t> raw;
   for (unsigned char c : text) raw.push_back(int32_t(c) - 8);
   try {
     const std::string s = chars.decode(raw);
-    if (lmlab::utf8::first_problem(s)) bug("decode produced malformed UTF-8");
+    if (lmlab::data::utf8::first_problem(s)) bug("decode produced malformed UTF-8");
   } catch (const lmlab::Error&) {
   }
 }
@@ -65,16 +66,16 @@ void text_mode(const std::string& text) {
 // A serialized tokenizer: refused with an lmlab::Error, or rebuilt into one that serializes to
 // an equal tokenizer.
 void serialized_mode(const std::string& text) {
-  std::optional<lmlab::Tokenizer> tok;
+  std::optional<lmlab::data::Tokenizer> tok;
   try {
-    tok = lmlab::Tokenizer::from_serialized(text);
+    tok = lmlab::data::Tokenizer::from_serialized(text);
   } catch (const lmlab::Error&) {
     return;
   }
-  if (lmlab::Tokenizer::from_serialized(tok->serialize()) != *tok)
+  if (lmlab::data::Tokenizer::from_serialized(tok->serialize()) != *tok)
     bug("from_serialized(serialize()) changed the tokenizer");
   const std::string vocab = tok->vocab_string();
-  if (lmlab::utf8::first_problem(vocab)) bug("the vocabulary string is not UTF-8");
+  if (lmlab::data::utf8::first_problem(vocab)) bug("the vocabulary string is not UTF-8");
   if (tok->kind() == "char" && tok->decode(tok->encode(vocab)) != vocab)
     bug("the vocabulary does not round-trip through its own tokenizer");
 }

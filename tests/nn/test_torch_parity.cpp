@@ -15,10 +15,11 @@
 #include "optim/clip.h"
 #include "tests/test_util.h"
 #include "tests/torch_fixtures.h"
-#include "train/safetensors.h"
+#include "train/io/safetensors.h"
 
 namespace lmlab::nn {
 namespace {
+using namespace lmlab::train;  // the safetensors reader
 
 namespace fs = std::filesystem;
 

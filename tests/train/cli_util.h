@@ -24,13 +24,14 @@
 #include <vector>
 
 #include "tests/temp_dir.h"
-#include "train/checkpoint.h"
+#include "train/io/checkpoint.h"
 
 extern char** environ;
 
 namespace lmlab::test {
 
 namespace fs = std::filesystem;
+using namespace lmlab::train;
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

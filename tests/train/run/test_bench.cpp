@@ -1,0 +1,143 @@
+// `lmlab bench`: the FLOP count against the nanoGPT formula worked by hand, the measurement's
+// internal consistency, and the CLI as a user runs it (a bench spec's variants, --json, --resolved,
+// bad variants). bench/compare.sh runs once when PyTorch is installed (it never is in CI).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "tests/train/cli_util.h"
+#include "train/run/bench.h"
+
+namespace lmlab::train {
+namespace {
+
+using test::RunResult;
+using test::TempDir;
+
+const std::string kSmall = std::string(LMLAB_SOURCE_DIR) + "/configs/bench/small.yaml";
+const std::string kMedium = std::string(LMLAB_SOURCE_DIR) + "/configs/bench/medium.yaml";
+
+TEST(BenchFlops, MatchesTheNanoGptFormulaWorkedByHand) {
+  // nanoGPT-CPU: 4 layers, d 128, 4 heads, T 64, GELU 4d, vocab 65
+  nn::ModelConfig m{
+      .vocab_size = 65, .block_size = 64, .n_layer = 4, .n_head = 4, .n_kv_head = 4, .n_embd = 128};
+  // per layer: q, k, v, o 4 * 128^2 = 65536, MLP 2 * 128 * 512 = 131072; head 65 * 128 = 8320.
+  // 6 * (4 * 196608 + 8320) + 12 * 4 * 64 * 128 = 4768512 + 393216
+  EXPECT_DOUBLE_EQ(train_flops_per_token(m), 5161728.0);
+  m.n_kv_head = 1;  // MQA: k and v shrink to 128 x 32 each: 2 * 128^2 + 2 * 128 * 32 = 40960
+  EXPECT_DOUBLE_EQ(train_flops_per_token(m), 6.0 * (4 * (40960 + 131072) + 8320) + 393216);
+  m.n_kv_head = 4;
+  m.mlp = nn::MlpType::SwiGlu;  // three matrices of 128 x hidden_size()
+  EXPECT_DOUBLE_EQ(train_flops_per_token(m),
+                   6.0 * (4 * (65536 + 3.0 * 128 * double(m.hidden_size())) + 8320) + 393216);
+}
+
+class BenchTest : public ::testing::Test {
+ protected:
+  void SetUp() override { test::write_file(corpus_, test::small_corpus()); }
+  RunResult lmlab(std::vector<std::string> args) const { return test::run_lmlab(args, io_.str()); }
+  TempDir dir_{"bench"};
+  TempDir io_{"bench_io"};
+  std::string corpus_ = dir_ / "corpus.txt";
+};
+
+TEST_F(BenchTest, MeasuresTrainingStepsConsistently) {
+  TrainConfig cfg = load_config(test::tiny_config(), {"data.corpus=" + corpus_, "train.threads=1"});
+  BenchOptions o;
+  o.steps = 3;
+  o.warmup = 1;
+  o.peak_n = 64;
+  const BenchResult r = run_bench(cfg, "tiny", o);
+  EXPECT_EQ(r.name, "tiny");
+  EXPECT_EQ(r.threads, 1);
+  EXPECT_EQ(r.tokens_per_step, cfg.train.batch_size * cfg.model.block_size * cfg.train.grad_accum);
+  EXPECT_GT(r.num_parameters, 0);
+  EXPECT_GT(r.step_ms, 0);
+  EXPECT_LE(r.step_ms_min, r.step_ms);
+  EXPECT_GE(r.step_ms_max, r.step_ms);
+  EXPECT_NEAR(r.tokens_per_s, double(r.tokens_per_step) / (r.step_ms / 1e3), 1e-6 * r.tokens_per_s);
+  EXPECT_NEAR(r.gflops, r.flops_per_step / (r.step_ms / 1e3) / 1e9, 1e-9 * r.gflops);
+  EXPECT_GT(r.peak_gflops, 0);
+  EXPECT_NEAR(r.mfu, r.gflops / r.peak_gflops, 1e-12);
+  EXPECT_GT(r.peak_rss_mb, 1);
+  EXPECT_FALSE(r.blas_core.empty());
+  EXPECT_NE(r.blas_library.find("openblas"), std::string::npos) << r.blas_library;
+  // The text report names every number.
+  const std::string text = format_bench(r);
+  for (const char* part : {"tokens/s", "GFLOP/s", "MFU", "peak RSS", "BLAS core"})
+    EXPECT_NE(text.find(part), std::string::npos) << text;
+}
+
+TEST_F(BenchTest, RefusesTheGpuAndZeroSteps) {
+  TrainConfig cfg = load_config(test::tiny_config(), {"data.corpus=" + corpus_});
+  BenchOptions o;
+  o.steps = 0;
+  EXPECT_THROW(run_bench(cfg, "x", o), Error);
+  cfg.train.device = "cuda";
+  o.steps = 1;
+  EXPECT_THROW(run_bench(cfg, "x", o), Error);
+}
+
+TEST_F(BenchTest, CliListsRunsAndResolvesASpecsVariants) {
+  for (const std::string& spec : {kSmall, kMedium}) {
+    const RunResult list = lmlab({"bench", spec, "--list"});
+    ASSERT_EQ(list.code, 0) << list.err;
+    EXPECT_EQ(std::count(list.out.begin(), list.out.end(), '\n'), 12) << list.out;  // 2 x 2 x 3
+  }
+  const RunResult res = lmlab({"bench", kMedium, "--variant", "post_rms_kv2", "--resolved", "--set",
+                               "data.corpus=" + corpus_});
+  ASSERT_EQ(res.code, 0) << res.err;
+  const auto j = nlohmann::json::parse(res.out);
+  EXPECT_EQ(j["model"]["n_layer"], 6);
+  EXPECT_EQ(j["model"]["n_embd"], 256);
+  EXPECT_EQ(j["model"]["n_kv_head"], 2);
+  EXPECT_EQ(j["model"]["norm"], "rmsnorm");
+  EXPECT_EQ(j["model"]["norm_placement"], "post");
+  EXPECT_GT(j["model"]["vocab_size"].get<int>(), 10);  // from the tokenizer, not 0
+  EXPECT_EQ(j["batch_size"], 16);
+  EXPECT_EQ(j["threads"], 2);
+
+  const RunResult run =
+      lmlab({"bench", kSmall, "--variant", "pre_rms_kv1", "--steps", "2", "--warmup", "1",
+             "--peak-n", "64", "--threads", "1", "--json", "--set", "data.corpus=" + corpus_});
+  ASSERT_EQ(run.code, 0) << run.err;
+  const auto r = nlohmann::json::parse(run.out);
+  EXPECT_EQ(r["name"], "pre_rms_kv1");
+  EXPECT_EQ(r["tokens_per_step"], 12 * 64);
+  EXPECT_EQ(r["threads"], 1);
+  EXPECT_GT(r["tokens_per_s"].get<double>(), 0);
+  EXPECT_GT(r["mfu"].get<double>(), 0);
+}
+
+TEST_F(BenchTest, CliNamesBadVariantsAndOptions) {
+  test::expect_failure(lmlab({"bench", kSmall, "--variant", "pre_ln_kv3"}), 2,
+                       {"--variant pre_ln_kv3", "no such variant", "small.yaml"});
+  test::expect_failure(lmlab({"bench", test::tiny_config(), "--variant", "x"}), 2,
+                       {"--variant needs an ablation spec"});
+  test::expect_failure(lmlab({"bench", kSmall, "--steps", "0"}), 2, {"--steps must be >= 1"});
+  test::expect_failure(lmlab({"bench", kSmall, "--resolved"}), 2, {"--resolved needs one variant"});
+  test::expect_failure(lmlab({"bench", kSmall, "--set", "model.n_embd=-3"}), 1, {"model.n_embd"});
+  test::expect_failure(lmlab({"bench", dir_ / "missing.yaml"}), 1, {"missing.yaml"});
+}
+
+// The side-by-side script end to end, when PyTorch is installed (python3-torch is a reference
+// tool only: CI does not have it, and then this test skips).
+TEST_F(BenchTest, CompareScriptPairsLmlabWithPytorch) {
+  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "python3-torch is not installed (needed only by bench/compare.sh)";
+  const std::string out = dir_ / "compare.txt";
+  const std::string cmd = "bash " + std::string(LMLAB_SOURCE_DIR) + "/bench/compare.sh " +
+                          test::tiny_config() + " --pairs 1 --steps 1 --threads 1 --lmlab " +
+                          test::lmlab_binary() + " --json " + dir_ / "all.jsonl" + " > " + out +
+                          " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << test::read_file(out);
+  const std::string text = test::read_file(out);
+  EXPECT_NE(text.find("ratio"), std::string::npos) << text;
+  const auto row = nlohmann::json::parse(test::read_file(dir_ / "all.jsonl"));
+  EXPECT_GT(row["ratio"].get<double>(), 0);
+  EXPECT_EQ(row["pytorch"]["framework"], "pytorch");
+}
+
+}  // namespace
+}  // namespace lmlab::train

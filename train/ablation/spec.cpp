@@ -1,0 +1,268 @@
+// Ablation specs: YAML parsing with located errors, grid expansion, and planning (every variant x
+// seed resolved into a validated TrainConfig before any run starts).
+#include "train/ablation/spec.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "autograd/error.h"
+#include "data/read_file.h"
+
+namespace lmlab::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string where(const std::string& source, const YAML::Node& n) {
+  const std::string file = source.empty() ? "<ablation spec>" : source;
+  const YAML::Mark m = n.Mark();
+  return m.is_null() || m.line < 0 ? file : file + ":" + std::to_string(m.line + 1);
+}
+
+[[noreturn]] void fail(const std::string& source, const YAML::Node& n, const std::string& what) {
+  throw Error(where(source, n) + ": " + what);
+}
+
+std::string scalar(const std::string& source, const YAML::Node& n, const std::string& key) {
+  if (!n.IsScalar()) fail(source, n, key + " must be a single value (a string or a number)");
+  return n.Scalar();
+}
+
+// `set:` maps of "section.key: value" pairs, in file order.
+Overrides overrides_of(const std::string& source, const YAML::Node& n, const std::string& what) {
+  Overrides out;
+  if (!n || n.IsNull()) return out;
+  if (!n.IsMap()) fail(source, n, what + " must be a map of section.key: value overrides");
+  for (const auto& kv : n) {
+    const std::string key = scalar(source, kv.first, what + " key");
+    if (key.find('.') == std::string::npos)
+      fail(source, kv.first, what + ": '" + key + "' is not a section.key name (e.g. model.norm)");
+    out.emplace_back(key, scalar(source, kv.second, what + "." + key));
+  }
+  return out;
+}
+
+void check_keys(const std::string& source, const YAML::Node& map,
+                const std::set<std::string>& known, const std::string& what) {
+  for (const auto& kv : map) {
+    const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : "?";
+    if (known.count(key)) continue;
+    std::string list;
+    for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+    fail(source, kv.first, "unknown key '" + key + "' in " + what + "; the keys are " + list);
+  }
+}
+
+// Variant names become directory names: letters, digits and . _ = , + - only.
+void check_name(const std::string& source, const YAML::Node& at, const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 120 && name[0] != '.';
+  for (char c : name)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) ||
+                std::string("._=,+-").find(c) != std::string::npos);
+  if (!ok)
+    fail(source, at,
+         "variant name '" + name +
+             "' is not usable as a directory name (use letters, "
+             "digits and . _ = , + - only; at most 120 characters)");
+}
+
+std::string leaf(const std::string& key) { return key.substr(key.rfind('.') + 1); }
+
+}  // namespace
+
+AblationSpec parse_ablation_spec(const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw Error((source.empty() ? "<ablation spec>" : source) + ":" +
+                std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+  }
+  if (!root.IsMap())
+    fail(source, root, "an ablation spec must be a YAML map (base, variants, seeds, ...)");
+  check_keys(
+      source, root,
+      {"name", "description", "base", "set", "variants", "grid", "seeds", "metric", "baseline"},
+      "the ablation spec");
+  AblationSpec spec;
+  spec.source = source;
+  spec.name =
+      root["name"] ? scalar(source, root["name"], "name") : fs::path(source).stem().string();
+  if (spec.name.empty()) spec.name = "ablation";
+  check_name(source, root["name"] ? root["name"] : root, spec.name);
+  if (root["description"]) spec.description = scalar(source, root["description"], "description");
+  if (!root["base"])
+    fail(source, root, "missing key 'base' (the config file every variant starts from)");
+  spec.base = scalar(source, root["base"], "base");
+  if (fs::path(spec.base).is_relative() && !source.empty())
+    spec.base = (fs::path(source).parent_path() / spec.base).lexically_normal().string();
+  spec.common = overrides_of(source, root["set"], "set");
+
+  // Seeds: a list of integers, or a count n meaning seeds 1..n.
+  const YAML::Node seeds = root["seeds"];
+  if (!seeds) fail(source, root, "missing key 'seeds' (a list such as [1, 2, 3], or a count)");
+  try {
+    if (seeds.IsScalar()) {
+      const int64_t n = seeds.as<int64_t>();
+      if (n < 1 || n > 1000)
+        fail(source, seeds, "seeds must be a count in [1, 1000] or a list, got " + seeds.Scalar());
+      for (int64_t s = 1; s <= n; ++s) spec.seeds.push_back(s);
+    } else if (seeds.IsSequence()) {
+      for (const auto& s : seeds) spec.seeds.push_back(s.as<int64_t>());
+    }
+  } catch (const YAML::Exception&) {
+    fail(source, seeds, "seeds must be integers");
+  }
+  if (spec.seeds.empty()) fail(source, seeds, "seeds must list at least one seed");
+  if (std::set<int64_t>(spec.seeds.begin(), spec.seeds.end()).size() != spec.seeds.size())
+    fail(source, seeds, "seeds repeat a value");
+  for (int64_t s : spec.seeds)
+    if (s < 0) fail(source, seeds, "seeds must be >= 0, got " + std::to_string(s));
+
+  if (root["metric"]) {
+    spec.metric = scalar(source, root["metric"], "metric");
+    if (spec.metric != "final_val_loss" && spec.metric != "best_val_loss")
+      fail(source, root["metric"],
+           "metric must be final_val_loss or best_val_loss, got '" + spec.metric + "'");
+  }
+
+  // Explicit variants (or one implicit "base" variant) ...
+  std::vector<AblationVariant> explicit_variants;
+  const YAML::Node vs = root["variants"];
+  if (vs && !vs.IsNull()) {
+    if (!vs.IsSequence()) fail(source, vs, "variants must be a list of {name, set} entries");
+    for (const auto& v : vs) {
+      if (!v.IsMap())
+        fail(source, v, "each variant must be a map with a name and a set of overrides");
+      check_keys(source, v, {"name", "set", "description"}, "a variant");
+      if (!v["name"]) fail(source, v, "a variant needs a name");
+      AblationVariant av;
+      av.name = scalar(source, v["name"], "variant name");
+      check_name(source, v["name"], av.name);
+      av.overrides = overrides_of(source, v["set"], "variant '" + av.name + "' set");
+      if (v["description"]) av.description = scalar(source, v["description"], "description");
+      av.line = int(v.Mark().line) + 1;
+      explicit_variants.push_back(av);
+    }
+  }
+  // ... times the grid: every combination of the listed values, named "leaf=value,...".
+  std::vector<AblationVariant> grid_points{{}};
+  const YAML::Node grid = root["grid"];
+  if (grid && !grid.IsNull()) {
+    if (!grid.IsMap()) fail(source, grid, "grid must be a map of section.key: [values]");
+    for (const auto& kv : grid) {
+      const std::string key = scalar(source, kv.first, "grid key");
+      if (key.find('.') == std::string::npos)
+        fail(source, kv.first, "grid: '" + key + "' is not a section.key name (e.g. optim.lr)");
+      if (!kv.second.IsSequence() || kv.second.size() == 0)
+        fail(source, kv.second, "grid." + key + " must be a non-empty list of values");
+      // The grid is a product: refuse it before it grows past the run limit, not after.
+      if (grid_points.size() * kv.second.size() > 10000)
+        fail(source, kv.first, "the grid expands to more than 10000 variants");
+      std::vector<AblationVariant> next;
+      for (const AblationVariant& g : grid_points)
+        for (const auto& value : kv.second) {
+          AblationVariant n = g;
+          const std::string val = scalar(source, value, "grid." + key + " value");
+          n.name += (n.name.empty() ? "" : ",") + leaf(key) + "=" + val;
+          n.overrides.emplace_back(key, val);
+          n.line = int(value.Mark().line) + 1;
+          next.push_back(n);
+        }
+      grid_points = next;
+    }
+  }
+  if (explicit_variants.empty()) {
+    if (grid_points.size() == 1 && grid_points[0].name.empty()) grid_points[0].name = "base";
+    spec.variants = grid_points;
+  } else {
+    for (const AblationVariant& v : explicit_variants)
+      for (const AblationVariant& g : grid_points) {
+        AblationVariant n = v;
+        if (!g.name.empty()) {
+          n.name += "," + g.name;
+          n.overrides.insert(n.overrides.end(), g.overrides.begin(), g.overrides.end());
+        }
+        spec.variants.push_back(n);
+      }
+  }
+  std::set<std::string> names;
+  for (const AblationVariant& v : spec.variants) {
+    check_name(source, vs ? vs : root, v.name);
+    if (!names.insert(v.name).second)
+      throw Error((source.empty() ? "<ablation spec>" : source) +
+                  (v.line ? ":" + std::to_string(v.line) : "") + ": duplicate variant name '" +
+                  v.name + "' (variant names must be unique)");
+  }
+  if (spec.variants.size() * spec.seeds.size() > 10000)
+    fail(source, root, "the spec expands to more than 10000 runs");
+
+  spec.baseline = spec.variants.front().name;
+  if (root["baseline"]) {
+    spec.baseline = scalar(source, root["baseline"], "baseline");
+    if (!names.count(spec.baseline))
+      fail(source, root["baseline"], "baseline '" + spec.baseline + "' is not one of the variants");
+  }
+  return spec;
+}
+
+AblationSpec load_ablation_spec(const std::string& path) {
+  std::string why;
+  const std::optional<std::string> text = data::read_whole_file(path, &why);
+  if (!text) throw Error("[ablate] cannot read the ablation spec " + path + ": " + why);
+  return parse_ablation_spec(*text, path);
+}
+
+bool is_ablation_spec(const std::string& path) {
+  try {
+    const YAML::Node root = YAML::LoadFile(path);
+    return root.IsMap() && root["base"];
+  } catch (const YAML::Exception&) {
+    return false;  // not YAML at all: load_config reports it, located
+  }
+}
+
+std::vector<std::string> override_strings(const AblationSpec& spec, const AblationVariant& v) {
+  std::vector<std::string> out;
+  for (const auto& [k, val] : spec.common) out.push_back(k + "=" + val);
+  for (const auto& [k, val] : v.overrides) out.push_back(k + "=" + val);
+  return out;
+}
+
+std::vector<AblationRun> plan_ablation(const AblationSpec& spec, const std::string& out_dir) {
+  if (!fs::is_regular_file(spec.base))
+    throw Error(spec.source + ": base config '" + spec.base +
+                "' does not exist (relative paths are "
+                "resolved against the spec's folder)");
+  std::vector<AblationRun> runs;
+  for (const AblationVariant& v : spec.variants) {
+    const std::string at = spec.source + (v.line ? ":" + std::to_string(v.line) : "");
+    for (int64_t seed : spec.seeds) {
+      AblationRun r;
+      r.variant = v.name;
+      r.seed = seed;
+      r.dir = out_dir + "/" + v.name + "/seed" + std::to_string(seed);
+      std::vector<std::string> sets = override_strings(spec, v);
+      for (const std::string& s : sets)
+        if (s.rfind("train.seed=", 0) == 0 || s.rfind("train.run_dir=", 0) == 0)
+          throw Error(at + ": variant '" + v.name + "' sets " + s.substr(0, s.find('=')) +
+                      "; the ablation sets it for every run (use `seeds:` for seeds)");
+      sets.push_back("train.seed=" + std::to_string(seed));
+      sets.push_back("train.run_dir=" + r.dir);
+      try {
+        r.config = load_config(spec.base, sets);
+      } catch (const Error& e) {
+        throw Error(at + ": variant '" + v.name + "': " + e.what());
+      }
+      runs.push_back(std::move(r));
+    }
+  }
+  return runs;
+}
+
+}  // namespace lmlab::train

@@ -1,0 +1,58 @@
+// Ablation specs (docs/ablations.md): a base config, named variants (each a set of overrides), an
+// optional grid (the product of override lists), seeds and the metric to compare. Loading a spec
+// expands it into runs, each a fully resolved TrainConfig, and validates all of them up front.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "train/config/config.h"
+
+namespace lmlab::train {
+
+using Overrides = std::vector<std::pair<std::string, std::string>>;  // key, value (in order)
+
+struct AblationVariant {
+  std::string name;         // unique; also the directory name under the ablation's output
+  Overrides overrides;      // applied after the spec's common `set`
+  std::string description;  // optional, for the report
+  int line = 0;             // where it was declared in the spec (1-based; 0: unknown)
+};
+
+struct AblationSpec {
+  std::string source;       // the spec file ("" when built from text without one)
+  std::string name;         // `name`, or the file's stem
+  std::string description;  // free text for the report
+  std::string base;         // the base config file, resolved against the spec's folder
+  Overrides common;         // `set`: overrides every variant gets
+  std::vector<AblationVariant> variants;  // explicit variants x grid points, in spec order
+  std::vector<int64_t> seeds;
+  std::string metric = "final_val_loss";  // final_val_loss | best_val_loss
+  std::string baseline;                   // the variant others are compared with (default: first)
+};
+
+// One run of an ablation: a variant at a seed, in <out>/<variant>/seed<seed>.
+struct AblationRun {
+  std::string variant;
+  int64_t seed = 0;
+  std::string dir;
+  TrainConfig config;  // base + common + variant overrides + train.seed + train.run_dir
+};
+
+// Parses a spec (YAML) and expands its grid. Throws lmlab::Error "file:line: what" for unknown
+// keys, wrong types, duplicate or unusable variant names, empty seeds, a missing base.
+AblationSpec load_ablation_spec(const std::string& path);
+// Whether a YAML file is an ablation spec (a map with a `base` key) rather than a train config.
+bool is_ablation_spec(const std::string& path);
+AblationSpec parse_ablation_spec(const std::string& text, const std::string& source);
+
+// Resolves every variant x seed into a run under `out_dir`: loads the base with the overrides and
+// validates it. Errors name the spec, the variant and the key ("spec.yaml:12: variant 'post':
+// --set model.norms=rmsnorm: unknown key 'model.norms' (did you mean 'model.norm'?)").
+std::vector<AblationRun> plan_ablation(const AblationSpec& spec, const std::string& out_dir);
+
+// The overrides of a variant as "key=value" strings (common first), for reports and --dry-run.
+std::vector<std::string> override_strings(const AblationSpec& spec, const AblationVariant& v);
+
+}  // namespace lmlab::train

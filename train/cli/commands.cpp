@@ -1,0 +1,284 @@
+#include "train/cli/commands.h"
+
+#include <algorithm>
+#include <cxxopts.hpp>
+#include <filesystem>
+#include <iostream>
+
+#include "autograd/threads.h"
+#include "data/corpus.h"
+#include "data/dataset.h"
+#include "data/tokenizer.h"
+#include "train/ablation/report.h"
+#include "train/ablation/runner.h"
+#include "train/ablation/slurm.h"
+#include "train/ablation/spec.h"
+#include "train/dist/distributed.h"
+#include "train/io/checkpoint.h"
+#include "train/io/plot.h"
+#include "train/run/bench.h"
+#include "train/run/sample.h"
+#include "train/run/trainer.h"
+
+namespace lmlab::train::cli {
+
+namespace {
+
+// Parses argv; prints help and returns false for --help; rejects stray positional arguments.
+bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out,
+           size_t positional) {
+  opts.add_options()("h,help", "show this help");
+  out = opts.parse(argc, argv);
+  if (out.count("help")) {
+    std::cout << opts.help();
+    return false;
+  }
+  if (out.unmatched().size() > positional)
+    throw UsageError("unexpected argument '" + out.unmatched()[positional] + "'");
+  if (out.unmatched().size() < positional) throw UsageError("missing argument");
+  return true;
+}
+
+// The model a checkpoint describes, with its weights loaded.
+struct Loaded {
+  Checkpoint ckpt;
+  std::unique_ptr<nn::TransformerLM> model;
+};
+
+Loaded load_model(const std::string& path) {
+  Loaded l{load_checkpoint(path), nullptr};
+  Generator gen(0);
+  l.model = std::make_unique<nn::TransformerLM>(l.ckpt.config.model, gen);
+  load_weights(l.ckpt, *l.model);
+  l.model->eval();
+  return l;
+}
+
+}  // namespace
+
+int train_main(int argc, char** argv) {
+  cxxopts::Options opts("lmlab train",
+                        "Train a language model from a YAML config.\n"
+                        "usage: lmlab train CONFIG [--set section.key=value]... [--resume]");
+  std::vector<std::string> sets;
+  std::string run_dir, init_from;
+  opts.add_options()("set", "override a config key, e.g. --set model.norm=rmsnorm (repeatable)",
+                     cxxopts::value(sets))("resume",
+                                           "continue from <run_dir>/ckpt.safetensors (bit-exact)")(
+      "run-dir", "where to write the run (default: train.run_dir or runs/<config name>)",
+      cxxopts::value(run_dir))("init-from", "start from the weights of this checkpoint",
+                               cxxopts::value(init_from))(
+      "quiet", "no progress output (and no plot)")("no-plot", "do not draw <run_dir>/loss.png");
+  cxxopts::ParseResult r;
+  if (!parse(opts, argc, argv, r, 1)) return 0;
+  TrainConfig cfg = load_config(r.unmatched()[0], sets);
+  if (!run_dir.empty()) cfg.train.run_dir = run_dir;
+  TrainOptions to;
+  to.resume = r.count("resume") > 0;
+  to.init_from = init_from;
+  to.quiet = r.count("quiet") > 0;
+  TrainResult res = train(cfg, to);
+  if (!to.quiet && !r.count("no-plot") && res.steps > 0 && dist::rank() == 0) {
+    const std::string png = plot_loss_curve(res.run_dir + "/metrics.csv", res.run_dir + "/loss.png",
+                                            "lmlab train " + r.unmatched()[0]);
+    if (!png.empty()) std::cout << "train: loss curve in " << png << "\n";
+  }
+  if (res.diverged) return 3;
+  if (res.interrupted) return 130;
+  return 0;
+}
+
+int eval_main(int argc, char** argv) {
+  cxxopts::Options opts("lmlab eval",
+                        "Validation loss of a checkpoint over the whole validation "
+                        "split.\nusage: lmlab eval CKPT [--data PATH]");
+  std::string data_path;
+  int64_t batch = 32;
+  opts.add_options()("data", "corpus to evaluate on (default: the checkpoint's)",
+                     cxxopts::value(data_path))("batch", "windows per forward pass",
+                                                cxxopts::value(batch)->default_value("32"));
+  cxxopts::ParseResult r;
+  if (!parse(opts, argc, argv, r, 1)) return 0;
+  if (batch <= 0) throw UsageError("--batch must be positive");
+  Loaded l = load_model(r.unmatched()[0]);
+  const TrainConfig& cfg = l.ckpt.config;
+  set_num_threads(int(cfg.train.threads));
+  const std::string corpus = data_path.empty() ? cfg.data.corpus : data_path;
+  const data::Tokenizer tok = data::Tokenizer::from_serialized(l.ckpt.tokenizer);
+  const std::string text = data::load_corpus(corpus);
+  const data::TokenDataset data = [&] {
+    try {  // name the corpus in errors: a character the tokenizer lacks, too short for block_size
+      data::TokenDataset d(tok.encode(text), cfg.data.val_fraction);
+      d.check_block_size(cfg.model.block_size);
+      return d;
+    } catch (const Error& e) {
+      throw Error(std::string(e.what()) + " (corpus " + corpus + ")");
+    }
+  }();
+  int64_t tokens = 0;
+  const double loss = evaluate(*l.model, data, batch, &tokens);
+  std::cout << "val_loss " << loss << "\ntokens " << tokens << "\ncorpus " << corpus << "\nstep "
+            << l.ckpt.state.step << "\n";
+  return 0;
+}
+
+int sample_main(int argc, char** argv) {
+  cxxopts::Options opts("lmlab sample",
+                        "Generate text from a checkpoint (KV-cache decoding).\n"
+                        "usage: lmlab sample CKPT [--prompt S] [--tokens N]");
+  std::string prompt = "\n";
+  SampleOptions so;
+  opts.add_options()("prompt", "text to continue", cxxopts::value(prompt)->default_value("\n"))(
+      "tokens", "tokens to generate", cxxopts::value(so.tokens)->default_value("200"))(
+      "temperature", "softmax temperature (> 0)",
+      cxxopts::value(so.temperature)->default_value("1.0"))(
+      "top-k", "sample among the k most likely tokens (0: all)",
+      cxxopts::value(so.top_k)->default_value("0"))("seed", "random seed",
+                                                    cxxopts::value(so.seed)->default_value("1337"));
+  cxxopts::ParseResult r;
+  if (!parse(opts, argc, argv, r, 1)) return 0;
+  if (so.tokens <= 0) throw UsageError("--tokens must be positive");
+  if (!(so.temperature > 0)) throw UsageError("--temperature must be > 0");
+  if (so.top_k < 0) throw UsageError("--top-k must be >= 0");
+  Loaded l = load_model(r.unmatched()[0]);
+  set_num_threads(int(l.ckpt.config.train.threads));
+  const data::Tokenizer tok = data::Tokenizer::from_serialized(l.ckpt.tokenizer);
+  SampleResult s = generate(*l.model, tok.encode(prompt.empty() ? "\n" : prompt), so);
+  std::cout << prompt << tok.decode(s.ids) << "\n";
+  std::cerr << "sample: " << s.ids.size() << " tokens, " << int64_t(s.tokens_per_s)
+            << " tok/s, KV cache " << s.kv_cache_bytes << " bytes ("
+            << l.ckpt.config.model.n_kv_head << " kv heads)\n";
+  return 0;
+}
+
+int ablate_main(int argc, char** argv) {
+  cxxopts::Options opts("lmlab ablate",
+                        "Run an ablation: every variant x seed of a spec, then a report "
+                        "with tables and plots.\nusage: lmlab ablate SPEC [--jobs N] [--out DIR]");
+  AblateOptions ao;
+  opts.add_options()("jobs", "runs at a time", cxxopts::value(ao.jobs)->default_value("1"))(
+      "threads", "threads per run (default: cores / jobs)",
+      cxxopts::value(ao.threads)->default_value("0"))(
+      "out", "output directory (default: runs/ablations/<spec name>)", cxxopts::value(ao.out_dir))(
+      "dry-run", "list the runs and their overrides; run nothing")(
+      "report-only", "rebuild the report from the runs on disk; run nothing")(
+      "emit-slurm",
+      "write a Slurm job array (one task per run) and its report script into DIR; "
+      "run nothing",
+      cxxopts::value<std::string>())("quiet", "no progress output");
+  cxxopts::ParseResult r;
+  if (!parse(opts, argc, argv, r, 1)) return 0;
+  if (ao.jobs < 1) throw UsageError("--jobs must be >= 1");
+  if (ao.threads < 0) throw UsageError("--threads must be >= 0");
+  ao.quiet = r.count("quiet") > 0;
+  const AblationSpec spec = load_ablation_spec(r.unmatched()[0]);
+  if (ao.out_dir.empty()) ao.out_dir = "runs/ablations/" + spec.name;
+  while (ao.out_dir.size() > 1 && ao.out_dir.back() == '/') ao.out_dir.pop_back();
+  // Slurm tasks may start in any directory: their run dirs (and train.run_dir in each run's
+  // config.yaml, which --report-only compares) are absolute from the start.
+  if (r.count("emit-slurm"))
+    ao.out_dir = std::filesystem::absolute(ao.out_dir).lexically_normal().string();
+  const std::vector<AblationRun> runs = plan_ablation(spec, ao.out_dir);
+  if (r.count("dry-run")) {
+    check_ablation_dir(spec, runs, ao.out_dir);
+    std::cout << "ablate: " << spec.name << ": " << spec.variants.size() << " variants x "
+              << spec.seeds.size() << " seeds = " << runs.size() << " runs (base " << spec.base
+              << ")\n";
+    for (const AblationVariant& v : spec.variants) {
+      std::cout << "  " << v.name << ":";
+      for (const std::string& o : override_strings(spec, v)) std::cout << " " << o;
+      std::cout << "\n";
+    }
+    for (const AblationRun& run : runs)
+      std::cout << "  " << run.dir << ": " << run_state_name(run_state(run)) << "\n";
+    return 0;
+  }
+  if (r.count("report-only")) {
+    check_ablation_dir(spec, runs, ao.out_dir);
+    if (!std::filesystem::exists(ao.out_dir + "/ablation.json"))
+      throw Error("[ablate] " + ao.out_dir + " holds no runs of '" + spec.name + "' yet");
+    std::cout << "ablate: report in " << write_ablation_report(spec, runs, ao.out_dir) << "\n";
+    return 0;
+  }
+  std::error_code ec;
+  ao.exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) throw Error("[ablate] cannot find the lmlab binary (/proc/self/exe): " + ec.message());
+  if (r.count("emit-slurm")) {
+    const std::string dir = r["emit-slurm"].as<std::string>();
+    const int n = emit_slurm(spec, runs, ao, dir);
+    std::cout << "ablate: " << spec.name << ": " << n << " Slurm array tasks in " << dir
+              << "/tasks\n  submit:  sbatch " << dir << "/ablation.sbatch\n  then:    bash " << dir
+              << "/report.sh   (once every task has finished)\n";
+    return 0;
+  }
+  return run_ablation(spec, runs, ao);
+}
+
+int bench_main(int argc, char** argv) {
+  cxxopts::Options opts(
+      "lmlab bench",
+      "Tokens/s, GFLOP/s and MFU of full training steps (forward, "
+      "backward, clip, optimizer).\nusage: lmlab bench CONFIG|SPEC [--variant NAME]... "
+      "[--steps N] [--threads N]\nA spec (configs/bench/*.yaml) runs every variant "
+      "unless --variant picks some.");
+  std::vector<std::string> sets, picked;
+  BenchOptions bo;
+  int64_t threads = -1;
+  opts.add_options()("set", "override a config key (repeatable)", cxxopts::value(sets))(
+      "variant", "run only this variant of a spec (repeatable)", cxxopts::value(picked))(
+      "steps", "timed steps; the median is reported",
+      cxxopts::value(bo.steps)->default_value("20"))("warmup", "untimed steps first",
+                                                     cxxopts::value(bo.warmup)->default_value("3"))(
+      "threads", "threads (default: train.threads of the config; 0: all cores)",
+      cxxopts::value(threads))("peak-n", "size of the sgemm that measures the peak (0: skip)",
+                               cxxopts::value(bo.peak_n)->default_value("2048"))(
+      "json", "one JSON line per variant instead of the text report")(
+      "list", "print the variant names and exit")(
+      "resolved", "print the resolved config as JSON (tools/bench_torch.py reads it) and exit");
+  cxxopts::ParseResult r;
+  if (!parse(opts, argc, argv, r, 1)) return 0;
+  if (bo.steps < 1) throw UsageError("--steps must be >= 1");
+  if (bo.warmup < 0) throw UsageError("--warmup must be >= 0");
+  if (bo.peak_n < 0) throw UsageError("--peak-n must be >= 0");
+  const std::string path = r.unmatched()[0];
+  // (name, config) of every variant to run.
+  std::vector<std::pair<std::string, TrainConfig>> todo;
+  if (is_ablation_spec(path)) {
+    const AblationSpec spec = load_ablation_spec(path);
+    for (const std::string& p : picked) {
+      bool found = false;
+      for (const AblationVariant& v : spec.variants) found |= v.name == p;
+      if (!found)
+        throw UsageError("--variant " + p + ": " + path + " has no such variant (see --list)");
+    }
+    for (const AblationVariant& v : spec.variants) {
+      if (!picked.empty() && std::find(picked.begin(), picked.end(), v.name) == picked.end())
+        continue;
+      std::vector<std::string> all = override_strings(spec, v);
+      all.insert(all.end(), sets.begin(), sets.end());
+      todo.emplace_back(v.name, load_config(spec.base, all));
+    }
+  } else {
+    if (!picked.empty())
+      throw UsageError("--variant needs an ablation spec; " + path + " is a config");
+    todo.emplace_back(std::filesystem::path(path).stem().string(), load_config(path, sets));
+  }
+  if (threads >= 0)
+    for (auto& [name, cfg] : todo) cfg.train.threads = threads;
+  if (r.count("list")) {
+    for (const auto& [name, cfg] : todo) std::cout << name << "\n";
+    return 0;
+  }
+  if (r.count("resolved")) {
+    if (todo.size() != 1) throw UsageError("--resolved needs one variant (--variant NAME)");
+    std::cout << bench_config_json(todo[0].second) << "\n";
+    return 0;
+  }
+  for (const auto& [name, cfg] : todo) {
+    const BenchResult res = run_bench(cfg, name, bo);
+    std::cout << (r.count("json") ? bench_json(res) + "\n" : format_bench(res)) << std::flush;
+  }
+  return 0;
+}
+
+}  // namespace lmlab::train::cli

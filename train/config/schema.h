@@ -1,0 +1,75 @@
+// The config schema shared by the parser, the validator and to_yaml (internal to train/): one Field
+// per YAML key with a typed pointer into a TrainConfig, and where each key was set (for messages).
+#pragma once
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "train/config/config.h"
+
+namespace lmlab::train::config_detail {
+
+using FieldRef = std::variant<int64_t*, double*, bool*, std::string*, nn::NormType*,
+                              nn::NormPlacement*, nn::MlpType*, nn::PositionType*>;
+
+struct Field {
+  const char* section;
+  const char* name;
+  FieldRef (*ref)(TrainConfig&);  // the member this key reads and writes
+  const char* doc;                // one line, written as a comment by to_yaml
+  std::string key() const { return std::string(section) + "." + name; }
+};
+
+// Every key in file order: model, data, optim, train.
+const std::vector<Field>& fields();
+// The four section names, in order.
+const std::vector<std::string>& sections();
+// The field named "section.name", or nullptr.
+const Field* find_field(const std::string& key);
+
+// Every value of an enum, in declaration order; nn::to_string names each one.
+inline std::vector<nn::NormType> all_of(nn::NormType*) {
+  return {nn::NormType::LayerNorm, nn::NormType::RMSNorm};
+}
+inline std::vector<nn::NormPlacement> all_of(nn::NormPlacement*) {
+  return {nn::NormPlacement::Pre, nn::NormPlacement::Post, nn::NormPlacement::DeepNorm};
+}
+inline std::vector<nn::MlpType> all_of(nn::MlpType*) {
+  return {nn::MlpType::Gelu, nn::MlpType::SwiGlu};
+}
+inline std::vector<nn::PositionType> all_of(nn::PositionType*) {
+  return {nn::PositionType::Learned, nn::PositionType::Rope};
+}
+
+// The shortest decimal that reads back as exactly `v` (std::to_chars), fixed notation for
+// 1e-4 <= |v| < 1e15 and scientific otherwise: 0.001, 500000, 1e-8, 1.5e-300.
+std::string format_real(double v);
+// `s` as a YAML scalar that reads back as the same text: plain when it is only letters, digits
+// and _ . / - (not starting with -, not null), else double-quoted with quotes, backslashes and
+// control characters escaped.
+std::string quote(const std::string& s);
+
+// Where each key got its value: "configs/x.yaml:7" or "--set optim.lr=-1", and in which order
+// (later overrides earlier), so a rule between keys blames the one the user set last.
+class Origins {
+ public:
+  explicit Origins(std::string source) : source_(std::move(source)) {}
+  void set(const std::string& key, const std::string& where) { where_[key] = {where, next_++}; }
+  // The location of the most recently set key among `keys`, else the source file (may be "").
+  std::string locate(std::initializer_list<std::string> keys) const;
+
+ private:
+  std::string source_;
+  std::map<std::string, std::pair<std::string, int>> where_;
+  int next_ = 0;
+};
+
+// "<where>: <what>" as an lmlab::Error ("[config] <what>" when `where` is empty).
+[[noreturn]] void fail(const std::string& where, const std::string& what);
+
+// validate() with every message located through `origins`.
+void validate_located(const TrainConfig& cfg, const Origins& origins);
+
+}  // namespace lmlab::train::config_detail
