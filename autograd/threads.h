@@ -22,7 +22,7 @@ double blas_sgemm_gflops(long n = 2048, int reps = 5);
 // AVX-512, "Haswell" with AVX2 + FMA, "" when `core` is already specific or the CPU has neither.
 std::string suggest_blas_core(const std::string& core, bool avx512, bool avx2_fma);
 // The same for this process's OpenBLAS and CPU. OpenBLAS reads OPENBLAS_CORETYPE only when it
-// loads, so the CLI sets it and re-executes itself (train/main.cpp); a value the user set wins.
+// loads, so the CLI sets it and re-executes itself (train/cli/main.cpp); a value the user set wins.
 std::string suggest_blas_core();
 
 }  // namespace lmlab

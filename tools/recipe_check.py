@@ -7,7 +7,7 @@ Usage (Debian's interpreter, which has python3-torch, numpy, yaml and matplotlib
     /usr/bin/python3 tools/recipe_check.py --lmlab build/lmlab --set train.max_iters=50 --init lmlab
 
 Both sides get the config plus every --set and train.threads=N (2 by default). The PyTorch side
-mirrors the trainer (train/trainer.cpp) piece by piece:
+mirrors the trainer (train/run/trainer.cpp) piece by piece:
     data       the corpus (a file, or a directory's regular files except .dat, symlinks and hidden
                ones, sorted by name, concatenated), the char tokenizer (sorted set of code points),
                the split (n_train = floor(n (1 - val_fraction))) and the SAME batches: lmlab's

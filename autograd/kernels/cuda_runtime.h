@@ -51,14 +51,14 @@ std::string cublas_library();
 int device_count();
 void set_device(int index);
 
-// NCCL, for summing gradients across data-parallel ranks (train/distributed.cpp), loaded (dlopen
-// libnccl.so.2) on first use like cuBLAS. One rank makes the unique id and the others receive it
-// over MPI; every rank then joins with its rank. nccl_allreduce_sum runs in place on a second,
-// communication stream, so it overlaps the rest of the backward: call comm_wait_for_compute()
-// first (the collective then starts once the kernels queued so far, e.g. the gradient copies into
-// the bucket, are done) and compute_wait_for_comm() before the compute stream reads the sums.
-// Both are device-side waits; the host does not block. Errors throw lmlab::Error with NCCL's
-// reason.
+// NCCL, for summing gradients across data-parallel ranks (train/dist/distributed.cpp), loaded
+// (dlopen libnccl.so.2) on first use like cuBLAS. One rank makes the unique id and the others
+// receive it over MPI; every rank then joins with its rank. nccl_allreduce_sum runs in place on a
+// second, communication stream, so it overlaps the rest of the backward: call
+// comm_wait_for_compute() first (the collective then starts once the kernels queued so far, e.g.
+// the gradient copies into the bucket, are done) and compute_wait_for_comm() before the compute
+// stream reads the sums. Both are device-side waits; the host does not block. Errors throw
+// lmlab::Error with NCCL's reason.
 constexpr size_t kNcclIdBytes = 128;
 std::string nccl_library();
 void nccl_unique_id(void* id);  // kNcclIdBytes bytes

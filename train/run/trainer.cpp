@@ -44,7 +44,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // Test hook: LMLAB_FAULT_NAN_AT_STEP=N fills the first parameter's gradient with NaN at step N, so
-// tests drive the divergence path at a known step (tests/train/test_cli.cpp). Unset: never.
+// tests drive the divergence path at a known step (tests/train/cli/test_cli.cpp). Unset: never.
 int64_t fault_nan_step() {
   const char* v = std::getenv("LMLAB_FAULT_NAN_AT_STEP");
   return v && *v ? std::strtoll(v, nullptr, 10) : -1;

@@ -136,7 +136,7 @@ TEST_F(CliTest, DivergenceExits3AndKeepsThePreviousCheckpoint) {
   first.push_back("train.max_iters=10");
   ASSERT_EQ(train(run, first).code, 0);
   const std::string ckpt = read_file(run + "/ckpt.safetensors");
-  // Test hook in train/trainer.cpp: a NaN in one gradient at step 12.
+  // Test hook in train/run/trainer.cpp: a NaN in one gradient at step 12.
   ChildOptions fault;
   fault.env = {"LMLAB_FAULT_NAN_AT_STEP=12"};
   auto second = sets;

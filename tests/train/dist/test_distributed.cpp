@@ -1,6 +1,6 @@
-// train/distributed.h in one process (no launcher): a world of one rank whose collectives are the
-// identity, a GradReducer that leaves gradients alone, the fingerprints compared across ranks, and
-// evaluation split "across ranks" equal to the plain one. tests/dist/ runs the real thing under
+// train/dist/distributed.h in one process (no launcher): a world of one rank whose collectives are
+// the identity, a GradReducer that leaves gradients alone, the fingerprints compared across ranks,
+// and evaluation split "across ranks" equal to the plain one. tests/dist/ runs the real thing under
 // mpirun.
 #include <cstdlib>
 

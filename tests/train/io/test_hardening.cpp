@@ -1,4 +1,4 @@
-// Regression tests for what hardening (tests/fuzz/, tests/train/test_faults.cpp) found in the
+// Regression tests for what hardening (tests/fuzz/, tests/train/cli/test_faults.cpp) found in the
 // readers of user input: checkpoint metadata that threw a non-lmlab exception or was accepted
 // half-parsed, shapes whose strides overflow, model sizes that overflow, and a fuzz seed replay.
 #include <limits>
