@@ -8,6 +8,7 @@
 #include <string>
 
 #include "autograd/ops.h"
+#include "autograd/ops/dispatch.h"
 
 namespace lmlab {
 
@@ -80,24 +81,15 @@ Tensor empty_in_layout_of(const Tensor& like, const Shape& shape) {
 
 void forward_kernel(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& att,
                     const Dims& d) {
-  switch (q.device()) {
-    case Device::CPU:
-      if (q.dtype() == DType::F32)
-        cpu::attention_forward(q.data<float>(), head_strides(q), k.data<float>(), head_strides(k),
-                               v.data<float>(), head_strides(v), out.data<float>(),
-                               head_strides(out), att.data<float>(), d.B, d.NH, d.KVH, d.Tq, d.Tk,
-                               d.HS);
-      else
-        cpu::attention_forward(q.data<double>(), head_strides(q), k.data<double>(), head_strides(k),
-                               v.data<double>(), head_strides(v), out.data<double>(),
-                               head_strides(out), att.data<double>(), d.B, d.NH, d.KVH, d.Tq, d.Tk,
-                               d.HS);
-      break;
-    case Device::CUDA:
-      cuda::attention_forward(q.data<float>(), k.data<float>(), v.data<float>(), out.data<float>(),
-                              att.data<float>(), d.B, d.NH, d.KVH, d.Tq, d.Tk, d.HS);
-      break;
-  }
+  dispatch_float(q, "causal_attention", [&]<class T, Device D>(Backend<T, D> be) {
+    if constexpr (be.cuda)  // contiguous operands
+      cuda::attention_forward(q.data<T>(), k.data<T>(), v.data<T>(), out.data<T>(), att.data<T>(),
+                              d.B, d.NH, d.KVH, d.Tq, d.Tk, d.HS);
+    else  // operands in place, through their head strides
+      cpu::attention_forward(q.data<T>(), head_strides(q), k.data<T>(), head_strides(k),
+                             v.data<T>(), head_strides(v), out.data<T>(), head_strides(out),
+                             att.data<T>(), d.B, d.NH, d.KVH, d.Tq, d.Tk, d.HS);
+  });
 }
 
 Grads backward_kernel(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& att,
@@ -109,28 +101,18 @@ Grads backward_kernel(const Tensor& q, const Tensor& k, const Tensor& v, const T
   Tensor dk = empty_in_layout_of(k, k.shape());
   Tensor dv = empty_in_layout_of(k, v.shape());  // dk and dv share one layout
   Tensor dscores = Tensor::empty_like(att);
-  switch (q.device()) {
-    case Device::CPU:
-      if (q.dtype() == DType::F32)
-        cpu::attention_backward(
-            q.data<float>(), head_strides(q), k.data<float>(), head_strides(k), v.data<float>(),
-            head_strides(v), att.data<float>(), dout.data<float>(), head_strides(dout),
-            dq.data<float>(), head_strides(dq), dk.data<float>(), dv.data<float>(),
-            head_strides(dk), dscores.data<float>(), d.B, d.NH, d.KVH, d.Tq, d.Tk, d.HS);
-      else
-        cpu::attention_backward(
-            q.data<double>(), head_strides(q), k.data<double>(), head_strides(k), v.data<double>(),
-            head_strides(v), att.data<double>(), dout.data<double>(), head_strides(dout),
-            dq.data<double>(), head_strides(dq), dk.data<double>(), dv.data<double>(),
-            head_strides(dk), dscores.data<double>(), d.B, d.NH, d.KVH, d.Tq, d.Tk, d.HS);
-      break;
-    case Device::CUDA:
-      cuda::attention_backward(q.data<float>(), k.data<float>(), v.data<float>(), att.data<float>(),
-                               dout.data<float>(), dq.data<float>(), dk.data<float>(),
-                               dv.data<float>(), dscores.data<float>(), d.B, d.NH, d.KVH, d.Tq,
-                               d.Tk, d.HS);
-      break;
-  }
+  dispatch_float(q, "causal_attention", [&]<class T, Device D>(Backend<T, D> be) {
+    if constexpr (be.cuda)
+      cuda::attention_backward(q.data<T>(), k.data<T>(), v.data<T>(), att.data<T>(), dout.data<T>(),
+                               dq.data<T>(), dk.data<T>(), dv.data<T>(), dscores.data<T>(), d.B,
+                               d.NH, d.KVH, d.Tq, d.Tk, d.HS);
+    else
+      cpu::attention_backward(q.data<T>(), head_strides(q), k.data<T>(), head_strides(k),
+                              v.data<T>(), head_strides(v), att.data<T>(), dout.data<T>(),
+                              head_strides(dout), dq.data<T>(), head_strides(dq), dk.data<T>(),
+                              dv.data<T>(), head_strides(dk), dscores.data<T>(), d.B, d.NH, d.KVH,
+                              d.Tq, d.Tk, d.HS);
+  });
   return Grads{dq, dk, dv};
 }
 

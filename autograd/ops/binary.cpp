@@ -2,6 +2,7 @@
 // backward is composed from ops (sum_to undoes broadcasting).
 #include "autograd/kernels/elementwise.h"
 #include "autograd/ops.h"
+#include "autograd/ops/dispatch.h"
 
 namespace lmlab {
 
@@ -28,20 +29,10 @@ static Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b) {
   const Strides sa = broadcast_strides(a.shape(), a.strides(), shape);
   const Strides sb = broadcast_strides(b.shape(), b.strides(), shape);
   const int64_t nd = int64_t(shape.size());
-  switch (a.device()) {
-    case Device::CPU:
-      if (a.dtype() == DType::F32)
-        cpu::binary_forward(op, a.data<float>(), sa.data(), b.data<float>(), sb.data(),
-                            y.data<float>(), shape.data(), nd);
-      else
-        cpu::binary_forward(op, a.data<double>(), sa.data(), b.data<double>(), sb.data(),
-                            y.data<double>(), shape.data(), nd);
-      break;
-    case Device::CUDA:
-      cuda::binary_forward(op, a.data<float>(), sa.data(), b.data<float>(), sb.data(),
-                           y.data<float>(), shape.data(), nd);
-      break;
-  }
+  dispatch_float(a, name, [&]<class T, Device D>(Backend<T, D> be) {
+    be.pick(cpu::binary_forward<T>, cuda::binary_forward)(op, a.data<T>(), sa.data(), b.data<T>(),
+                                                          sb.data(), y.data<T>(), shape.data(), nd);
+  });
   return y;
 }
 

@@ -5,6 +5,7 @@
 #include "autograd/kernels/reduce.h"
 #include "autograd/kernels/softmax.h"
 #include "autograd/ops.h"
+#include "autograd/ops/dispatch.h"
 
 namespace lmlab {
 
@@ -44,20 +45,32 @@ int64_t check_targets(const Tensor& logits, const Tensor& targets, int32_t ignor
   return count;
 }
 
-// loss_rows / lse (rows) from z (rows, V); then loss = sum(loss_rows) / count, summed in double.
-template <class T>
-void cpu_forward(const Tensor& z, const Tensor& targets, const Tensor& loss_rows, const Tensor& lse,
-                 const Tensor& loss, int64_t rows, int64_t V, int64_t count, int32_t ignore) {
-  cpu::cross_entropy_forward(z.data<T>(), targets.data<int32_t>(), loss_rows.data<T>(),
-                             lse.data<T>(), rows, V, ignore);
-  cpu::sum_dim(loss_rows.data<T>(), loss.data<T>(), 1, rows, 1, 1.0 / double(count));
+// loss_rows and lse (rows) from z (rows, V); then loss = sum(loss_rows) / count, summed in double.
+void forward_kernel(const Tensor& z, const Tensor& targets, const Tensor& loss_rows,
+                    const Tensor& lse, const Tensor& loss, int64_t count, int32_t ignore) {
+  const int64_t rows = loss_rows.numel(), V = z.shape().back();
+  dispatch_float(z, kOp, [&]<class T, Device D>(Backend<T, D> be) {
+    be.pick(cpu::cross_entropy_forward<T>, cuda::cross_entropy_forward)(
+        z.data<T>(), targets.data<int32_t>(), loss_rows.data<T>(), lse.data<T>(), rows, V, ignore);
+    be.pick(cpu::sum_dim<T>, cuda::sum_dim)(loss_rows.data<T>(), loss.data<T>(), 1, rows, 1,
+                                            1.0 / double(count));
+  });
 }
 
-template <class T>
-void cpu_backward(const Tensor& z, const Tensor& lse, const Tensor& targets, double scale,
-                  const Tensor& dz, int64_t rows, int64_t V, int32_t ignore) {
-  cpu::cross_entropy_backward(z.data<T>(), lse.data<T>(), targets.data<int32_t>(), scale,
-                              dz.data<T>(), rows, V, ignore);
+// dz = dy / count * (softmax(z) - onehot(targets)) row by row, zero for ignored rows.
+Tensor backward_kernel(const Tensor& z, const Tensor& lse, const Tensor& targets, const Tensor& dy,
+                       int64_t count, int32_t ignore) {
+  Tensor dz = Tensor::empty_like(z);
+  const int64_t rows = lse.numel(), V = z.shape().back();
+  dispatch_float(z, kOp, [&]<class T, Device D>(Backend<T, D> be) {
+    if constexpr (be.cuda)  // dy stays on the device: the kernel forms dy / N itself
+      cuda::cross_entropy_backward(z.data<T>(), lse.data<T>(), targets.data<int32_t>(),
+                                   dy.data<T>(), count, dz.data<T>(), rows, V, ignore);
+    else  // d(mean) / d(loss_r) = dy / N
+      cpu::cross_entropy_backward(z.data<T>(), lse.data<T>(), targets.data<int32_t>(),
+                                  dy.item() / double(count), dz.data<T>(), rows, V, ignore);
+  });
+  return dz;
 }
 
 }  // namespace
@@ -72,7 +85,6 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in, int32_t ign
   check_float(logits, kOp, "logits");
   check_defined(targets_in, kOp, "targets");
   const int64_t count = check_targets(logits, targets_in, ignore_index);
-  const int64_t V = logits.shape().back();
   const int64_t rows = targets_in.numel();
   Tensor z = logits.contiguous();  // records a copy node if logits was a strided view
   if (count == 0) {
@@ -89,42 +101,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in, int32_t ign
   Tensor loss_rows = Tensor::empty({rows}, z.dtype(), z.device());
   Tensor lse = Tensor::empty({rows}, z.dtype(), z.device());
   Tensor loss = Tensor::empty({}, z.dtype(), z.device());
-  switch (z.device()) {
-    case Device::CPU:
-      if (z.dtype() == DType::F32)
-        cpu_forward<float>(z, targets, loss_rows, lse, loss, rows, V, count, ignore_index);
-      else
-        cpu_forward<double>(z, targets, loss_rows, lse, loss, rows, V, count, ignore_index);
-      break;
-    case Device::CUDA:
-      cuda::cross_entropy_forward(z.data<float>(), targets.data<int32_t>(), loss_rows.data<float>(),
-                                  lse.data<float>(), rows, V, ignore_index);
-      cuda::sum_dim(loss_rows.data<float>(), loss.data<float>(), 1, rows, 1, 1.0 / double(count));
-      break;
-  }
+  forward_kernel(z, targets, loss_rows, lse, loss, count, ignore_index);
   if (tape::needs_grad({z})) {
     Saved sz(z), slse(lse), st(targets);
-    tape::record(kOp, {z}, loss, [sz, slse, st, count, rows, V, ignore_index](const Tensor& dy) {
-      const Tensor& zv = sz.get(kOp);
-      const Tensor& lv = slse.get(kOp);
-      const Tensor& tv = st.get(kOp);
-      Tensor dz = Tensor::empty_like(zv);
-      switch (zv.device()) {
-        case Device::CPU: {
-          const double scale = dy.item() / double(count);  // d(mean) / d(loss_r) = dy / N
-          if (zv.dtype() == DType::F32)
-            cpu_backward<float>(zv, lv, tv, scale, dz, rows, V, ignore_index);
-          else
-            cpu_backward<double>(zv, lv, tv, scale, dz, rows, V, ignore_index);
-          break;
-        }
-        case Device::CUDA:  // dy stays on the device: the kernel forms dy / N itself
-          cuda::cross_entropy_backward(zv.data<float>(), lv.data<float>(), tv.data<int32_t>(),
-                                       dy.data<float>(), count, dz.data<float>(), rows, V,
-                                       ignore_index);
-          break;
-      }
-      return Grads{dz};
+    tape::record(kOp, {z}, loss, [sz, slse, st, count, ignore_index](const Tensor& dy) {
+      return Grads{
+          backward_kernel(sz.get(kOp), slse.get(kOp), st.get(kOp), dy, count, ignore_index)};
     });
   }
   return loss;

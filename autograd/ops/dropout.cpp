@@ -4,6 +4,7 @@
 
 #include "autograd/kernels/index.h"
 #include "autograd/ops.h"
+#include "autograd/ops/dispatch.h"
 
 namespace lmlab {
 
@@ -13,15 +14,9 @@ static Tensor dropout_mask(const Tensor& x, double p, Generator& gen) {
   const int64_t n = mask.numel();
   const uint64_t offset = gen.advance(uint64_t(n));
   if (n == 0) return mask;
-  switch (x.device()) {
-    case Device::CPU:
-      if (x.dtype() == DType::F32)
-        cpu::dropout_mask(mask.data<float>(), n, p, gen.seed(), offset);
-      else
-        cpu::dropout_mask(mask.data<double>(), n, p, gen.seed(), offset);
-      break;
-    case Device::CUDA: cuda::dropout_mask(mask.data<float>(), n, p, gen.seed(), offset); break;
-  }
+  dispatch_float(mask, "dropout", [&]<class T, Device D>(Backend<T, D> be) {
+    be.pick(cpu::dropout_mask<T>, cuda::dropout_mask)(mask.data<T>(), n, p, gen.seed(), offset);
+  });
   return mask;
 }
 

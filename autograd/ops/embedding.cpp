@@ -4,6 +4,7 @@
 
 #include "autograd/kernels/index.h"
 #include "autograd/ops.h"
+#include "autograd/ops/dispatch.h"
 
 namespace lmlab {
 
@@ -22,20 +23,10 @@ static Tensor embedding_backward(const Tensor& dout_in, const Tensor& ids, int64
   Tensor dweight = Tensor::zeros({V, C}, dout.dtype(), dout.device());
   const int64_t N = ids.numel();
   if (N == 0 || C == 0) return dweight;
-  switch (dout.device()) {
-    case Device::CPU:
-      if (dout.dtype() == DType::F32)
-        cpu::embedding_backward(dout.data<float>(), ids.data<int32_t>(), dweight.data<float>(), N,
-                                C);
-      else
-        cpu::embedding_backward(dout.data<double>(), ids.data<int32_t>(), dweight.data<double>(), N,
-                                C);
-      break;
-    case Device::CUDA:
-      cuda::embedding_backward(dout.data<float>(), ids.data<int32_t>(), dweight.data<float>(), N,
-                               C);
-      break;
-  }
+  dispatch_float(dout, "embedding", [&]<class T, Device D>(Backend<T, D> be) {
+    be.pick(cpu::embedding_backward<T>, cuda::embedding_backward)(
+        dout.data<T>(), ids.data<int32_t>(), dweight.data<T>(), N, C);
+  });
   return dweight;
 }
 
@@ -64,21 +55,11 @@ Tensor embedding(const Tensor& weight_in, const Tensor& ids_in) {
   Shape out_shape = ids.shape();
   out_shape.push_back(C);
   Tensor out = Tensor::empty(out_shape, weight.dtype(), weight.device());
-  if (out.numel() > 0) {
-    switch (weight.device()) {
-      case Device::CPU:
-        if (weight.dtype() == DType::F32)
-          cpu::embedding_forward(weight.data<float>(), ids.data<int32_t>(), out.data<float>(), N,
-                                 C);
-        else
-          cpu::embedding_forward(weight.data<double>(), ids.data<int32_t>(), out.data<double>(), N,
-                                 C);
-        break;
-      case Device::CUDA:
-        cuda::embedding_forward(weight.data<float>(), ids.data<int32_t>(), out.data<float>(), N, C);
-        break;
-    }
-  }
+  if (out.numel() > 0)
+    dispatch_float(weight, "embedding", [&]<class T, Device D>(Backend<T, D> be) {
+      be.pick(cpu::embedding_forward<T>, cuda::embedding_forward)(
+          weight.data<T>(), ids.data<int32_t>(), out.data<T>(), N, C);
+    });
   if (tape::needs_grad({weight})) {
     Saved sids(ids);
     tape::record("embedding", {weight}, out, [sids, V, C](const Tensor& dout) {

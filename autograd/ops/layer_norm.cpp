@@ -5,6 +5,7 @@
 
 #include "autograd/kernels/norm.h"
 #include "autograd/ops.h"
+#include "autograd/ops/dispatch.h"
 
 namespace lmlab {
 
@@ -51,23 +52,11 @@ void check_args(const char* op, const Tensor& x, const Tensor& w, const Tensor& 
 
 void forward_kernel(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& y, Tensor& mean,
                     Tensor& rstd, int64_t rows, int64_t C, double eps) {
-  switch (x.device()) {
-    case Device::CPU:
-      if (x.dtype() == DType::F32)
-        cpu::layernorm_forward(x.data<float>(), w.data<float>(),
-                               b.defined() ? b.data<float>() : nullptr, y.data<float>(),
-                               mean.data<float>(), rstd.data<float>(), rows, C, eps);
-      else
-        cpu::layernorm_forward(x.data<double>(), w.data<double>(),
-                               b.defined() ? b.data<double>() : nullptr, y.data<double>(),
-                               mean.data<double>(), rstd.data<double>(), rows, C, eps);
-      break;
-    case Device::CUDA:
-      cuda::layernorm_forward(x.data<float>(), w.data<float>(),
-                              b.defined() ? b.data<float>() : nullptr, y.data<float>(),
-                              mean.data<float>(), rstd.data<float>(), rows, C, eps);
-      break;
-  }
+  dispatch_float(x, "layer_norm", [&]<class T, Device D>(Backend<T, D> be) {
+    be.pick(cpu::layernorm_forward<T>, cuda::layernorm_forward)(
+        x.data<T>(), w.data<T>(), b.defined() ? b.data<T>() : nullptr, y.data<T>(), mean.data<T>(),
+        rstd.data<T>(), rows, C, eps);
+  });
 }
 
 // Returns {dx, dw} or {dx, dw, db}: dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w.
@@ -77,23 +66,11 @@ Grads backward_kernel(const Tensor& dy_in, const Tensor& x, const Tensor& w, con
   const int64_t C = x.size(-1), rows = x.numel() / C;
   Tensor dx = Tensor::empty_like(x), dw = Tensor::zeros_like(w);
   Tensor db = has_bias ? Tensor::zeros_like(w) : Tensor();
-  switch (x.device()) {
-    case Device::CPU:
-      if (x.dtype() == DType::F32)
-        cpu::layernorm_backward(dy.data<float>(), x.data<float>(), w.data<float>(),
-                                mean.data<float>(), rstd.data<float>(), dx.data<float>(),
-                                dw.data<float>(), has_bias ? db.data<float>() : nullptr, rows, C);
-      else
-        cpu::layernorm_backward(dy.data<double>(), x.data<double>(), w.data<double>(),
-                                mean.data<double>(), rstd.data<double>(), dx.data<double>(),
-                                dw.data<double>(), has_bias ? db.data<double>() : nullptr, rows, C);
-      break;
-    case Device::CUDA:
-      cuda::layernorm_backward(dy.data<float>(), x.data<float>(), w.data<float>(),
-                               mean.data<float>(), rstd.data<float>(), dx.data<float>(),
-                               dw.data<float>(), has_bias ? db.data<float>() : nullptr, rows, C);
-      break;
-  }
+  dispatch_float(x, "layer_norm", [&]<class T, Device D>(Backend<T, D> be) {
+    be.pick(cpu::layernorm_backward<T>, cuda::layernorm_backward)(
+        dy.data<T>(), x.data<T>(), w.data<T>(), mean.data<T>(), rstd.data<T>(), dx.data<T>(),
+        dw.data<T>(), has_bias ? db.data<T>() : nullptr, rows, C);
+  });
   if (has_bias) return Grads{dx, dw, db};
   return Grads{dx, dw};
 }

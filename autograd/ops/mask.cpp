@@ -4,6 +4,7 @@
 
 #include "autograd/kernels/index.h"
 #include "autograd/ops.h"
+#include "autograd/ops/dispatch.h"
 
 namespace lmlab {
 
@@ -26,20 +27,10 @@ static Tensor masked_fill_forward(const Tensor& x_in, const Tensor& mask, double
   if (y.numel() == 0) return y;
   const Strides sm = broadcast_strides(mask.shape(), mask.strides(), x.shape());
   const int64_t nd = x.dim();
-  switch (x.device()) {
-    case Device::CPU:
-      if (x.dtype() == DType::F32)
-        cpu::masked_fill(x.data<float>(), mask.data<int32_t>(), sm.data(), float(value),
-                         y.data<float>(), x.shape().data(), nd);
-      else
-        cpu::masked_fill(x.data<double>(), mask.data<int32_t>(), sm.data(), value, y.data<double>(),
-                         x.shape().data(), nd);
-      break;
-    case Device::CUDA:
-      cuda::masked_fill(x.data<float>(), mask.data<int32_t>(), sm.data(), float(value),
-                        y.data<float>(), x.shape().data(), nd);
-      break;
-  }
+  dispatch_float(x, "masked_fill", [&]<class T, Device D>(Backend<T, D> be) {
+    be.pick(cpu::masked_fill<T>, cuda::masked_fill)(x.data<T>(), mask.data<int32_t>(), sm.data(),
+                                                    T(value), y.data<T>(), x.shape().data(), nd);
+  });
   return y;
 }
 

@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <climits>
 #include <optional>
-#include <type_traits>
 
 #include "autograd/ops.h"
+#include "autograd/ops/dispatch.h"
 
 namespace lmlab {
 
@@ -66,27 +66,13 @@ Strides batch_strides(const Tensor& x) {
   return Strides(x.strides().begin(), x.strides().end() - 2);
 }
 
-// One GEMM on the device of the tensors: y (M, N), contiguous, = op(a) (M, K) @ op(b) (K, N).
-template <class T>
-void gemm_on(Device device, const Operand& a, const Operand& b, int64_t M, int64_t N, int64_t K,
-             const T* pa, const T* pb, T* py) {
-  switch (device) {
-    case Device::CPU:
-      cpu::gemm<T>(a.trans, b.trans, M, N, K, T(1), pa, a.ld, pb, b.ld, T(0), py, N);
-      break;
-    case Device::CUDA:
-      // float64 never reaches here: check_device_dtype refuses it on CUDA.
-      if constexpr (std::is_same_v<T, float>)
-        cuda::gemm(a.trans, b.trans, M, N, K, 1.0f, pa, a.ld, pb, b.ld, 0.0f, py, N);
-      break;
-  }
-}
-
 // y[i] = a[i] @ b[i] for every index i of `batch`, one GEMM after another (BLAS threads each
-// one). Batch dims are addressed through strides; broadcast dims have stride 0.
-template <class T>
-void batched_gemm(const Operand& a, const Operand& b, const Shape& batch, int64_t M, int64_t N,
-                  int64_t K, Tensor& y) {
+// one), on the backend `be`. Batch dims are addressed through strides; broadcast dims have
+// stride 0. Each y[i] (M, N) is contiguous = op(a[i]) (M, K) @ op(b[i]) (K, N).
+template <class T, Device D>
+void batched_gemm(Backend<T, D> be, const Operand& a, const Operand& b, const Shape& batch,
+                  int64_t M, int64_t N, int64_t K, Tensor& y) {
+  const auto gemm = be.pick(cpu::gemm<T>, cuda::gemm);
   const int64_t nb = int64_t(batch.size());
   const Strides sa = broadcast_strides(batch_of(a.t), batch_strides(a.t), batch);
   const Strides sb = broadcast_strides(batch_of(b.t), batch_strides(b.t), batch);
@@ -96,7 +82,8 @@ void batched_gemm(const Operand& a, const Operand& b, const Shape& batch, int64_
   std::vector<int64_t> idx(nb, 0);
   int64_t off_a = 0, off_b = 0;
   for (int64_t i = 0, n = numel(batch); i < n; ++i) {
-    gemm_on<T>(y.device(), a, b, M, N, K, pa + off_a, pb + off_b, py + i * M * N);
+    gemm(a.trans, b.trans, M, N, K, T(1), pa + off_a, a.ld, pb + off_b, b.ld, T(0), py + i * M * N,
+         N);
     for (int64_t d = nb - 1; d >= 0; --d) {  // odometer step over the batch index
       off_a += sa[d];
       off_b += sb[d];
@@ -129,10 +116,9 @@ Tensor product(const Tensor& a, const Tensor& b) {
     }
   }
   const Operand oa = blas_operand(lhs), ob = blas_operand(b);
-  if (a.dtype() == DType::F32)
-    batched_gemm<float>(oa, ob, batch, rows, N, K, y);
-  else
-    batched_gemm<double>(oa, ob, batch, rows, N, K, y);
+  dispatch_float(a, "matmul", [&]<class T, Device D>(Backend<T, D> be) {
+    batched_gemm(be, oa, ob, batch, rows, N, K, y);
+  });
   return y;
 }
 

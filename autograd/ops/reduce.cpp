@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "autograd/ops.h"
+#include "autograd/ops/dispatch.h"
 
 namespace lmlab {
 
@@ -25,6 +26,18 @@ Block block_of(const Shape& s, int64_t first, int64_t last) {  // reduce dims [f
   return b;
 }
 
+// y = scale * sum, or max, over the R dim of each (outer, R, inner) block of x.
+void block_kernel(Reduce kind, const Tensor& x, Tensor& y, const Block& b, double scale) {
+  const char* op = kind == Reduce::Sum ? "sum" : "max";
+  dispatch_float(x, op, [&]<class T, Device D>(Backend<T, D> be) {
+    const T* px = x.data<T>();
+    if (kind == Reduce::Sum)
+      be.pick(cpu::sum_dim<T>, cuda::sum_dim)(px, y.data<T>(), b.outer, b.R, b.inner, scale);
+    else
+      be.pick(cpu::max_dim<T>, cuda::max_dim)(px, y.data<T>(), b.outer, b.R, b.inner);
+  });
+}
+
 // Reduces dims [first, last] of x, keeping them as size-1 dims.
 Tensor reduce_block(Reduce kind, const Tensor& x_in, int64_t first, int64_t last, double scale) {
   Tensor x = x_in.contiguous();
@@ -37,27 +50,7 @@ Tensor reduce_block(Reduce kind, const Tensor& x_in, int64_t first, int64_t last
   if (b.R == 0)
     y.fill_(0);  // an empty sum is 0; it still records below, so backward reaches x
   else
-    switch (x.device()) {
-      case Device::CPU:
-        if (x.dtype() == DType::F32) {
-          if (kind == Reduce::Sum)
-            cpu::sum_dim(x.data<float>(), y.data<float>(), b.outer, b.R, b.inner, scale);
-          else
-            cpu::max_dim(x.data<float>(), y.data<float>(), b.outer, b.R, b.inner);
-        } else {
-          if (kind == Reduce::Sum)
-            cpu::sum_dim(x.data<double>(), y.data<double>(), b.outer, b.R, b.inner, scale);
-          else
-            cpu::max_dim(x.data<double>(), y.data<double>(), b.outer, b.R, b.inner);
-        }
-        break;
-      case Device::CUDA:
-        if (kind == Reduce::Sum)
-          cuda::sum_dim(x.data<float>(), y.data<float>(), b.outer, b.R, b.inner, scale);
-        else
-          cuda::max_dim(x.data<float>(), y.data<float>(), b.outer, b.R, b.inner);
-        break;
-    }
+    block_kernel(kind, x, y, b, scale);
   if (kind == Reduce::Sum) {
     // dx = scale * dy broadcast back over the reduced dims
     tape::record("sum", {x}, y, [in = x.shape(), scale](const Tensor& dy) {
@@ -72,20 +65,10 @@ Tensor reduce_block(Reduce kind, const Tensor& x_in, int64_t first, int64_t last
       const Tensor& yv = sy.get("max");
       Tensor dy = dy_in.contiguous();
       Tensor dx = Tensor::empty_like(xv);
-      switch (xv.device()) {
-        case Device::CPU:
-          if (xv.dtype() == DType::F32)
-            cpu::max_dim_backward(xv.data<float>(), yv.data<float>(), dy.data<float>(),
-                                  dx.data<float>(), b.outer, b.R, b.inner);
-          else
-            cpu::max_dim_backward(xv.data<double>(), yv.data<double>(), dy.data<double>(),
-                                  dx.data<double>(), b.outer, b.R, b.inner);
-          break;
-        case Device::CUDA:
-          cuda::max_dim_backward(xv.data<float>(), yv.data<float>(), dy.data<float>(),
-                                 dx.data<float>(), b.outer, b.R, b.inner);
-          break;
-      }
+      dispatch_float(xv, "max", [&]<class T, Device D>(Backend<T, D> be) {
+        be.pick(cpu::max_dim_backward<T>, cuda::max_dim_backward)(
+            xv.data<T>(), yv.data<T>(), dy.data<T>(), dx.data<T>(), b.outer, b.R, b.inner);
+      });
       return Grads{dx};
     });
   }

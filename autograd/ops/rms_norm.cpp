@@ -5,6 +5,7 @@
 
 #include "autograd/kernels/norm.h"
 #include "autograd/ops.h"
+#include "autograd/ops/dispatch.h"
 
 namespace lmlab {
 
@@ -43,20 +44,11 @@ Grads backward_kernel(const Tensor& dy_in, const Tensor& x, const Tensor& w, con
   const Tensor dy = dy_in.contiguous();
   const int64_t C = x.size(-1), rows = x.numel() / C;
   Tensor dx = Tensor::empty_like(x), dw = Tensor::zeros_like(w);
-  switch (x.device()) {
-    case Device::CPU:
-      if (x.dtype() == DType::F32)
-        cpu::rmsnorm_backward(dy.data<float>(), x.data<float>(), w.data<float>(),
-                              rstd.data<float>(), dx.data<float>(), dw.data<float>(), rows, C);
-      else
-        cpu::rmsnorm_backward(dy.data<double>(), x.data<double>(), w.data<double>(),
-                              rstd.data<double>(), dx.data<double>(), dw.data<double>(), rows, C);
-      break;
-    case Device::CUDA:
-      cuda::rmsnorm_backward(dy.data<float>(), x.data<float>(), w.data<float>(), rstd.data<float>(),
-                             dx.data<float>(), dw.data<float>(), rows, C);
-      break;
-  }
+  dispatch_float(x, "rms_norm", [&]<class T, Device D>(Backend<T, D> be) {
+    be.pick(cpu::rmsnorm_backward<T>, cuda::rmsnorm_backward)(dy.data<T>(), x.data<T>(),
+                                                              w.data<T>(), rstd.data<T>(),
+                                                              dx.data<T>(), dw.data<T>(), rows, C);
+  });
   return Grads{dx, dw};
 }
 
@@ -68,20 +60,10 @@ Tensor rms_norm(const Tensor& x_in, const Tensor& weight, double eps) {
   const int64_t C = x.size(-1), rows = x.numel() / C;
   Tensor y = Tensor::empty_like(x);
   Tensor rstd = Tensor::empty({rows}, x.dtype(), x.device());
-  switch (x.device()) {
-    case Device::CPU:
-      if (x.dtype() == DType::F32)
-        cpu::rmsnorm_forward(x.data<float>(), w.data<float>(), y.data<float>(), rstd.data<float>(),
-                             rows, C, eps);
-      else
-        cpu::rmsnorm_forward(x.data<double>(), w.data<double>(), y.data<double>(),
-                             rstd.data<double>(), rows, C, eps);
-      break;
-    case Device::CUDA:
-      cuda::rmsnorm_forward(x.data<float>(), w.data<float>(), y.data<float>(), rstd.data<float>(),
-                            rows, C, eps);
-      break;
-  }
+  dispatch_float(x, "rms_norm", [&]<class T, Device D>(Backend<T, D> be) {
+    be.pick(cpu::rmsnorm_forward<T>, cuda::rmsnorm_forward)(x.data<T>(), w.data<T>(), y.data<T>(),
+                                                            rstd.data<T>(), rows, C, eps);
+  });
   if (tape::needs_grad({x, w})) {
     Saved sx(x), sw(w);
     tape::record("rms_norm", {x, w}, y, [sx, sw, rstd](const Tensor& dy) {

@@ -4,6 +4,7 @@
 #include "autograd/kernels/softmax.h"
 
 #include "autograd/ops.h"
+#include "autograd/ops/dispatch.h"
 
 namespace lmlab {
 
@@ -11,38 +12,15 @@ namespace {
 
 enum class Kind { Softmax, LogSoftmax };
 
-template <class T>
-void cpu_forward(Kind kind, const Tensor& x, const Tensor& y, int64_t rows, int64_t C) {
-  if (kind == Kind::Softmax)
-    cpu::softmax_forward(x.data<T>(), y.data<T>(), rows, C);
-  else
-    cpu::log_softmax_forward(x.data<T>(), y.data<T>(), rows, C);
-}
+const char* name_of(Kind kind) { return kind == Kind::Softmax ? "softmax" : "log_softmax"; }
 
 void forward_kernel(Kind kind, const Tensor& x, const Tensor& y, int64_t rows, int64_t C) {
-  switch (x.device()) {
-    case Device::CPU:
-      if (x.dtype() == DType::F32)
-        cpu_forward<float>(kind, x, y, rows, C);
-      else
-        cpu_forward<double>(kind, x, y, rows, C);
-      break;
-    case Device::CUDA:
-      if (kind == Kind::Softmax)
-        cuda::softmax_forward(x.data<float>(), y.data<float>(), rows, C);
-      else
-        cuda::log_softmax_forward(x.data<float>(), y.data<float>(), rows, C);
-      break;
-  }
-}
-
-template <class T>
-void cpu_backward(Kind kind, const Tensor& y, const Tensor& dy, const Tensor& dx, int64_t rows,
-                  int64_t C) {
-  if (kind == Kind::Softmax)
-    cpu::softmax_backward(y.data<T>(), dy.data<T>(), dx.data<T>(), rows, C);
-  else
-    cpu::log_softmax_backward(y.data<T>(), dy.data<T>(), dx.data<T>(), rows, C);
+  dispatch_float(x, name_of(kind), [&]<class T, Device D>(Backend<T, D> be) {
+    const auto kernel = kind == Kind::Softmax
+                            ? be.pick(cpu::softmax_forward<T>, cuda::softmax_forward)
+                            : be.pick(cpu::log_softmax_forward<T>, cuda::log_softmax_forward);
+    kernel(x.data<T>(), y.data<T>(), rows, C);
+  });
 }
 
 // softmax:     dx = y (dy - sum(dy y))
@@ -51,20 +29,12 @@ Tensor backward_kernel(Kind kind, const Tensor& y, const Tensor& dy_in, int64_t 
   Tensor dy = dy_in.contiguous();
   Tensor dx = Tensor::empty_like(y);
   if (y.numel() == 0) return dx;
-  switch (y.device()) {
-    case Device::CPU:
-      if (y.dtype() == DType::F32)
-        cpu_backward<float>(kind, y, dy, dx, rows, C);
-      else
-        cpu_backward<double>(kind, y, dy, dx, rows, C);
-      break;
-    case Device::CUDA:
-      if (kind == Kind::Softmax)
-        cuda::softmax_backward(y.data<float>(), dy.data<float>(), dx.data<float>(), rows, C);
-      else
-        cuda::log_softmax_backward(y.data<float>(), dy.data<float>(), dx.data<float>(), rows, C);
-      break;
-  }
+  dispatch_float(y, name_of(kind), [&]<class T, Device D>(Backend<T, D> be) {
+    const auto kernel = kind == Kind::Softmax
+                            ? be.pick(cpu::softmax_backward<T>, cuda::softmax_backward)
+                            : be.pick(cpu::log_softmax_backward<T>, cuda::log_softmax_backward);
+    kernel(y.data<T>(), dy.data<T>(), dx.data<T>(), rows, C);
+  });
   return dx;
 }
 

@@ -2,41 +2,24 @@
 // per device, selected by UnaryOp. Each op saves x and y; the kernel uses whichever it needs.
 #include "autograd/kernels/elementwise.h"
 #include "autograd/ops.h"
+#include "autograd/ops/dispatch.h"
 
 namespace lmlab {
 
-static void unary_kernel(UnaryOp op, const Tensor& x, Tensor& y, double p) {
-  const int64_t n = x.numel();
-  switch (x.device()) {
-    case Device::CPU:
-      if (x.dtype() == DType::F32)
-        cpu::unary_forward(op, x.data<float>(), y.data<float>(), n, p);
-      else
-        cpu::unary_forward(op, x.data<double>(), y.data<double>(), n, p);
-      break;
-    case Device::CUDA: cuda::unary_forward(op, x.data<float>(), y.data<float>(), n, p); break;
-  }
+static void unary_kernel(UnaryOp op, const char* name, const Tensor& x, Tensor& y, double p) {
+  dispatch_float(x, name, [&]<class T, Device D>(Backend<T, D> be) {
+    be.pick(cpu::unary_forward<T>, cuda::unary_forward)(op, x.data<T>(), y.data<T>(), x.numel(), p);
+  });
 }
 
-static Tensor unary_backward_kernel(UnaryOp op, const Tensor& x, const Tensor& y,
+static Tensor unary_backward_kernel(UnaryOp op, const char* name, const Tensor& x, const Tensor& y,
                                     const Tensor& dy_in, double p) {
   Tensor dy = dy_in.contiguous();
   Tensor dx = Tensor::empty_like(x);
-  const int64_t n = x.numel();
-  switch (x.device()) {
-    case Device::CPU:
-      if (x.dtype() == DType::F32)
-        cpu::unary_backward(op, x.data<float>(), y.data<float>(), dy.data<float>(),
-                            dx.data<float>(), n, p);
-      else
-        cpu::unary_backward(op, x.data<double>(), y.data<double>(), dy.data<double>(),
-                            dx.data<double>(), n, p);
-      break;
-    case Device::CUDA:
-      cuda::unary_backward(op, x.data<float>(), y.data<float>(), dy.data<float>(), dx.data<float>(),
-                           n, p);
-      break;
-  }
+  dispatch_float(x, name, [&]<class T, Device D>(Backend<T, D> be) {
+    be.pick(cpu::unary_backward<T>, cuda::unary_backward)(op, x.data<T>(), y.data<T>(),
+                                                          dy.data<T>(), dx.data<T>(), x.numel(), p);
+  });
   return dx;
 }
 
@@ -44,11 +27,11 @@ static Tensor unary(UnaryOp op, const char* name, const Tensor& x_in, double p =
   check_float(x_in, name, "x");
   Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty_like(x);
-  if (x.numel() > 0) unary_kernel(op, x, y, p);
+  if (x.numel() > 0) unary_kernel(op, name, x, y, p);
   if (tape::needs_grad({x})) {
     Saved sx(x), sy(y);
     tape::record(name, {x}, y, [op, name, sx, sy, p](const Tensor& dy) {
-      return Grads{unary_backward_kernel(op, sx.get(name), sy.get(name), dy, p)};
+      return Grads{unary_backward_kernel(op, name, sx.get(name), sy.get(name), dy, p)};
     });
   }
   return y;
