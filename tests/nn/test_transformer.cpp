@@ -221,7 +221,7 @@ TEST(NnTransformer, ConfigValidationNamesParameterAndValue) {
         c.n_embd = 12;
         c.position = PositionType::Rope;
       },
-      {"[model]", "RoPE", "head size", "3"});
+      {"[model]", "position rope", "head size", "3"});
   bad([](ModelConfig& c) { c.vocab_size = 0; }, {"[model]", "vocab_size", "0"});
   bad([](ModelConfig& c) { c.n_kv_head = 0; }, {"[model]", "n_kv_head", "0"});
   bad([](ModelConfig& c) { c.dropout = 1; }, {"[model]", "dropout", "1"});

@@ -1,9 +1,7 @@
 // The config schema (every key with its one-line meaning), to_yaml and the small helpers around
-// TrainConfig. Parsing lives in config_parse.cpp, the range rules in config_validate.cpp.
+// TrainConfig. Parsing lives in parse.cpp, the rules in validate.cpp (the model's: nn/config.h).
 #include <algorithm>
 #include <cctype>
-#include <charconv>
-#include <cmath>
 #include <filesystem>
 #include <sstream>
 
@@ -112,25 +110,6 @@ const Field* find_field(const std::string& key) {
   return nullptr;
 }
 
-std::string format_real(double v) {
-  char buf[64];
-  const double a = std::fabs(v);
-  const bool fixed = a == 0 || (a >= 1e-4 && a < 1e15);
-  const auto r = std::to_chars(buf, buf + sizeof(buf), v,
-                               fixed ? std::chars_format::fixed : std::chars_format::scientific);
-  std::string out(buf, r.ptr);
-  // "1e-08" -> "1e-8", "1e+20" -> "1e20": the same number, read back exactly
-  const size_t e = out.find('e');
-  if (e != std::string::npos) {
-    std::string exp = out.substr(e + 1);
-    const std::string sign = exp[0] == '-' ? "-" : "";
-    if (exp[0] == '-' || exp[0] == '+') exp.erase(0, 1);
-    exp.erase(0, std::min(exp.find_first_not_of('0'), exp.size() - 1));
-    out = out.substr(0, e + 1) + sign + exp;
-  }
-  return out;
-}
-
 std::string quote(const std::string& s) {
   const auto plain_char = [](char ch) {
     return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '/' ||
@@ -161,7 +140,7 @@ std::string quote(const std::string& s) {
   return out + "\"";
 }
 
-std::string Origins::locate(std::initializer_list<std::string> keys) const {
+std::string Origins::locate(const std::vector<std::string>& keys) const {
   const std::pair<std::string, int>* best = nullptr;
   for (const std::string& k : keys) {
     auto it = where_.find(k);
@@ -180,7 +159,7 @@ namespace {
 std::string yaml_value(const FieldRef& ref) {
   struct Writer {
     std::string operator()(int64_t* v) const { return std::to_string(*v); }
-    std::string operator()(double* v) const { return format_real(*v); }
+    std::string operator()(double* v) const { return nn::format_real(*v); }
     std::string operator()(bool* v) const { return *v ? "true" : "false"; }
     std::string operator()(std::string* v) const { return quote(*v); }
     std::string operator()(nn::NormType* v) const { return nn::to_string(*v); }

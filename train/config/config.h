@@ -79,7 +79,7 @@ std::pair<std::string, std::string> first_yaml_difference(const std::string& a,
                                                           const std::string& b);
 
 // Checks every key's range and the rules between keys (min_lr <= lr, warmup_iters <= decay_iters,
-// n_embd divisible by n_head, ...), then model.validate(). Throws lmlab::Error
+// and the model's rules of nn::check_model: n_embd divisible by n_head, ...). Throws lmlab::Error
 // "<source>: optim.lr must be > 0, got -1" ("[config] optim.lr ..." without a source; no line:
 // load_config adds those).
 void validate(const TrainConfig& cfg);

@@ -1,7 +1,6 @@
 // The config schema shared by the parser, the validator and to_yaml (internal to train/): one Field
 // per YAML key with a typed pointer into a TrainConfig, and where each key was set (for messages).
 #pragma once
-#include <initializer_list>
 #include <map>
 #include <string>
 #include <variant>
@@ -43,9 +42,6 @@ inline std::vector<nn::PositionType> all_of(nn::PositionType*) {
   return {nn::PositionType::Learned, nn::PositionType::Rope};
 }
 
-// The shortest decimal that reads back as exactly `v` (std::to_chars), fixed notation for
-// 1e-4 <= |v| < 1e15 and scientific otherwise: 0.001, 500000, 1e-8, 1.5e-300.
-std::string format_real(double v);
 // `s` as a YAML scalar that reads back as the same text: plain when it is only letters, digits
 // and _ . / - (not starting with -, not null), else double-quoted with quotes, backslashes and
 // control characters escaped.
@@ -58,7 +54,7 @@ class Origins {
   explicit Origins(std::string source) : source_(std::move(source)) {}
   void set(const std::string& key, const std::string& where) { where_[key] = {where, next_++}; }
   // The location of the most recently set key among `keys`, else the source file (may be "").
-  std::string locate(std::initializer_list<std::string> keys) const;
+  std::string locate(const std::vector<std::string>& keys) const;
 
  private:
   std::string source_;
@@ -69,7 +65,8 @@ class Origins {
 // "<where>: <what>" as an lmlab::Error ("[config] <what>" when `where` is empty).
 [[noreturn]] void fail(const std::string& where, const std::string& what);
 
-// validate() with every message located through `origins`.
+// validate() with every message located through `origins`: the first problem found, at the
+// key the user set last among those it names.
 void validate_located(const TrainConfig& cfg, const Origins& origins);
 
 }  // namespace lmlab::train::config_detail
