@@ -73,9 +73,8 @@ void check_name(const std::string& source, const YAML::Node& at, const std::stri
 
 std::string leaf(const std::string& key) { return key.substr(key.rfind('.') + 1); }
 
-}  // namespace
-
-AblationSpec parse_ablation_spec(const std::string& text, const std::string& source) {
+// The spec's YAML: a map holding only the keys a spec has.
+YAML::Node load_spec_yaml(const std::string& text, const std::string& source) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -89,8 +88,12 @@ AblationSpec parse_ablation_spec(const std::string& text, const std::string& sou
       source, root,
       {"name", "description", "base", "set", "variants", "grid", "seeds", "metric", "baseline"},
       "the ablation spec");
-  AblationSpec spec;
-  spec.source = source;
+  return root;
+}
+
+// name, description, base (resolved against the spec's folder) and the common `set`.
+void read_header(AblationSpec& spec, const YAML::Node& root) {
+  const std::string& source = spec.source;
   spec.name =
       root["name"] ? scalar(source, root["name"], "name") : fs::path(source).stem().string();
   if (spec.name.empty()) spec.name = "ablation";
@@ -102,112 +105,160 @@ AblationSpec parse_ablation_spec(const std::string& text, const std::string& sou
   if (fs::path(spec.base).is_relative() && !source.empty())
     spec.base = (fs::path(source).parent_path() / spec.base).lexically_normal().string();
   spec.common = overrides_of(source, root["set"], "set");
+}
 
-  // Seeds: a list of integers, or a count n meaning seeds 1..n.
+// Seeds: a list of distinct integers >= 0, or a count n meaning seeds 1..n.
+std::vector<int64_t> read_seeds(const std::string& source, const YAML::Node& root) {
   const YAML::Node seeds = root["seeds"];
   if (!seeds) fail(source, root, "missing key 'seeds' (a list such as [1, 2, 3], or a count)");
+  std::vector<int64_t> out;
   try {
     if (seeds.IsScalar()) {
       const int64_t n = seeds.as<int64_t>();
       if (n < 1 || n > 1000)
         fail(source, seeds, "seeds must be a count in [1, 1000] or a list, got " + seeds.Scalar());
-      for (int64_t s = 1; s <= n; ++s) spec.seeds.push_back(s);
+      for (int64_t s = 1; s <= n; ++s) out.push_back(s);
     } else if (seeds.IsSequence()) {
-      for (const auto& s : seeds) spec.seeds.push_back(s.as<int64_t>());
+      for (const auto& s : seeds) out.push_back(s.as<int64_t>());
     }
   } catch (const YAML::Exception&) {
     fail(source, seeds, "seeds must be integers");
   }
-  if (spec.seeds.empty()) fail(source, seeds, "seeds must list at least one seed");
-  if (std::set<int64_t>(spec.seeds.begin(), spec.seeds.end()).size() != spec.seeds.size())
+  if (out.empty()) fail(source, seeds, "seeds must list at least one seed");
+  if (std::set<int64_t>(out.begin(), out.end()).size() != out.size())
     fail(source, seeds, "seeds repeat a value");
-  for (int64_t s : spec.seeds)
+  for (int64_t s : out)
     if (s < 0) fail(source, seeds, "seeds must be >= 0, got " + std::to_string(s));
+  return out;
+}
 
-  if (root["metric"]) {
-    spec.metric = scalar(source, root["metric"], "metric");
-    if (spec.metric != "final_val_loss" && spec.metric != "best_val_loss")
-      fail(source, root["metric"],
-           "metric must be final_val_loss or best_val_loss, got '" + spec.metric + "'");
-  }
+// `metric`: final_val_loss (the default) or best_val_loss.
+std::string read_metric(const std::string& source, const YAML::Node& root, std::string metric) {
+  if (!root["metric"]) return metric;
+  metric = scalar(source, root["metric"], "metric");
+  if (metric != "final_val_loss" && metric != "best_val_loss")
+    fail(source, root["metric"],
+         "metric must be final_val_loss or best_val_loss, got '" + metric + "'");
+  return metric;
+}
 
-  // Explicit variants (or one implicit "base" variant) ...
-  std::vector<AblationVariant> explicit_variants;
-  const YAML::Node vs = root["variants"];
-  if (vs && !vs.IsNull()) {
-    if (!vs.IsSequence()) fail(source, vs, "variants must be a list of {name, set} entries");
-    for (const auto& v : vs) {
-      if (!v.IsMap())
-        fail(source, v, "each variant must be a map with a name and a set of overrides");
-      check_keys(source, v, {"name", "set", "description"}, "a variant");
-      if (!v["name"]) fail(source, v, "a variant needs a name");
-      AblationVariant av;
-      av.name = scalar(source, v["name"], "variant name");
-      check_name(source, v["name"], av.name);
-      av.overrides = overrides_of(source, v["set"], "variant '" + av.name + "' set");
-      if (v["description"]) av.description = scalar(source, v["description"], "description");
-      av.line = int(v.Mark().line) + 1;
-      explicit_variants.push_back(av);
-    }
+// The explicit `variants:` list, in file order (empty when there is none).
+std::vector<AblationVariant> read_variants(const std::string& source, const YAML::Node& vs) {
+  std::vector<AblationVariant> out;
+  if (!vs || vs.IsNull()) return out;
+  if (!vs.IsSequence()) fail(source, vs, "variants must be a list of {name, set} entries");
+  for (const auto& v : vs) {
+    if (!v.IsMap())
+      fail(source, v, "each variant must be a map with a name and a set of overrides");
+    check_keys(source, v, {"name", "set", "description"}, "a variant");
+    if (!v["name"]) fail(source, v, "a variant needs a name");
+    AblationVariant av;
+    av.name = scalar(source, v["name"], "variant name");
+    check_name(source, v["name"], av.name);
+    av.overrides = overrides_of(source, v["set"], "variant '" + av.name + "' set");
+    if (v["description"]) av.description = scalar(source, v["description"], "description");
+    av.line = int(v.Mark().line) + 1;
+    out.push_back(av);
   }
-  // ... times the grid: every combination of the listed values, named "leaf=value,...".
-  std::vector<AblationVariant> grid_points{{}};
-  const YAML::Node grid = root["grid"];
-  if (grid && !grid.IsNull()) {
-    if (!grid.IsMap()) fail(source, grid, "grid must be a map of section.key: [values]");
-    for (const auto& kv : grid) {
-      const std::string key = scalar(source, kv.first, "grid key");
-      if (key.find('.') == std::string::npos)
-        fail(source, kv.first, "grid: '" + key + "' is not a section.key name (e.g. optim.lr)");
-      if (!kv.second.IsSequence() || kv.second.size() == 0)
-        fail(source, kv.second, "grid." + key + " must be a non-empty list of values");
-      // The grid is a product: refuse it before it grows past the run limit, not after.
-      if (grid_points.size() * kv.second.size() > 10000)
-        fail(source, kv.first, "the grid expands to more than 10000 variants");
-      std::vector<AblationVariant> next;
-      for (const AblationVariant& g : grid_points)
-        for (const auto& value : kv.second) {
-          AblationVariant n = g;
-          const std::string val = scalar(source, value, "grid." + key + " value");
-          n.name += (n.name.empty() ? "" : ",") + leaf(key) + "=" + val;
-          n.overrides.emplace_back(key, val);
-          n.line = int(value.Mark().line) + 1;
-          next.push_back(n);
-        }
-      grid_points = next;
+  return out;
+}
+
+// The points so far times one grid axis `key: [values]`, each named "...,leaf=value".
+std::vector<AblationVariant> grid_product(const std::string& source,
+                                          const std::vector<AblationVariant>& points,
+                                          const YAML::Node& key_node, const YAML::Node& values) {
+  const std::string key = scalar(source, key_node, "grid key");
+  if (key.find('.') == std::string::npos)
+    fail(source, key_node, "grid: '" + key + "' is not a section.key name (e.g. optim.lr)");
+  if (!values.IsSequence() || values.size() == 0)
+    fail(source, values, "grid." + key + " must be a non-empty list of values");
+  // The grid is a product: refuse it before it grows past the run limit, not after.
+  if (points.size() * values.size() > 10000)
+    fail(source, key_node, "the grid expands to more than 10000 variants");
+  std::vector<AblationVariant> next;
+  for (const AblationVariant& g : points)
+    for (const auto& value : values) {
+      AblationVariant n = g;
+      const std::string val = scalar(source, value, "grid." + key + " value");
+      n.name += (n.name.empty() ? "" : ",") + leaf(key) + "=" + val;
+      n.overrides.emplace_back(key, val);
+      n.line = int(value.Mark().line) + 1;
+      next.push_back(n);
     }
-  }
+  return next;
+}
+
+// The `grid:` points: every combination of the listed values (one unnamed point without a grid).
+std::vector<AblationVariant> read_grid(const std::string& source, const YAML::Node& grid) {
+  std::vector<AblationVariant> points{{}};
+  if (!grid || grid.IsNull()) return points;
+  if (!grid.IsMap()) fail(source, grid, "grid must be a map of section.key: [values]");
+  for (const auto& kv : grid) points = grid_product(source, points, kv.first, kv.second);
+  return points;
+}
+
+// Explicit variants times the grid points; without explicit variants, the grid points alone
+// (one implicit variant "base" when there is no grid either).
+std::vector<AblationVariant> combine(const std::vector<AblationVariant>& explicit_variants,
+                                     std::vector<AblationVariant> grid_points) {
   if (explicit_variants.empty()) {
     if (grid_points.size() == 1 && grid_points[0].name.empty()) grid_points[0].name = "base";
-    spec.variants = grid_points;
-  } else {
-    for (const AblationVariant& v : explicit_variants)
-      for (const AblationVariant& g : grid_points) {
-        AblationVariant n = v;
-        if (!g.name.empty()) {
-          n.name += "," + g.name;
-          n.overrides.insert(n.overrides.end(), g.overrides.begin(), g.overrides.end());
-        }
-        spec.variants.push_back(n);
-      }
+    return grid_points;
   }
+  std::vector<AblationVariant> out;
+  for (const AblationVariant& v : explicit_variants)
+    for (const AblationVariant& g : grid_points) {
+      AblationVariant n = v;
+      if (!g.name.empty()) {
+        n.name += "," + g.name;
+        n.overrides.insert(n.overrides.end(), g.overrides.begin(), g.overrides.end());
+      }
+      out.push_back(n);
+    }
+  return out;
+}
+
+// Every combined name usable as a directory and unique; returns the names.
+std::set<std::string> check_variant_names(const AblationSpec& spec, const YAML::Node& at) {
   std::set<std::string> names;
   for (const AblationVariant& v : spec.variants) {
-    check_name(source, vs ? vs : root, v.name);
+    check_name(spec.source, at, v.name);
     if (!names.insert(v.name).second)
-      throw Error((source.empty() ? "<ablation spec>" : source) +
+      throw Error((spec.source.empty() ? "<ablation spec>" : spec.source) +
                   (v.line ? ":" + std::to_string(v.line) : "") + ": duplicate variant name '" +
                   v.name + "' (variant names must be unique)");
   }
+  return names;
+}
+
+// `baseline`: one of the variants (default: the first).
+std::string read_baseline(const AblationSpec& spec, const YAML::Node& root,
+                          const std::set<std::string>& names) {
+  if (!root["baseline"]) return spec.variants.front().name;
+  const std::string baseline = scalar(spec.source, root["baseline"], "baseline");
+  if (!names.count(baseline))
+    fail(spec.source, root["baseline"], "baseline '" + baseline + "' is not one of the variants");
+  return baseline;
+}
+
+}  // namespace
+
+// The steps in the order their errors are reported: the YAML and its keys, the header, seeds,
+// metric, variants x grid, the names, the run count, the baseline.
+AblationSpec parse_ablation_spec(const std::string& text, const std::string& source) {
+  const YAML::Node root = load_spec_yaml(text, source);
+  AblationSpec spec;
+  spec.source = source;
+  read_header(spec, root);
+  spec.seeds = read_seeds(source, root);
+  spec.metric = read_metric(source, root, spec.metric);
+  const YAML::Node vs = root["variants"];
+  const std::vector<AblationVariant> explicit_variants = read_variants(source, vs);
+  spec.variants = combine(explicit_variants, read_grid(source, root["grid"]));
+  const std::set<std::string> names = check_variant_names(spec, vs ? vs : root);
   if (spec.variants.size() * spec.seeds.size() > 10000)
     fail(source, root, "the spec expands to more than 10000 runs");
-
-  spec.baseline = spec.variants.front().name;
-  if (root["baseline"]) {
-    spec.baseline = scalar(source, root["baseline"], "baseline");
-    if (!names.count(spec.baseline))
-      fail(source, root["baseline"], "baseline '" + spec.baseline + "' is not one of the variants");
-  }
+  spec.baseline = read_baseline(spec, root, names);
   return spec;
 }
 
