@@ -1,22 +1,17 @@
 // The ablation runner: plans are checked against the output directory, then each unfinished run
-// is an `lmlab train ... --resume` child process (stdout/stderr in <run>/train.log), up to
-// `jobs` at a time, with a progress line and an ETA. SIGINT/SIGTERM reach the children (they
-// checkpoint) and the runner stops launching; re-running the command resumes.
+// is an `lmlab train ... --resume` child process (ablation/pool.h; stdout/stderr in
+// <run>/train.log), up to `jobs` at a time, with a progress line and an ETA (ablation/progress.h).
+// SIGINT/SIGTERM reach the children (they checkpoint) and the runner stops launching; re-running
+// the command resumes.
 #include "train/ablation/runner.h"
 
-#include <fcntl.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
-#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -27,10 +22,11 @@
 
 #include "autograd/error.h"
 #include "data/read_file.h"
+#include "train/ablation/pool.h"
+#include "train/ablation/progress.h"
 #include "train/ablation/report.h"
 #include "train/common/signal_scope.h"
-#include "train/common/text.h"
-#include "train/io/run_files.h"
+#include "train/io/atomic_write.h"
 
 namespace lmlab::train {
 
@@ -41,49 +37,29 @@ namespace {
 // The file's text, empty when it cannot be read (a run that has not written it yet).
 std::string read_text(const std::string& path) { return data::read_whole_file(path).value_or(""); }
 
-// The last data row of a metrics.csv: {step completed, elapsed seconds}; {-1, 0} when none.
-std::pair<int64_t, double> last_progress(const std::string& metrics) {
-  std::ifstream in(metrics, std::ios::binary | std::ios::ate);
-  if (!in) return {-1, 0.0};
+// A run's progress from the last data row of its metrics.csv (step + 1 and the elapsed seconds
+// in its last column); step -1 when there is none yet.
+RunProgress read_progress(const AblationRun& run) {
+  RunProgress p;
+  p.max_iters = run.config.train.max_iters;
+  std::ifstream in(run.dir + "/metrics.csv", std::ios::binary | std::ios::ate);
+  if (!in) return p;
   const std::streamoff size = in.tellg();
   in.seekg(std::max<std::streamoff>(0, size - 512));
   std::string chunk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   while (!chunk.empty() && chunk.back() == '\n') chunk.pop_back();
   const std::string line =
       chunk.substr(chunk.rfind('\n') == std::string::npos ? 0 : chunk.rfind('\n') + 1);
-  if (line.empty() || !std::isdigit(static_cast<unsigned char>(line[0]))) return {-1, 0.0};
+  if (line.empty() || !std::isdigit(static_cast<unsigned char>(line[0]))) return p;
   try {
-    return {std::stoll(line.substr(0, line.find(','))) + 1,
-            std::stod(line.substr(line.rfind(',') + 1))};
+    const int64_t step = std::stoll(line.substr(0, line.find(','))) + 1;
+    const double elapsed = std::stod(line.substr(line.rfind(',') + 1));
+    p.step = step;
+    p.elapsed = elapsed;
   } catch (const std::exception&) {
-    return {-1, 0.0};
+    // a row being written: no progress yet
   }
-}
-
-// Starts one run as a child process; returns its pid.
-pid_t spawn(const std::vector<std::string>& args, const std::string& log, int threads) {
-  std::ofstream(log, std::ios::app) << "$ " << shell_quote(args) << "\n";
-  const pid_t pid = fork();
-  if (pid < 0) throw Error("[ablate] fork failed: " + std::string(std::strerror(errno)));
-  if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGTERM);  // the runner died: checkpoint and stop
-    const int fd = open(log.c_str(), O_WRONLY | O_APPEND | O_CREAT, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-      close(fd);
-    }
-    const std::string t = std::to_string(threads);
-    setenv("OMP_NUM_THREADS", t.c_str(), 1);
-    setenv("OPENBLAS_NUM_THREADS", t.c_str(), 1);
-    std::vector<char*> argv;
-    for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    std::fprintf(stderr, "ablate: cannot execute %s: %s\n", argv[0], std::strerror(errno));
-    _exit(127);
-  }
-  return pid;
+  return p;
 }
 
 std::string log_tail(const std::string& log, size_t lines) {
@@ -193,167 +169,189 @@ void prepare_ablation_dir(const AblationSpec& spec, const std::vector<AblationRu
   if (!spec.source.empty()) write_file_atomic(out + "/spec.yaml", read_text(spec.source), "ablate");
 }
 
-int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
-                 const AblateOptions& opt) {
-  const std::string out = opt.out_dir;
-  prepare_ablation_dir(spec, runs, out);
-  std::error_code ec;
+namespace {
 
-  const int jobs = std::max(1, opt.jobs);
+// One invocation of `lmlab ablate`: the runs left to do, the child pool, the counts and the
+// output. run() starts runs up to --jobs, forwards a stop signal to the children once, records the
+// children that exited and prints the progress line, until every run has ended (after a stop
+// signal: until the running children have checkpointed and exited). finish() writes the report.
+class AblationLoop {
+ public:
+  AblationLoop(const AblationSpec& spec, const std::vector<AblationRun>& runs,
+               const AblateOptions& opt);
+  void print_plan() const;
+  void run();
+  int finish();
+
+ private:
+  static bool stopping() { return StopSignalScope::received() != 0; }
+  AblationCounts counts() const { return {done_, diverged_, failed_, runs_.size()}; }
+  void start_runs();
+  void record(const ChildPool::Exited& child);
+  std::string failure(const AblationRun& r, int code);
+  void print_progress();
+
+  const AblationSpec& spec_;
+  const std::vector<AblationRun>& runs_;
+  const AblateOptions& opt_;
+  const int jobs_, threads_;
+  const bool tty_;
+  std::vector<size_t> todo_;  // indices of the runs to start, in order; todo_[next_] is next
+  size_t next_ = 0;
+  int done_ = 0, diverged_ = 0, failed_ = 0;
+  std::vector<double> durations_;  // seconds per run finished in this invocation
+  ChildPool pool_;
+  bool forwarded_ = false;  // the stop signal has been sent to the children
+  std::chrono::steady_clock::time_point last_print_ =
+      std::chrono::steady_clock::now() - std::chrono::hours(1);
+};
+
+int threads_per_run(const AblateOptions& opt) {
   const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
-  const int threads = opt.threads > 0 ? opt.threads : std::max(1, cores / jobs);
-  std::vector<size_t> todo;
-  int done = 0, diverged = 0, failed = 0;
+  return opt.threads > 0 ? opt.threads : std::max(1, cores / std::max(1, opt.jobs));
+}
+
+AblationLoop::AblationLoop(const AblationSpec& spec, const std::vector<AblationRun>& runs,
+                           const AblateOptions& opt)
+    : spec_(spec),
+      runs_(runs),
+      opt_(opt),
+      jobs_(std::max(1, opt.jobs)),
+      threads_(threads_per_run(opt)),
+      tty_(!opt.quiet && isatty(fileno(stdout))),
+      pool_(jobs_) {
   for (size_t i = 0; i < runs.size(); ++i) {
     const RunState s = run_state(runs[i]);
     if (s == RunState::Finished || s == RunState::Diverged) {
-      ++done;
-      diverged += s == RunState::Diverged;
+      ++done_;
+      diverged_ += s == RunState::Diverged;
     } else {
-      todo.push_back(i);
+      todo_.push_back(i);
     }
   }
-  if (!opt.quiet)
-    std::cout << "ablate: " << spec.name << ": " << spec.variants.size() << " variants x "
-              << spec.seeds.size() << " seeds = " << runs.size() << " runs in " << out << "; "
-              << done << " already done, " << todo.size() << " to run, " << jobs << " at a time, "
-              << threads << " thread" << (threads > 1 ? "s" : "") << " each\n";
+}
 
-  struct Active {
-    size_t run;
-    pid_t pid;
-    std::chrono::steady_clock::time_point start;
-  };
-  std::vector<Active> active;
-  std::vector<double> durations;  // seconds per finished run (this invocation)
+void AblationLoop::print_plan() const {
+  if (opt_.quiet) return;
+  std::cout << "ablate: " << spec_.name << ": " << spec_.variants.size() << " variants x "
+            << spec_.seeds.size() << " seeds = " << runs_.size() << " runs in " << opt_.out_dir
+            << "; " << done_ << " already done, " << todo_.size() << " to run, " << jobs_
+            << " at a time, " << threads_ << " thread" << (threads_ > 1 ? "s" : "") << " each\n";
+}
+
+void AblationLoop::run() {
   // Ctrl-C is recorded (and forwarded to the children) until the runs are over; the previous
-  // handlers come back then, or on an exception.
-  std::optional<StopSignalScope> signals(std::in_place);
-  auto stopping = [] { return StopSignalScope::received() != 0; };
-  const bool tty = !opt.quiet && isatty(fileno(stdout));
-  size_t next = 0;
-  bool forwarded = false;
-  auto last_print = std::chrono::steady_clock::now() - std::chrono::hours(1);
+  // handlers come back then, or on an exception (the pool then stops its children).
+  const StopSignalScope signals;
   // After a stop signal nothing new starts: the loop ends when the running children have exited.
-  while ((next < todo.size() && !stopping()) || !active.empty()) {
-    while (!stopping() && next < todo.size() && int(active.size()) < jobs) {
-      const AblationRun& r = runs[todo[next++]];
-      fs::create_directories(r.dir, ec);
-      fs::remove(r.dir + "/error.txt", ec);
-      active.push_back({size_t(&r - runs.data()),
-                        spawn(train_command(spec, r, opt.exe), r.dir + "/train.log", threads),
-                        std::chrono::steady_clock::now()});
+  while ((next_ < todo_.size() && !stopping()) || !pool_.empty()) {
+    start_runs();
+    if (stopping() && !forwarded_) {
+      pool_.signal_all(SIGINT);  // each child checkpoints and exits 130
+      forwarded_ = true;
     }
-    if (stopping() && !forwarded) {
-      for (const Active& a : active) kill(a.pid, SIGINT);  // each child checkpoints and exits 130
-      forwarded = true;
-    }
-    for (size_t k = 0; k < active.size();) {
-      int status = 0;
-      const pid_t w = waitpid(active[k].pid, &status, WNOHANG);
-      if (w == 0) {
-        ++k;
-        continue;
-      }
-      const AblationRun& r = runs[active[k].run];
-      const double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - active[k].start).count();
-      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      const RunState s = run_state(r);
-      std::string what;
-      if (s == RunState::Finished || s == RunState::Diverged) {
-        ++done;
-        durations.push_back(secs);
-        nlohmann::json j = nlohmann::json::parse(read_text(r.dir + "/result.json"));
-        if (s == RunState::Diverged) {
-          ++diverged;
-          what = "diverged at step " + std::to_string(j.value("diverged_step", int64_t(0)));
-        } else {
-          char buf[64];
-          std::snprintf(buf, sizeof buf, "val %.4f", j.value("final_val_loss", 0.0));
-          what = buf;
-        }
-      } else if (code == 130 || stopping()) {
-        what = "interrupted (resumable)";
-      } else {
-        ++failed;
-        write_file_atomic(
-            r.dir + "/error.txt",
-            "exit code " + std::to_string(code) + "\n" + log_tail(r.dir + "/train.log", 20),
-            "ablate");
-        what = "FAILED (exit " + std::to_string(code) + "); see " + r.dir + "/train.log:\n" +
-               log_tail(r.dir + "/train.log", 5);
-      }
-      if (!opt.quiet) {
-        if (tty) std::cout << "\r\033[K";
-        std::cout << "ablate: [" << done << "/" << runs.size() << "] " << r.variant << "/seed"
-                  << r.seed << ": " << what << " (" << format_duration(secs) << ")\n"
-                  << std::flush;
-      }
-      active.erase(active.begin() + long(k));
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (!opt.quiet && !active.empty() && now - last_print >= std::chrono::seconds(tty ? 1 : 30)) {
-      last_print = now;
-      // ETA: each running run's projected length from its progress, pending runs at the mean
-      // length. A run's first steps include its start-up and the step-0 evaluation of the whole
-      // validation split, so a projection from them is far too long (it said 28 minutes for a
-      // 30-second run): until 5% of its steps are done, a run counts at the mean length of the
-      // finished runs (or not at all before any has finished).
-      double mean_done = 0;
-      for (double d : durations) mean_done += d / double(durations.size());
-      double remaining = 0, total_est = 0;
-      int est_n = 0;
-      std::string running;
-      for (const Active& a : active) {
-        const AblationRun& r = runs[a.run];
-        const auto [step, elapsed] = last_progress(r.dir + "/metrics.csv");
-        running += (running.empty() ? "" : ", ") + r.variant + "/seed" + std::to_string(r.seed) +
-                   " " + std::to_string(std::max<int64_t>(step, 0)) + "/" +
-                   std::to_string(r.config.train.max_iters);
-        if (step > 0 && step >= std::max<int64_t>(10, r.config.train.max_iters / 20)) {
-          const double per_step = elapsed / double(step);
-          remaining += per_step * double(r.config.train.max_iters - step);
-          total_est += per_step * double(r.config.train.max_iters);
-          ++est_n;
-        } else if (!durations.empty()) {
-          remaining += std::max(0.0, mean_done - std::max(elapsed, 0.0));
-        }
-      }
-      for (double d : durations) total_est += d, ++est_n;
-      const size_t pending = todo.size() - next;
-      if (est_n > 0) remaining += double(pending) * total_est / est_n;
-      std::ostringstream line;
-      line << "ablate: " << done << "/" << runs.size() << " done";
-      if (diverged) line << " (" << diverged << " diverged)";
-      if (failed) line << " (" << failed << " failed)";
-      line << " | running " << running;
-      if (est_n > 0) line << " | ETA " << format_duration(remaining / jobs);
-      if (stopping()) line << " | stopping";
-      if (tty)
-        std::cout << "\r\033[K" << line.str().substr(0, 160) << std::flush;
-      else
-        std::cout << line.str() << "\n" << std::flush;
-    }
-    if (!active.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    for (const ChildPool::Exited& child : pool_.reap()) record(child);
+    print_progress();
+    if (!pool_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  signals.reset();
-  if (tty) std::cout << "\r\033[K" << std::flush;
-  const std::string report = write_ablation_report(spec, runs, out);
-  if (!opt.quiet) std::cout << "ablate: report in " << report << "\n";
+}
+
+void AblationLoop::start_runs() {
+  std::error_code ec;
+  while (!stopping() && next_ < todo_.size() && !pool_.full()) {
+    const size_t i = todo_[next_++];
+    const AblationRun& r = runs_[i];
+    fs::create_directories(r.dir, ec);
+    fs::remove(r.dir + "/error.txt", ec);
+    pool_.start(i, train_command(spec_, r, opt_.exe), r.dir + "/train.log", threads_);
+  }
+}
+
+// Counts a child that exited and prints how its run ended.
+void AblationLoop::record(const ChildPool::Exited& child) {
+  const AblationRun& r = runs_[child.id];
+  const RunState s = run_state(r);
+  std::string what;
+  if (s == RunState::Finished || s == RunState::Diverged) {
+    ++done_;
+    durations_.push_back(child.seconds);
+    const nlohmann::json j = nlohmann::json::parse(read_text(r.dir + "/result.json"));
+    if (s == RunState::Diverged) {
+      ++diverged_;
+      what = "diverged at step " + std::to_string(j.value("diverged_step", int64_t(0)));
+    } else {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "val %.4f", j.value("final_val_loss", 0.0));
+      what = buf;
+    }
+  } else if (child.code == 130 || stopping()) {
+    what = "interrupted (resumable)";
+  } else {
+    what = failure(r, child.code);
+  }
+  if (opt_.quiet) return;
+  if (tty_) std::cout << "\r\033[K";
+  std::cout << run_ended_line(counts(), r.variant, r.seed, what, child.seconds) << std::flush;
+}
+
+// A run that failed: counted, its error.txt written (the exit code and the log's tail).
+std::string AblationLoop::failure(const AblationRun& r, int code) {
+  ++failed_;
+  const std::string log = r.dir + "/train.log";
+  write_file_atomic(r.dir + "/error.txt",
+                    "exit code " + std::to_string(code) + "\n" + log_tail(log, 20), "ablate");
+  return "FAILED (exit " + std::to_string(code) + "); see " + log + ":\n" + log_tail(log, 5);
+}
+
+// The progress line, every second on a terminal (rewritten in place), every 30 s otherwise.
+void AblationLoop::print_progress() {
+  const auto now = std::chrono::steady_clock::now();
+  if (opt_.quiet || pool_.empty() || now - last_print_ < std::chrono::seconds(tty_ ? 1 : 30))
+    return;
+  last_print_ = now;
+  std::vector<RunProgress> running;
+  std::vector<std::string> labels;
+  for (const ChildPool::Child& c : pool_.running()) {
+    const AblationRun& r = runs_[c.id];
+    running.push_back(read_progress(r));
+    labels.push_back(running_label(r.variant, r.seed, running.back()));
+  }
+  const std::optional<double> eta = ablation_eta(durations_, running, todo_.size() - next_, jobs_);
+  const std::string line = progress_line(counts(), labels, eta, stopping());
+  if (tty_)
+    std::cout << "\r\033[K" << line.substr(0, 160) << std::flush;
+  else
+    std::cout << line << "\n" << std::flush;
+}
+
+int AblationLoop::finish() {
+  if (tty_) std::cout << "\r\033[K" << std::flush;
+  const std::string report = write_ablation_report(spec_, runs_, opt_.out_dir);
+  if (!opt_.quiet) std::cout << "ablate: report in " << report << "\n";
   if (stopping()) {
-    std::cerr << "ablate: interrupted (signal " << StopSignalScope::received() << "): " << done
-              << "/" << runs.size()
+    std::cerr << "ablate: interrupted (signal " << StopSignalScope::received() << "): " << done_
+              << "/" << runs_.size()
               << " runs done, the others checkpointed; run the same command again to resume\n";
     return 130;
   }
-  if (failed) {
-    std::cerr << "ablate: " << failed
+  if (failed_) {
+    std::cerr << "ablate: " << failed_
               << " run(s) failed (see their train.log / error.txt); run the "
               << "same command again to retry them\n";
     return 1;
   }
   return 0;
+}
+
+}  // namespace
+
+int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
+                 const AblateOptions& opt) {
+  prepare_ablation_dir(spec, runs, opt.out_dir);
+  AblationLoop ablation(spec, runs, opt);
+  ablation.print_plan();
+  ablation.run();
+  return ablation.finish();
 }
 
 }  // namespace lmlab::train
