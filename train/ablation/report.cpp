@@ -1,19 +1,13 @@
-// The ablation report: per-variant statistics over seeds (summary.json), a Markdown report with
-// tables, the comparison against the baseline and the diagnostics that explain it (report.md),
-// and the plots drawn by tools/plot_ablation.py.
+// The ablation report (ablation/report.h): read the runs' files, summarise and compare
+// (ablation/summary.h), render summary.json and report.md, write them and draw the plots.
 #include "train/ablation/report.h"
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "autograd/error.h"
-#include "train/ablation/runner.h"
-#include "train/common/stats.h"
 #include "train/io/atomic_write.h"
 #include "train/io/plot.h"
 
@@ -24,25 +18,11 @@ using nlohmann::json;
 
 namespace {
 
-json stats(std::vector<double> v) {
-  if (v.empty()) return json();
-  double mean = 0;
-  for (double x : v) mean += x;
-  mean /= double(v.size());
-  double var = 0;
-  for (double x : v) var += (x - mean) * (x - mean);
-  const double sd = v.size() > 1 ? std::sqrt(var / double(v.size() - 1)) : 0.0;
-  return {{"mean", mean},
-          {"std", sd},
-          {"min", *std::min_element(v.begin(), v.end())},
-          {"max", *std::max_element(v.begin(), v.end())},
-          {"n", v.size()}};
-}
+// ---- reading the runs
 
-// diagnostics.csv as step -> column -> per-layer values.
-using Diag = std::map<int64_t, std::map<std::string, std::vector<double>>>;
-Diag read_diagnostics(const std::string& path) {
-  Diag d;
+// diagnostics.csv (step,layer,grad_norm,residual_rms,weight_norm,update_ratio rows).
+Diagnostics read_diagnostics(const std::string& path) {
+  Diagnostics d;
   std::ifstream in(path);
   std::string line;
   if (!std::getline(in, line)) return d;
@@ -66,261 +46,236 @@ Diag read_diagnostics(const std::string& path) {
   return d;
 }
 
-// Elementwise mean of equally long vectors (skips the ones of another length).
-std::vector<double> mean_of(const std::vector<std::vector<double>>& vs) {
-  if (vs.empty()) return {};
-  std::vector<double> m(vs[0].size(), 0.0);
-  int n = 0;
-  for (const auto& v : vs) {
-    if (v.size() != m.size()) continue;
-    for (size_t i = 0; i < m.size(); ++i) m[i] += v[i];
-    ++n;
+// The runs of `variant` as their directories hold them: state, result.json (an unreadable one
+// reads as {}), diagnostics.csv of the finished ones.
+std::vector<RunRecord> read_runs(const std::string& variant, const std::vector<AblationRun>& runs,
+                                 const std::string& out) {
+  std::vector<RunRecord> records;
+  for (const AblationRun& r : runs) {
+    if (r.variant != variant) continue;
+    RunRecord rec;
+    rec.seed = r.seed;
+    rec.dir = fs::relative(r.dir, out).string();
+    rec.state = run_state(r);
+    rec.warmup_iters = r.config.optim.warmup_iters;
+    if (rec.state == RunState::Finished || rec.state == RunState::Diverged) {
+      std::ifstream in(r.dir + "/result.json");
+      json res = json::parse(in, nullptr, false);
+      rec.result = res.is_discarded() ? json::object() : res;
+    }
+    if (rec.state == RunState::Finished)
+      rec.diagnostics = read_diagnostics(r.dir + "/diagnostics.csv");
+    records.push_back(std::move(rec));
   }
-  for (double& x : m) x /= std::max(n, 1);
-  return m;
+  return records;
 }
 
-std::string num(double x, int prec = 4) {
-  if (!std::isfinite(x)) return "–";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", prec, x);
-  return buf;
+// ---- summary.json
+
+json stats_json(const std::optional<SeedStats>& s) {
+  if (!s) return json();
+  return {{"mean", s->mean}, {"std", s->std}, {"min", s->min}, {"max", s->max}, {"n", s->n}};
 }
 
-std::string pm(const json& s, int prec = 4) {
-  if (s.is_null()) return "–";
-  if (s["n"].get<int>() < 2) return num(s["mean"].get<double>(), prec) + " (1 seed)";
-  return num(s["mean"].get<double>(), prec) + " ± " + num(s["std"].get<double>(), prec);
+json run_json(const RunRecord& r) {
+  json jr{{"seed", r.seed}, {"dir", r.dir}, {"status", run_state_name(r.state)}};
+  if (r.result) jr["result"] = *r.result;
+  return jr;
 }
 
-std::string mib(double bytes) { return num(bytes / (1024.0 * 1024.0), 1) + " MiB"; }
+json variant_json(const VariantSummary& v) {
+  json jv{{"name", v.name}, {"description", v.description}, {"overrides", v.overrides}};
+  if (v.num_parameters) jv["num_parameters"] = *v.num_parameters;
+  if (v.kv_cache_bytes_per_token) jv["kv_cache_bytes_per_token"] = *v.kv_cache_bytes_per_token;
+  jv["runs"] = json::array();
+  for (const RunRecord& r : v.runs) jv["runs"].push_back(run_json(r));
+  jv["final_val_loss"] = stats_json(v.final_val_loss);
+  jv["best_val_loss"] = stats_json(v.best_val_loss);
+  jv["tokens_per_s"] = v.tokens_per_s;
+  jv["peak_rss_bytes"] = v.peak_rss_bytes;
+  jv["clipped_fraction"] = v.clipped_fraction ? json(*v.clipped_fraction) : json();
+  jv["diverged"] = v.diverged;
+  jv["finished"] = v.finished;
+  jv["total"] = v.total;
+  jv["warmup_iters"] = v.warmup_iters;
+  const VariantDiagnostics& d = v.diagnostics;
+  jv["diagnostics"] = {{"step_after_warmup", d.step_after_warmup},
+                       {"step_final", d.step_final},
+                       {"grad_norm_init", d.grad_norm_init},
+                       {"grad_norm_after_warmup", d.grad_norm_after_warmup},
+                       {"residual_rms_init", d.residual_rms_init},
+                       {"residual_rms_final", d.residual_rms_final},
+                       {"update_ratio_after_warmup", d.update_ratio_after_warmup}};
+  return jv;
+}
+
+json comparison_json(const Comparison& c) {
+  json jc{{"variant", c.variant}, {"baseline", c.baseline}, {"verdict", c.verdict}};
+  if (c.diff) jc["diff"] = *c.diff;
+  if (c.std_error) jc["stderr"] = *c.std_error;
+  if (c.unstable) jc["unstable"] = true;
+  return jc;
+}
+
+// ---- report.md
+
+std::string pm(const std::optional<SeedStats>& s, int prec = 4) {
+  if (!s) return "–";
+  if (s->n < 2) return format_fixed(s->mean, prec) + " (1 seed)";
+  return format_fixed(s->mean, prec) + " ± " + format_fixed(s->std, prec);
+}
+
+std::string mib(double bytes) { return format_fixed(bytes / (1024.0 * 1024.0), 1) + " MiB"; }
 
 std::string ratio_str(const std::vector<double>& v) {
   if (v.size() < 2 || !(v.front() > 0)) return "–";
-  return num(v.back() / v.front(), 2);
+  return format_fixed(v.back() / v.front(), 2);
 }
 
-}  // namespace
+// An integer a result.json gave, "–" when none did.
+std::string int_or_dash(const std::optional<json>& x) {
+  return x ? std::to_string(x->get<int64_t>()) : "–";
+}
 
-std::string write_ablation_report(const AblationSpec& spec, const std::vector<AblationRun>& runs,
-                                  const std::string& out, bool draw_plots) {
-  json summary{{"name", spec.name},  {"description", spec.description}, {"spec", spec.source},
-               {"base", spec.base},  {"metric", spec.metric},           {"baseline", spec.baseline},
-               {"seeds", spec.seeds}};
-  json variants = json::array();
-  for (const AblationVariant& v : spec.variants) {
-    json jv{
-        {"name", v.name}, {"description", v.description}, {"overrides", override_strings(spec, v)}};
-    std::vector<double> finals, bests, rates, rss, clip_frac;
-    std::vector<std::vector<double>> g_init, g_warm, r_init, r_final, u_warm;
-    int64_t n_div = 0, n_total = 0, n_done = 0, warmup = 0, diag_warm = -1, diag_final = -1;
-    json jruns = json::array();
-    for (const AblationRun& r : runs) {
-      if (r.variant != v.name) continue;
-      ++n_total;
-      warmup = r.config.optim.warmup_iters;
-      const RunState st = run_state(r);
-      json jr{{"seed", r.seed},
-              {"dir", fs::relative(r.dir, out).string()},
-              {"status", run_state_name(st)}};
-      if (st == RunState::Finished || st == RunState::Diverged) {
-        std::ifstream in(r.dir + "/result.json");
-        json res = json::parse(in, nullptr, false);
-        if (res.is_discarded()) res = json::object();
-        jr["result"] = res;
-        if (res.contains("num_parameters")) jv["num_parameters"] = res["num_parameters"];
-        if (res.contains("kv_cache_bytes_per_token"))
-          jv["kv_cache_bytes_per_token"] = res["kv_cache_bytes_per_token"];
-        if (res.contains("peak_rss_bytes")) rss.push_back(res["peak_rss_bytes"].get<double>());
-        if (st == RunState::Diverged) {
-          ++n_div;
-        } else {
-          ++n_done;
-          if (res["final_val_loss"].is_number())
-            finals.push_back(res["final_val_loss"].get<double>());
-          if (res["best_val_loss"].is_number()) bests.push_back(res["best_val_loss"].get<double>());
-          rates.push_back(res.value("tokens_per_s", 0.0));
-          const double steps = res.value("steps", 1.0);
-          clip_frac.push_back(res.value("clipped_steps", 0.0) / std::max(steps, 1.0));
-          const Diag d = read_diagnostics(r.dir + "/diagnostics.csv");
-          if (!d.empty()) {
-            const auto warm = d.lower_bound(std::max<int64_t>(warmup, 1));
-            const auto& w = warm == d.end() ? *d.rbegin() : *warm;
-            diag_warm = w.first;
-            diag_final = d.rbegin()->first;
-            if (d.count(0)) {
-              g_init.push_back(d.at(0).at("grad_norm"));
-              r_init.push_back(d.at(0).at("residual_rms"));
-            }
-            g_warm.push_back(w.second.at("grad_norm"));
-            u_warm.push_back(w.second.at("update_ratio"));
-            r_final.push_back(d.rbegin()->second.at("residual_rms"));
-          }
-        }
-      }
-      jruns.push_back(jr);
-    }
-    jv["runs"] = jruns;
-    jv["final_val_loss"] = stats(finals);
-    jv["best_val_loss"] = stats(bests);
-    jv["tokens_per_s"] = median(rates);
-    jv["peak_rss_bytes"] = rss.empty() ? 0.0 : *std::max_element(rss.begin(), rss.end());
-    jv["clipped_fraction"] = clip_frac.empty() ? json() : stats(clip_frac)["mean"];
-    jv["diverged"] = n_div;
-    jv["finished"] = n_done;
-    jv["total"] = n_total;
-    jv["warmup_iters"] = warmup;
-    jv["diagnostics"] = {{"step_after_warmup", diag_warm},
-                         {"step_final", diag_final},
-                         {"grad_norm_init", mean_of(g_init)},
-                         {"grad_norm_after_warmup", mean_of(g_warm)},
-                         {"residual_rms_init", mean_of(r_init)},
-                         {"residual_rms_final", mean_of(r_final)},
-                         {"update_ratio_after_warmup", mean_of(u_warm)}};
-    variants.push_back(jv);
-  }
-  summary["variants"] = variants;
+std::string metric_name(const AblationSpec& spec) {
+  return spec.metric == "best_val_loss" ? "best val loss" : "final val loss";
+}
 
-  // Comparison with the baseline on the spec's metric: difference of means, its standard error,
-  // and a plain verdict (|diff| < 2 standard errors: within seed noise).
-  const json* base = nullptr;
-  for (const json& jv : variants)
-    if (jv["name"] == spec.baseline) base = &jv;
-  json comparisons = json::array();
-  for (const json& jv : variants) {
-    if (!base || &jv == base) continue;
-    const json& a = jv[spec.metric];
-    const json& b = (*base)[spec.metric];
-    json c{{"variant", jv["name"]}, {"baseline", spec.baseline}};
-    if (a.is_null() || b.is_null()) {
-      c["verdict"] = "no finished runs to compare";
-    } else {
-      const double diff = a["mean"].get<double>() - b["mean"].get<double>();
-      const int na = a["n"], nb = b["n"];
-      const double se = std::sqrt(std::pow(a["std"].get<double>(), 2) / na +
-                                  std::pow(b["std"].get<double>(), 2) / nb);
-      c["diff"] = diff;
-      c["stderr"] = se;
-      std::string verdict;
-      if (na < 2 || nb < 2)
-        verdict = "one seed: no error bar";
-      else if (std::fabs(diff) < 2 * se)
-        verdict = "within noise";
-      else
-        verdict = diff < 0 ? "better" : "worse";
-      // A mean over seeds hides a bimodal outcome (some seeds train, some get stuck): say so when
-      // the spread across seeds dwarfs the baseline's.
-      const double range = a["max"].get<double>() - a["min"].get<double>();
-      const double base_range = b["max"].get<double>() - b["min"].get<double>();
-      if (na >= 2 && range > std::max(0.1, 5 * base_range)) {
-        verdict += "; unstable across seeds: " + num(a["min"].get<double>()) + " to " +
-                   num(a["max"].get<double>());
-        c["unstable"] = true;
-      }
-      c["verdict"] = verdict;
-    }
-    comparisons.push_back(c);
-  }
-  summary["comparisons"] = comparisons;
-  write_file_atomic(out + "/summary.json", summary.dump(2) + "\n", "ablate");
-
-  std::string plot_cmd;
-  const bool plotted = draw_plots && run_plot_tool("plot_ablation.py", {out}, &plot_cmd);
-  if (!draw_plots) plot_cmd = "/usr/bin/python3 tools/plot_ablation.py " + out;
-
-  const std::string metric_name =
-      spec.metric == "best_val_loss" ? "best val loss" : "final val loss";
-  std::ostringstream md;
+void md_intro(std::ostream& md, const AblationSpec& spec) {
   md << "# Ablation `" << spec.name << "`\n\n";
   if (!spec.description.empty()) md << spec.description << "\n\n";
   md << "Spec `" << spec.source << "` on base `" << spec.base << "`; " << spec.variants.size()
      << " variants x " << spec.seeds.size() << " seeds. Losses are nats per token on the whole "
-     << "validation split; mean ± sample std over seeds (lower is better). Metric: " << metric_name
-     << "; baseline: `" << spec.baseline << "`.\n\n";
+     << "validation split; mean ± sample std over seeds (lower is better). Metric: "
+     << metric_name(spec) << "; baseline: `" << spec.baseline << "`.\n\n";
+}
+
+void md_results(std::ostream& md, const std::vector<VariantSummary>& variants) {
   md << "## Results\n\n| variant | params | final val | best val | tokens/s | peak RSS | KV cache "
-        "B/token "
-        "| clipped steps | diverged |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-  for (const json& jv : variants) {
-    md << "| `" << jv["name"].get<std::string>() << "` | "
-       << (jv.contains("num_parameters") ? std::to_string(jv["num_parameters"].get<int64_t>())
-                                         : "–")
-       << " | " << pm(jv["final_val_loss"]) << " | " << pm(jv["best_val_loss"]) << " | "
-       << num(jv["tokens_per_s"].get<double>(), 0) << " | "
-       << mib(jv["peak_rss_bytes"].get<double>()) << " | "
-       << (jv.contains("kv_cache_bytes_per_token")
-               ? std::to_string(jv["kv_cache_bytes_per_token"].get<int64_t>())
-               : "–")
-       << " | "
-       << (jv["clipped_fraction"].is_null()
-               ? "–"
-               : num(100 * jv["clipped_fraction"].get<double>(), 0) + "%")
-       << " | " << jv["diverged"].get<int64_t>() << "/" << jv["total"].get<int64_t>() << " |\n";
+        "B/token | clipped steps | diverged |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const VariantSummary& v : variants) {
+    md << "| `" << v.name << "` | " << int_or_dash(v.num_parameters) << " | "
+       << pm(v.final_val_loss) << " | " << pm(v.best_val_loss) << " | "
+       << format_fixed(v.tokens_per_s, 0) << " | " << mib(v.peak_rss_bytes) << " | "
+       << int_or_dash(v.kv_cache_bytes_per_token) << " | "
+       << (v.clipped_fraction ? format_fixed(100 * *v.clipped_fraction, 0) + "%" : "–") << " | "
+       << v.diverged << "/" << v.total << " |\n";
   }
   md << "\nTokens/s is the median training-step rate of each run (runs may have shared the cores: "
         "compare throughput with `lmlab bench`, not here). Peak RSS is the largest of the "
         "runs.\n\n";
-  md << "## Against the baseline (" << metric_name
+}
+
+void md_comparisons(std::ostream& md, const AblationSpec& spec,
+                    const std::vector<Comparison>& comparisons) {
+  md << "## Against the baseline (" << metric_name(spec)
      << ")\n\n| variant | difference | std. error | reading |\n"
         "|---|---:|---:|---|\n";
-  for (const json& c : comparisons)
-    md << "| `" << c["variant"].get<std::string>() << "` | "
-       << (c.contains("diff") ? num(c["diff"].get<double>()) : "–") << " | "
-       << (c.contains("stderr") ? num(c["stderr"].get<double>()) : "–") << " | "
-       << c["verdict"].get<std::string>() << " |\n";
+  for (const Comparison& c : comparisons)
+    md << "| `" << c.variant << "` | " << (c.diff ? format_fixed(*c.diff) : "–") << " | "
+       << (c.std_error ? format_fixed(*c.std_error) : "–") << " | " << c.verdict << " |\n";
   md << "\n\"within noise\": the difference of means is under two standard errors of that "
         "difference (seed-to-seed spread); \"better\"/\"worse\" otherwise. \"unstable across "
         "seeds\": the variant's seeds spread over more than 0.1 nats and 5x the baseline's spread "
         "(look at the runs: some seeds may have failed to train).\n\n";
+}
+
+void md_diagnostics(std::ostream& md, const std::vector<VariantSummary>& variants) {
   md << "## Diagnostics (Xiong et al. 2020)\n\nRatios of the last block to the first: gradient "
-        "norm "
-        "of the block's parameters at initialisation and right after warmup, residual-stream RMS "
-        "at the end; largest per-block update/weight ratio after warmup. Post-Norm predicts a "
+        "norm of the block's parameters at initialisation and right after warmup, residual-stream "
+        "RMS at the end; largest per-block update/weight ratio after warmup. Post-Norm predicts a "
         "gradient ratio well above 1 at init (gradients grow toward the output); Pre-Norm a ratio "
         "near or below 1 and a residual stream that grows with depth.\n\n"
         "| variant | grad last/first, init | grad last/first, after warmup | residual RMS "
         "last/first, end | max update/weight |\n"
         "|---|---:|---:|---:|---:|\n";
-  for (const json& jv : variants) {
-    const json& d = jv["diagnostics"];
-    const auto u = d["update_ratio_after_warmup"].get<std::vector<double>>();
-    md << "| `" << jv["name"].get<std::string>() << "` | "
-       << ratio_str(d["grad_norm_init"].get<std::vector<double>>()) << " | "
-       << ratio_str(d["grad_norm_after_warmup"].get<std::vector<double>>()) << " | "
-       << ratio_str(d["residual_rms_final"].get<std::vector<double>>()) << " | "
-       << (u.empty() ? "–" : num(*std::max_element(u.begin(), u.end()), 5)) << " |\n";
+  for (const VariantSummary& v : variants) {
+    const VariantDiagnostics& d = v.diagnostics;
+    const std::vector<double>& u = d.update_ratio_after_warmup;
+    md << "| `" << v.name << "` | " << ratio_str(d.grad_norm_init) << " | "
+       << ratio_str(d.grad_norm_after_warmup) << " | " << ratio_str(d.residual_rms_final) << " | "
+       << (u.empty() ? "–" : format_fixed(*std::max_element(u.begin(), u.end()), 5)) << " |\n";
   }
+}
+
+void md_plots(std::ostream& md, const ReportPlots& plots) {
   md << "\n## Plots\n\n";
-  if (plotted)
+  if (plots.drawn)
     md << "![loss curves](loss_curves.png)\n\n![per-layer diagnostics](diagnostics.png)\n\n";
   else
     md << "The plots were not drawn (python3-matplotlib is missing: `apt-get install "
           "python3-matplotlib`). Draw them with:\n\n    "
-       << plot_cmd << "\n\n";
+       << plots.command << "\n\n";
+}
+
+// One row of the runs table.
+void md_run(std::ostream& md, const std::string& variant, const RunRecord& r) {
+  const json res = r.result.value_or(json::object());
+  std::string status = run_state_name(r.state);
+  if (r.state == RunState::Diverged) {
+    const bool finite = res.contains("last_finite_loss") && res["last_finite_loss"].is_number();
+    status += " at step " + std::to_string(res.value("diverged_step", int64_t(0))) +
+              " (last finite loss " +
+              (finite ? format_fixed(res["last_finite_loss"].get<double>()) : "–") + ")";
+  }
+  const bool has_final = res.contains("final_val_loss") && res["final_val_loss"].is_number();
+  md << "| `" << variant << "` | " << r.seed << " | " << status << " | "
+     << (has_final ? format_fixed(res["final_val_loss"].get<double>()) : "–") << " | "
+     << res.value("steps", int64_t(0)) << " | `" << r.dir << "` |\n";
+}
+
+void md_runs(std::ostream& md, const AblationSpec& spec,
+             const std::vector<VariantSummary>& variants, const std::string& out) {
   md << "## Runs\n\n| variant | seed | status | final val | steps | directory "
         "|\n|---|---:|---|---:|---:|---|\n";
-  for (const json& jv : variants)
-    for (const json& jr : jv["runs"]) {
-      const json res = jr.value("result", json::object());
-      std::string status = jr["status"];
-      if (status == "diverged")
-        status += " at step " + std::to_string(res.value("diverged_step", int64_t(0))) +
-                  " (last finite loss " +
-                  (res["last_finite_loss"].is_number() ? num(res["last_finite_loss"].get<double>())
-                                                       : "–") +
-                  ")";
-      md << "| `" << jv["name"].get<std::string>() << "` | " << jr["seed"].get<int64_t>() << " | "
-         << status << " | "
-         << (res.contains("final_val_loss") && res["final_val_loss"].is_number()
-                 ? num(res["final_val_loss"].get<double>())
-                 : "–")
-         << " | " << res.value("steps", int64_t(0)) << " | `" << jr["dir"].get<std::string>()
-         << "` |\n";
-    }
+  for (const VariantSummary& v : variants)
+    for (const RunRecord& r : v.runs) md_run(md, v.name, r);
   md << "\nReproduce: `build/lmlab ablate " << spec.source << " --out " << out
      << "` (finished runs are "
         "skipped; each run's exact command is the first line of its train.log).\n";
+}
+
+}  // namespace
+
+json summary_json(const AblationSpec& spec, const std::vector<VariantSummary>& variants,
+                  const std::vector<Comparison>& comparisons) {
+  json summary{{"name", spec.name},  {"description", spec.description}, {"spec", spec.source},
+               {"base", spec.base},  {"metric", spec.metric},           {"baseline", spec.baseline},
+               {"seeds", spec.seeds}};
+  summary["variants"] = json::array();
+  for (const VariantSummary& v : variants) summary["variants"].push_back(variant_json(v));
+  summary["comparisons"] = json::array();
+  for (const Comparison& c : comparisons) summary["comparisons"].push_back(comparison_json(c));
+  return summary;
+}
+
+std::string report_markdown(const AblationSpec& spec, const std::vector<VariantSummary>& variants,
+                            const std::vector<Comparison>& comparisons, const std::string& out,
+                            const ReportPlots& plots) {
+  std::ostringstream md;
+  md_intro(md, spec);
+  md_results(md, variants);
+  md_comparisons(md, spec, comparisons);
+  md_diagnostics(md, variants);
+  md_plots(md, plots);
+  md_runs(md, spec, variants, out);
+  return md.str();
+}
+
+std::string write_ablation_report(const AblationSpec& spec, const std::vector<AblationRun>& runs,
+                                  const std::string& out, bool draw_plots) {
+  std::vector<VariantSummary> variants;
+  for (const AblationVariant& v : spec.variants)
+    variants.push_back(summarise(v, override_strings(spec, v), read_runs(v.name, runs, out)));
+  const std::vector<Comparison> comparisons = compare(variants, spec.baseline, spec.metric);
+  write_file_atomic(out + "/summary.json", summary_json(spec, variants, comparisons).dump(2) + "\n",
+                    "ablate");
+  // The plots read summary.json: drawn after it is written, before report.md embeds them.
+  ReportPlots plots;
+  plots.drawn = draw_plots && run_plot_tool("plot_ablation.py", {out}, &plots.command);
+  if (!draw_plots) plots.command = "/usr/bin/python3 tools/plot_ablation.py " + out;
   const std::string path = out + "/report.md";
-  write_file_atomic(path, md.str(), "ablate");
+  write_file_atomic(path, report_markdown(spec, variants, comparisons, out, plots), "ablate");
   return path;
 }
 
