@@ -10,10 +10,13 @@
 
 namespace lmlab::train {
 namespace config_detail {
+namespace {
 
-const std::vector<Field>& fields() {
-  using C = TrainConfig;
-  static const std::vector<Field> table = {
+using C = TrainConfig;
+
+// The model section: every ModelConfig member (nn/config.h).
+std::vector<Field> model_fields() {
+  return {
       {"model", "vocab_size", [](C& c) -> FieldRef { return &c.model.vocab_size; },
        "0: from the tokenizer at run time"},
       {"model", "block_size", [](C& c) -> FieldRef { return &c.model.block_size; },
@@ -46,11 +49,23 @@ const std::vector<Field>& fields() {
        "share the token embedding with the LM head"},
       {"model", "init_std", [](C& c) -> FieldRef { return &c.model.init_std; },
        "std of the normal weight init"},
+  };
+}
+
+// The data section: the corpus, its tokenizer and the validation split.
+std::vector<Field> data_fields() {
+  return {
       {"data", "corpus", [](C& c) -> FieldRef { return &c.data.corpus; },
        "UTF-8 text file or directory of them"},
       {"data", "tokenizer", [](C& c) -> FieldRef { return &c.data.tokenizer; }, "char | byte"},
       {"data", "val_fraction", [](C& c) -> FieldRef { return &c.data.val_fraction; },
        "tail of the corpus held out for validation, in (0, 1)"},
+  };
+}
+
+// The optim section: optimizer, learning-rate schedule, clipping.
+std::vector<Field> optim_fields() {
+  return {
       {"optim", "name", [](C& c) -> FieldRef { return &c.optim.name; }, "adamw | sgd"},
       {"optim", "lr", [](C& c) -> FieldRef { return &c.optim.lr; }, "peak learning rate"},
       {"optim", "min_lr", [](C& c) -> FieldRef { return &c.optim.min_lr; },
@@ -69,6 +84,12 @@ const std::vector<Field>& fields() {
       {"optim", "momentum", [](C& c) -> FieldRef { return &c.optim.momentum; }, "SGD momentum"},
       {"optim", "grad_clip", [](C& c) -> FieldRef { return &c.optim.grad_clip; },
        "max global gradient norm; 0 disables"},
+  };
+}
+
+// The train section: the loop, its logs and checkpoints, device and output.
+std::vector<Field> train_fields() {
+  return {
       {"train", "max_iters", [](C& c) -> FieldRef { return &c.train.max_iters; },
        "optimizer steps"},
       {"train", "batch_size", [](C& c) -> FieldRef { return &c.train.batch_size; },
@@ -96,6 +117,17 @@ const std::vector<Field>& fields() {
       {"train", "sample_prompt", [](C& c) -> FieldRef { return &c.train.sample_prompt; },
        "text the sample starts from"},
   };
+}
+
+}  // namespace
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> table = [] {
+    std::vector<Field> t = model_fields();
+    for (const std::vector<Field>& more : {data_fields(), optim_fields(), train_fields()})
+      t.insert(t.end(), more.begin(), more.end());
+    return t;
+  }();
   return table;
 }
 
