@@ -7,8 +7,10 @@
 #   SKIP_SUITE=1 scripts/gpu_check.sh   # only the CUDA tests, not the whole suite
 #   SKIP_BENCH=1 / ONLY_BENCH=1         # the build and tests only / the build and benchmarks only
 #   BENCH_CONFIGS="gpt2s tiny" TF32_CONFIGS=gpt2s STEPS=20 WARMUP=5 TF32_TOO=0 scripts/gpu_check.sh
-# The benchmarks: every BENCH_CONFIGS model with FP32 GEMMs, then the TF32_CONFIGS ones again with
-# TF32 (the tiny models are launch-bound: TF32 changes nothing there).
+#   ATTN_BENCH=0                        # without the attention-kernel benchmark
+# The benchmarks: the attention kernels alone (bench_gpu_attention: the cuBLAS path against the
+# flash kernels), then every BENCH_CONFIGS model with FP32 GEMMs, then the TF32_CONFIGS ones again
+# with TF32 (the tiny models are launch-bound: TF32 changes nothing there).
 # The exit status is non-zero when a build or a test failed; the benchmarks run regardless.
 #
 # On the device tool's machines (no apt, none of Debian's libraries): run scripts/gpu_bundle.sh here
@@ -25,6 +27,7 @@ BENCH_CONFIGS="${BENCH_CONFIGS:-default nanogpt_cpu gpt2s}"
 TF32_CONFIGS="${TF32_CONFIGS:-gpt2s}"
 TF32_TOO="${TF32_TOO:-1}"
 PROFILE_STEPS="${PROFILE_STEPS:-3}"  # per-kernel GPU time table after each lmlab benchmark (0: none)
+ATTN_BENCH="${ATTN_BENCH:-1}"  # bench_gpu_attention before the train-step benchmarks (0: skip)
 LOG="$BUILD/gpu_check"
 OUT_DIR="${OUT:-}"
 status=0
@@ -139,6 +142,17 @@ if [ "${ONLY_BENCH:-0}" != 1 ]; then
 fi
 
 : > "$LOG/results.txt"
+if [ "${SKIP_BENCH:-0}" != 1 ] && [ "$ATTN_BENCH" = 1 ]; then
+  # Attention forward + backward alone at B 8, NH 12, HS 64, T 1024-4096: times, the memory of
+  # att + dscores against the flash kernels' lse, and the largest difference of their results
+  # (MISMATCH past 1e-2: a failure).
+  stage "attention kernels: the cuBLAS path against the flash kernels"
+  "$BUILD/bench/bench_gpu_attention" 2>&1 | tee "$LOG/attention.txt" ||
+    { status=1; failures+=("bench_gpu_attention"); }
+  grep -q MISMATCH "$LOG/attention.txt" &&
+    { status=1; failures+=("bench_gpu_attention: flash differs from cuBLAS"); }
+  keep "$LOG/attention.txt"
+fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   stage "benchmarks (median of $STEPS steps after $WARMUP warm-up steps)"
   modes="0"
