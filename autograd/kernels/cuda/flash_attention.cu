@@ -100,20 +100,10 @@ void flash_attention_backward(const float* q, HeadStrides sq, const float* k, He
   if (B == 0 || NH == 0 || Tk == 0) return;
   const int64_t rows = B * NH * Tq;
   Scratch D(size_t(rows > 0 ? rows : 1) * sizeof(float));
-  if (rows > 0) {
-    constexpr int threads = 256;  // 8 rows per block
-    flash::flash_rowdot_kernel<<<grid_for(rows * 32, threads), threads, 0, stream()>>>(
-        out, so, dout, sdo, D.as<float>(), NH, Tq, HS, rows);
-    CUDA_CHECK_LAUNCH("flash_rowdot_kernel");
-  }
-  const BwdParams p{q,   k,
-                    v,   dout,
-                    lse, D.as<float>(),
-                    sq,  sk,
-                    sv,  sdo,
-                    sdq, sdkv,
-                    dq,  dk,
-                    dv,  dims(NH, KVH, Tq, Tk, HS)};
+  BwdParams p;
+  p.q = q, p.k = k, p.v = v, p.dout = dout, p.lse = lse, p.D = D.as<float>();
+  p.sq = sq, p.sk = sk, p.sv = sv, p.sdo = sdo, p.sdq = sdq, p.sdkv = sdkv;
+  p.dq = dq, p.dk = dk, p.dv = dv, p.d = dims(NH, KVH, Tq, Tk, HS);
   const dim3 key_grid(tiles(Tk, flash::kBc), unsigned(KVH), unsigned(B));
   const dim3 query_grid(tiles(Tq, flash::kBr), unsigned(NH), unsigned(B));
   with_padded_head_size(HS, [&](auto hsp) {
@@ -125,6 +115,12 @@ void flash_attention_backward(const float* q, HeadStrides sq, const float* k, He
       auto dqk = flash::flash_dq_kernel<Mma, HSP>;
       static const bool ready = allow_shared_memory(dkdv, smem) && allow_shared_memory(dqk, smem);
       (void)ready;
+      if (rows > 0) {
+        constexpr int threads = 256;  // 8 rows per block
+        flash::flash_rowdot_kernel<Mma><<<grid_for(rows * 32, threads), threads, 0, stream()>>>(
+            out, so, dout, sdo, D.as<float>(), NH, Tq, HS, rows);
+        CUDA_CHECK_LAUNCH("flash_rowdot_kernel");
+      }
       // With Tq = 0 this writes zero dk and dv (no query sees any key).
       dkdv<<<key_grid, flash::kThreads, smem, stream()>>>(p);
       CUDA_CHECK_LAUNCH("flash_dkdv_kernel");

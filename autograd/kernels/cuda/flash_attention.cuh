@@ -87,9 +87,11 @@ struct Tf32Mma {
   static __device__ __forceinline__ void store(float* p, int ld, const Acc& c) {
     wmma::store_matrix_sync(p, c, ld, wmma::mem_row_major);
   }
+  // An input as the products see it: rounded to TF32.
+  static __device__ __forceinline__ float operand(float x) { return wmma::__float_to_tf32(x); }
   template <class Frag>
   static __device__ __forceinline__ void round_tf32(Frag& f) {
-    for (int t = 0; t < f.num_elements; ++t) f.x[t] = wmma::__float_to_tf32(f.x[t]);
+    for (int t = 0; t < f.num_elements; ++t) f.x[t] = operand(f.x[t]);
   }
   template <int N, int K, bool BT>
   static __device__ __forceinline__ void gemm(Acc (&c)[N / 16], const float* a, int lda,
@@ -117,6 +119,7 @@ struct SimtAcc {
 struct SimtFp32 {
   using Elem = float;
   using Acc = SimtAcc;
+  static __device__ __forceinline__ float operand(float x) { return x; }
   static __device__ __forceinline__ int row() { return lane_id() >> 1; }
   static __device__ __forceinline__ int col() { return (lane_id() & 1) * 8; }
   static __device__ __forceinline__ void zero(Acc& c) {
@@ -310,7 +313,10 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const FwdParams
 // ---- backward ----
 
 // D_i = dout_i . out_i for every row (b, h, i), one warp per row: the softmax Jacobian's row term
-// sum_j a_ij datt_ij, since out_i = sum_j a_ij v_j and datt_ij = dout_i . v_j.
+// sum_j a_ij datt_ij, since out_i = sum_j a_ij v_j and datt_ij = dout_i . v_j. dout is rounded as
+// the datt product rounds it (Mma::operand), so that D matches the datt the tiles compute and each
+// row's dscores sum to zero as they should (with TF32 at T = 1, dq = dk = 0 exactly).
+template <class Mma>
 __global__ void flash_rowdot_kernel(const float* out, HeadStrides so, const float* dout,
                                     HeadStrides sdo, float* D, int64_t NH, int64_t Tq, int64_t HS,
                                     int64_t rows) {
@@ -320,7 +326,7 @@ __global__ void flash_rowdot_kernel(const float* out, HeadStrides so, const floa
     const float* o = head_ptr(out, so, b, h) + i * so.pos;
     const float* g = head_ptr(dout, sdo, b, h) + i * sdo.pos;
     float acc = 0.0f;
-    for (int64_t c = lane_id(); c < HS; c += 32) acc += o[c] * g[c];
+    for (int64_t c = lane_id(); c < HS; c += 32) acc += o[c] * Mma::operand(g[c]);
     acc = warp_sum(acc);
     if (lane_id() == 0) D[row] = acc;
   }
