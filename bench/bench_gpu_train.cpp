@@ -4,7 +4,10 @@
 // model and step in PyTorch: tools/bench_torch_gpu.py; both are run by scripts/gpu_check.sh.
 //
 //   bench_gpu_train [--config gpt2s|tiny|default|nanogpt_cpu|all] [--batch B] [--steps N]
-//                   [--warmup W] [--tf32 0|1] [--profile N]
+//                   [--warmup W] [--tf32 0|1] [--profile N] [--block-size T]
+//                   [--attention flash|gemm]
+// --attention gemm: causal attention through cuBLAS and a saved (T, T) att, as before the flash
+// kernels (which serve TF32 runs by default; cuda::set_flash_attention).
 // Prints one "RESULT ..." line per config (parsed by gpu_check.sh) after a readable line; with
 // --profile N, then a table of GPU time per kernel over N further steps (see print_profile).
 #include <algorithm>
@@ -137,9 +140,12 @@ void run(const BenchConfig& b, int steps, int warmup, bool tf32, int profile_ste
       b.name.c_str(), (long long)b.batch, (long long)b.block_size,
       double(model.num_parameters()) / 1e6, median_s * 1e3, tok_s, flops / 1e12, 100 * flops / peak,
       tf32 ? "TF32" : "FP32", peak / 1e12, loss_value, double(cuda::peak_bytes()) / 1e9);
-  std::printf("RESULT config=%s batch=%lld T=%lld tok_s=%.1f ms=%.3f mfu=%.4f tf32=%d\n",
-              b.name.c_str(), (long long)b.batch, (long long)b.block_size, tok_s, median_s * 1e3,
-              flops / peak, tf32 ? 1 : 0);
+  std::printf(
+      "RESULT config=%s mode=%s batch=%lld T=%lld tok_s=%.1f ms=%.3f mfu=%.4f tf32=%d "
+      "peak_gb=%.2f\n",
+      b.name.c_str(), cuda::flash_attention_enabled() ? "lmlab" : "lmlab_gemm_attention",
+      (long long)b.batch, (long long)b.block_size, tok_s, median_s * 1e3, flops / peak,
+      tf32 ? 1 : 0, double(cuda::peak_bytes()) / 1e9);
   std::fflush(stdout);
   if (profile_steps > 0) print_profile(b, step, profile_steps, median_s);
 }
@@ -148,7 +154,7 @@ void run(const BenchConfig& b, int steps, int warmup, bool tf32, int profile_ste
 
 int main(int argc, char** argv) {
   std::string which = "all";
-  int64_t batch = 0;
+  int64_t batch = 0, block_size = 0;
   int steps = 20, warmup = 5, profile = 0;
   bool tf32 = false;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -165,6 +171,10 @@ int main(int argc, char** argv) {
       tf32 = value == "1";
     else if (key == "--profile")
       profile = std::atoi(value.c_str());
+    else if (key == "--block-size")
+      block_size = std::atoll(value.c_str());
+    else if (key == "--attention" && (value == "flash" || value == "gemm"))
+      cuda::set_flash_attention(value == "flash");
     else {
       std::fprintf(stderr, "bench_gpu_train: unknown option %s\n", key.c_str());
       return 2;
@@ -178,6 +188,7 @@ int main(int argc, char** argv) {
     for (BenchConfig b : kConfigs) {
       if (which != "all" && which != b.name) continue;
       if (batch > 0) b.batch = batch;
+      if (block_size > 0) b.block_size = block_size;
       run(b, std::max(steps, 1), std::max(warmup, 0), tf32, std::max(profile, 0));
     }
   } catch (const Error& e) {

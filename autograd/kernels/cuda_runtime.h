@@ -87,4 +87,10 @@ std::vector<ProfileRow> profile_stop();
 void set_tf32(bool on);
 bool tf32_enabled();
 
+// Causal attention through the flash kernels (kernels/attention.h: no (T, T) matrix in memory,
+// strided heads read in place) wherever they apply: TF32 on and a head size they serve. On by
+// default; off: the cuBLAS path (att saved, contiguous heads), e.g. to compare the two.
+void set_flash_attention(bool on);
+bool flash_attention_enabled();
+
 }  // namespace lmlab::cuda

@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "autograd/kernels/cuda_runtime.h"
 #include "autograd/ops.h"
 #include "autograd/ops/dispatch.h"
 
@@ -53,11 +54,20 @@ Dims check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const ch
   return d;
 }
 
-// CPU tensors go to the kernel as they are when their head-size dim is contiguous and positions are
-// at least a row apart (nn's transposed (B, T, heads, HS) views, the KV cache's narrowed buffers);
-// anything else is copied first. CUDA kernels take contiguous (B, heads, T, HS).
-Tensor kernel_layout(const Tensor& t) {
-  if (t.device() != Device::CPU) return t.contiguous();
+// The GPU runs the op as the flash kernels (kernels/attention.h: the log-sum-exp saved instead of
+// att, heads read through their strides) when TF32 is on, they serve the head size and
+// cuda::set_flash_attention has not turned them off; else as cuBLAS GEMMs on contiguous heads.
+bool flash_path(const Tensor& q, const Dims& d) {
+  return q.device() == Device::CUDA && cuda::flash_attention_enabled() && cuda::tf32_enabled() &&
+         cuda::flash_attention_supported(d.HS);
+}
+
+// The CPU and flash kernels take a tensor as it is when its head-size dim is contiguous and
+// positions are at least a row apart (nn's transposed (B, T, heads, HS) views, the KV cache's
+// narrowed buffers); anything else is copied first. The cuBLAS path takes contiguous (B, heads, T,
+// HS).
+Tensor kernel_layout(const Tensor& t, bool strided = false) {
+  if (t.device() != Device::CPU && !strided) return t.contiguous();
   const Strides& s = t.strides();
   const bool ok = (s[3] == 1 || t.size(3) <= 1) && s[2] >= t.size(3) && s[0] >= 0 && s[1] >= 0;
   return ok ? t : t.contiguous();
@@ -67,16 +77,18 @@ cpu::HeadStrides head_strides(const Tensor& t) {
   return {t.strides()[0], t.strides()[1], t.strides()[2]};
 }
 
-// A (B, H, T, HS) output laid out like `like`. CPU: uninitialised (the kernels write every
-// element), as (B, T, H, HS) memory seen through a transposed view when `like` is such a view (so
-// the caller's transpose back is free), else contiguous. CUDA: contiguous zeros, as its kernels
-// expect.
-Tensor empty_in_layout_of(const Tensor& like, const Shape& shape) {
-  if (like.device() != Device::CPU) return Tensor::zeros(shape, like.dtype(), like.device());
+// A (B, H, T, HS) output laid out like `like`. CPU and flash: uninitialised (the kernels write
+// every element), as (B, T, H, HS) memory seen through a transposed view when `like` is such a
+// view (so the caller's transpose back is free), else contiguous. The cuBLAS path: contiguous
+// zeros.
+Tensor empty_in_layout_of(const Tensor& like, const Shape& shape, bool strided = false) {
+  const Device dev = like.device();
+  if (dev != Device::CPU && !strided) return Tensor::zeros(shape, like.dtype(), dev);
   const Strides& s = like.strides();
   if (s[1] < s[2] && shape[1] > 1 && shape[2] > 1)
-    return transpose(Tensor::empty({shape[0], shape[2], shape[1], shape[3]}, like.dtype()), 1, 2);
-  return Tensor::empty(shape, like.dtype());
+    return transpose(Tensor::empty({shape[0], shape[2], shape[1], shape[3]}, like.dtype(), dev), 1,
+                     2);
+  return Tensor::empty(shape, like.dtype(), dev);
 }
 
 void forward_kernel(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, Tensor& att,
@@ -116,12 +128,51 @@ Grads backward_kernel(const Tensor& q, const Tensor& k, const Tensor& v, const T
   return Grads{dq, dk, dv};
 }
 
+// dq, dk, dv of the flash path from the forward's out and lse (no att).
+Grads flash_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                     const Tensor& lse, const Tensor& dout_in, const Dims& d) {
+  const Tensor dout = kernel_layout(dout_in, true);
+  Tensor dq = empty_in_layout_of(q, q.shape(), true);
+  Tensor dk = empty_in_layout_of(k, k.shape(), true);
+  Tensor dv = empty_in_layout_of(k, v.shape(), true);  // dk and dv share one layout
+  cuda::flash_attention_backward(
+      q.data<float>(), head_strides(q), k.data<float>(), head_strides(k), v.data<float>(),
+      head_strides(v), out.data<float>(), head_strides(out), lse.data<float>(), dout.data<float>(),
+      head_strides(dout), dq.data<float>(), head_strides(dq), dk.data<float>(), dv.data<float>(),
+      head_strides(dk), d.B, d.NH, d.KVH, d.Tq, d.Tk, d.HS);
+  return Grads{dq, dk, dv};
+}
+
+// The flash path: one forward kernel saving lse (B, NH, Tq), one tape node whose backward
+// recomputes the probabilities from it.
+Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Dims& d) {
+  Tensor q = kernel_layout(q_in, true), k = kernel_layout(k_in, true),
+         v = kernel_layout(v_in, true);
+  Tensor out = empty_in_layout_of(q, q.shape(), true);
+  Tensor lse = Tensor::empty({d.B, d.NH, d.Tq}, DType::F32, Device::CUDA);
+  cuda::flash_attention_forward(q.data<float>(), head_strides(q), k.data<float>(), head_strides(k),
+                                v.data<float>(), head_strides(v), out.data<float>(),
+                                head_strides(out), lse.data<float>(), d.B, d.NH, d.KVH, d.Tq, d.Tk,
+                                d.HS);
+  if (tape::needs_grad({q, k, v})) {
+    Saved sq(q), sk(k), sv(v), so(out), slse(lse);
+    tape::record("causal_attention", {q, k, v}, out, [sq, sk, sv, so, slse, d](const Tensor& g) {
+      const char* name = "causal_attention";
+      return flash_backward(sq.get(name), sk.get(name), sv.get(name), so.get(name), slse.get(name),
+                            g, d);
+    });
+  }
+  return out;
+}
+
 }  // namespace
 
 // Fused: one forward kernel saving att = softmax probabilities (B, NH, Tq, Tk), one tape node
-// whose backward returns {dq, dk, dv} (docs/attention.md).
+// whose backward returns {dq, dk, dv} (docs/attention.md); on the GPU with TF32, the flash path.
 Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in) {
   const Dims d = check_attention(q_in, k_in, v_in, "causal_attention");
+  if (flash_path(q_in, d) && q_in.numel() > 0 && k_in.numel() > 0)
+    return flash_attention(q_in, k_in, v_in, d);
   Tensor q = kernel_layout(q_in), k = kernel_layout(k_in), v = kernel_layout(v_in);
   const bool work = q.numel() > 0 && k.numel() > 0;
   Tensor out = work ? empty_in_layout_of(q, q.shape()) : Tensor::zeros_like(q);

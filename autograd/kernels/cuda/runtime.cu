@@ -210,6 +210,9 @@ cublasHandle_t cublas_handle() {
 static bool g_tf32 = false;
 void set_tf32(bool on) { g_tf32 = on; }
 bool tf32_enabled() { return g_tf32; }
+static bool g_flash_attention = true;
+void set_flash_attention(bool on) { g_flash_attention = on; }
+bool flash_attention_enabled() { return g_flash_attention; }
 
 namespace {
 

@@ -37,5 +37,8 @@ void profile_start() {}
 std::vector<ProfileRow> profile_stop() { return {}; }
 void set_tf32(bool on) { g_tf32 = on; }
 bool tf32_enabled() { return g_tf32; }
+static bool g_flash_attention = true;
+void set_flash_attention(bool on) { g_flash_attention = on; }
+bool flash_attention_enabled() { return g_flash_attention; }
 
 }  // namespace lmlab::cuda
