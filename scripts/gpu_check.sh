@@ -8,6 +8,7 @@
 #   SKIP_BENCH=1 / ONLY_BENCH=1         # the build and tests only / the build and benchmarks only
 #   BENCH_CONFIGS="gpt2s tiny" TF32_CONFIGS=gpt2s STEPS=20 WARMUP=5 TF32_TOO=0 scripts/gpu_check.sh
 #   ATTN_BENCH=0                        # without the attention-kernel benchmark
+#   FP32=0 ATTN_COMPARE=0 T_SWEEP=""    # no FP32 rows / TF32 rows with flash attention only / no T sweep
 # The benchmarks: the attention kernels alone (bench_gpu_attention: the cuBLAS path against the
 # flash kernels), then every BENCH_CONFIGS model with FP32 GEMMs, then the TF32_CONFIGS ones again
 # with TF32 (the tiny models are launch-bound: TF32 changes nothing there).
@@ -26,6 +27,9 @@ WARMUP="${WARMUP:-5}"
 BENCH_CONFIGS="${BENCH_CONFIGS:-default nanogpt_cpu gpt2s}"
 TF32_CONFIGS="${TF32_CONFIGS:-gpt2s}"
 TF32_TOO="${TF32_TOO:-1}"
+FP32="${FP32:-1}"      # 0: only the TF32 rows
+ATTN_COMPARE="${ATTN_COMPARE:-1}"  # TF32 rows also with the cuBLAS attention (--attention gemm)
+T_SWEEP="${T_SWEEP:-2048 4096}"    # gpt2s TF32 at these block sizes (B x T = 8192), both attentions
 PROFILE_STEPS="${PROFILE_STEPS:-3}"  # per-kernel GPU time table after each lmlab benchmark (0: none)
 ATTN_BENCH="${ATTN_BENCH:-1}"  # bench_gpu_attention before the train-step benchmarks (0: skip)
 LOG="$BUILD/gpu_check"
@@ -155,14 +159,20 @@ if [ "${SKIP_BENCH:-0}" != 1 ] && [ "$ATTN_BENCH" = 1 ]; then
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   stage "benchmarks (median of $STEPS steps after $WARMUP warm-up steps)"
-  modes="0"
-  [ "$TF32_TOO" = 1 ] && modes="0 1"
+  modes=""
+  [ "$FP32" = 1 ] && modes="0"
+  [ "$TF32_TOO" = 1 ] && modes="$modes 1"
   for tf32 in $modes; do
     for cfg in $BENCH_CONFIGS; do
       [ "$tf32" = 1 ] && [[ " $TF32_CONFIGS " != *" $cfg "* ]] && continue
-      "$BUILD/bench/bench_gpu_train" --config "$cfg" --steps "$STEPS" --warmup "$WARMUP" \
-        --tf32 "$tf32" --profile "$PROFILE_STEPS" | tee -a "$LOG/results.txt" ||
-        { status=1; failures+=("bench_gpu_train $cfg tf32=$tf32"); }
+      attns="flash"
+      [ "$tf32" = 1 ] && [ "$ATTN_COMPARE" = 1 ] && attns="gemm flash"
+      for attn in $attns; do
+        "$BUILD/bench/bench_gpu_train" --config "$cfg" --steps "$STEPS" --warmup "$WARMUP" \
+          --tf32 "$tf32" --profile "$PROFILE_STEPS" --attention "$attn" |
+          tee -a "$LOG/results.txt" ||
+          { status=1; failures+=("bench_gpu_train $cfg tf32=$tf32 attention=$attn"); }
+      done
       env LD_LIBRARY_PATH="$PY_LD_LIBRARY_PATH" python3 tools/bench_torch_gpu.py --config "$cfg" \
         --mode both --steps "$STEPS" --warmup "$WARMUP" --tf32 "$tf32" --profile "$PROFILE_STEPS" \
         | tee -a "$LOG/results.txt" \
@@ -170,6 +180,18 @@ if [ "${SKIP_BENCH:-0}" != 1 ]; then
       keep "$LOG/results.txt"
     done
   done
+fi
+
+if [ "${SKIP_BENCH:-0}" != 1 ] && [ -n "$T_SWEEP" ]; then
+  stage "T sweep: gpt2s TF32 at T = $T_SWEEP (B x T = 8192 tokens a step)"
+  for T in $T_SWEEP; do
+    for attn in gemm flash; do
+      "$BUILD/bench/bench_gpu_train" --config gpt2s --steps "$STEPS" --warmup "$WARMUP" --tf32 1 \
+        --block-size "$T" --batch $((8192 / T)) --attention "$attn" | tee -a "$LOG/results.txt" ||
+        { status=1; failures+=("bench_gpu_train gpt2s T=$T attention=$attn"); }
+    done
+  done
+  keep "$LOG/results.txt"
 fi
 
 stage "table"
@@ -180,7 +202,7 @@ for line in open(sys.argv[1]):
     if not line.startswith("RESULT "):
         continue
     kv = dict(p.split("=", 1) for p in line.split()[1:])
-    key = (kv["config"], kv.get("tf32", "0"))
+    key = (kv["config"], kv.get("tf32", "0"), kv.get("T", "-"))
     mode = kv.get("mode", "lmlab")
     rows.setdefault(key, {})[mode] = kv
 def tok(r, m):
@@ -188,15 +210,21 @@ def tok(r, m):
     return float(v) if v else None
 def fmt(v, spec):
     return format(v, spec) if v is not None else "-"
-print("| config | GEMM | lmlab tok/s | torch eager tok/s | torch.compile tok/s | lmlab/eager | lmlab/compile | lmlab MFU |")
-print("|---|---|---|---|---|---|---|---|")
-for (cfg, tf32), r in rows.items():
-    l, e, c = tok(r, "lmlab"), tok(r, "eager"), tok(r, "compile")
+print("| config | T | GEMM | lmlab tok/s | lmlab, cuBLAS attention | torch eager tok/s | "
+      "torch.compile tok/s | lmlab/eager | lmlab/compile | lmlab MFU | lmlab peak GB "
+      "(cuBLAS attention) |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for (cfg, tf32, T), r in rows.items():
+    l, g = tok(r, "lmlab"), tok(r, "lmlab_gemm_attention")
+    e, c = tok(r, "eager"), tok(r, "compile")
     mfu = r.get("lmlab", {}).get("mfu")
-    print(f"| {cfg} | {'TF32' if tf32 == '1' else 'FP32'} | {fmt(l, '.0f')} | {fmt(e, '.0f')} | "
+    peak = r.get("lmlab", {}).get("peak_gb", "-")
+    peak_g = r.get("lmlab_gemm_attention", {}).get("peak_gb", "-")
+    print(f"| {cfg} | {T} | {'TF32' if tf32 == '1' else 'FP32'} | {fmt(l, '.0f')} | "
+          f"{fmt(g, '.0f')} | {fmt(e, '.0f')} | "
           f"{fmt(c, '.0f')} | {fmt(l / e if l and e else None, '.2f')} | "
           f"{fmt(l / c if l and c else None, '.2f')} | "
-          f"{fmt(float(mfu) * 100 if mfu else None, '.1f')}% |")
+          f"{fmt(float(mfu) * 100 if mfu else None, '.1f')}% | {peak} ({peak_g}) |")
 print("MFU: 6N + 12LTC FLOPs per token vs H200 SXM dense peak (FP32 67, TF32 494.7 TFLOP/s).")
 PY
 keep "$LOG/table.md"
