@@ -1,7 +1,8 @@
 // CUDA == CPU for fused causal attention, forward and backward: MHA, GQA (KVH < NH) and MQA, T
 // not a multiple of any tile, T = 1, a query block shorter than the keys (the KV-cache case), and
 // transposed (B, T, H, HS) views as produced by the attention layer; plus fused == composed on the
-// GPU (fp32, 1e-5 relative; TF32 1e-3).
+// GPU (fp32, 1e-5 relative; TF32 2e-3). With TF32 the GPU runs the flash kernels (strided heads
+// read in place, lse saved instead of att).
 // Each test runs on the GPU and CPU against CPU (cuda_test_util.h: DeviceParity).
 #include "tests/cuda/cuda_test_util.h"
 
@@ -39,19 +40,26 @@ TEST_P(AttentionParity, FusedMatchesCpu) { run_cases(device(), 1e-5); }
 
 TEST_P(AttentionParity, FusedMatchesCpuWithTf32) {
   use_tf32();
-  run_cases(device(), 1e-3);
+  run_cases(device(), 2e-3);  // TF32 rounds inputs to 10 bits: cuBLAS and the flash kernels differ
 }
 
-TEST_P(AttentionParity, TransposedHeadViews) {
-  // (B, T, H, HS) tensors viewed as (B, H, T, HS), as nn::CausalSelfAttention passes them
+// (B, T, H, HS) tensors viewed as (B, H, T, HS), as nn::CausalSelfAttention passes them
+void run_transposed(Device device, double tol) {
   auto heads = [](const Tensor& t) { return transpose(t, 1, 2); };
   EXPECT_TRUE(Parity(
-      device(),
+      device,
       [&](const std::vector<Tensor>& in) {
         return causal_attention(heads(in[0]), heads(in[1]), heads(in[2]));
       },
-      {randn32({2, 45, 6, 8}, 4), randn32({2, 45, 3, 8}, 5), randn32({2, 45, 3, 8}, 6)}, 1e-5,
+      {randn32({2, 45, 6, 8}, 4), randn32({2, 45, 3, 8}, 5), randn32({2, 45, 3, 8}, 6)}, tol,
       "transposed views"));
+}
+
+TEST_P(AttentionParity, TransposedHeadViews) { run_transposed(device(), 1e-5); }
+
+TEST_P(AttentionParity, TransposedHeadViewsWithTf32) {
+  use_tf32();
+  run_transposed(device(), 2e-3);
 }
 
 TEST_P(AttentionParity, FusedEqualsComposed) {
