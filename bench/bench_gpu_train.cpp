@@ -6,8 +6,8 @@
 //   bench_gpu_train [--config gpt2s|tiny|default|nanogpt_cpu|all] [--batch B] [--steps N]
 //                   [--warmup W] [--tf32 0|1] [--profile N] [--block-size T]
 //                   [--attention flash|gemm]
-// --attention gemm: causal attention through cuBLAS and a saved (T, T) att, as before the flash
-// kernels (which serve TF32 runs by default; cuda::set_flash_attention).
+// --attention flash (the default here): TF32 runs use the flash kernels (cuda::set_flash_attention,
+// off in training until a GPU run confirms them); gemm: cuBLAS and a saved (T, T) att.
 // Prints one "RESULT ..." line per config (parsed by gpu_check.sh) after a readable line; with
 // --profile N, then a table of GPU time per kernel over N further steps (see print_profile).
 #include <algorithm>
@@ -157,6 +157,7 @@ int main(int argc, char** argv) {
   int64_t batch = 0, block_size = 0;
   int steps = 20, warmup = 5, profile = 0;
   bool tf32 = false;
+  cuda::set_flash_attention(true);
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
     if (key == "--config")

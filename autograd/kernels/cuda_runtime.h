@@ -88,8 +88,10 @@ void set_tf32(bool on);
 bool tf32_enabled();
 
 // Causal attention through the flash kernels (kernels/attention.h: no (T, T) matrix in memory,
-// strided heads read in place) wherever they apply: TF32 on and a head size they serve. On by
-// default; off: the cuBLAS path (att saved, contiguous heads), e.g. to compare the two.
+// strided heads read in place) wherever they apply: TF32 on and a head size they serve; off: the
+// cuBLAS path (att saved, contiguous heads). Off by default until a GPU run has confirmed the
+// kernels (they are compiled and CPU-emulated, not yet run on a GPU): scripts/gpu_check.sh runs
+// their tests and benchmarks with the switch on.
 void set_flash_attention(bool on);
 bool flash_attention_enabled();
 

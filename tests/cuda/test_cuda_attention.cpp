@@ -1,15 +1,21 @@
 // CUDA == CPU for fused causal attention, forward and backward: MHA, GQA (KVH < NH) and MQA, T
 // not a multiple of any tile, T = 1, a query block shorter than the keys (the KV-cache case), and
 // transposed (B, T, H, HS) views as produced by the attention layer; plus fused == composed on the
-// GPU (fp32, 1e-5 relative; TF32 2e-3). With TF32 the GPU runs the flash kernels (strided heads
-// read in place, lse saved instead of att).
+// GPU (fp32, 1e-5 relative; TF32 2e-3). The TF32 cases run twice on the GPU: through cuBLAS and
+// through the flash kernels (cuda::set_flash_attention: strided heads read in place, lse saved).
 // Each test runs on the GPU and CPU against CPU (cuda_test_util.h: DeviceParity).
 #include "tests/cuda/cuda_test_util.h"
 
 namespace lmlab::test {
 namespace {
 
-class AttentionParity : public DeviceParity {};
+class AttentionParity : public DeviceParity {
+ protected:
+  void TearDown() override {
+    cuda::set_flash_attention(false);
+    DeviceParity::TearDown();
+  }
+};
 
 struct Case {
   int64_t B, NH, KVH, Tq, Tk, HS;
@@ -38,9 +44,16 @@ void run_cases(Device device, double tol) {
 
 TEST_P(AttentionParity, FusedMatchesCpu) { run_cases(device(), 1e-5); }
 
+// TF32 rounds inputs to 10 bits: cuBLAS and the flash kernels round differently, within 2e-3.
 TEST_P(AttentionParity, FusedMatchesCpuWithTf32) {
   use_tf32();
-  run_cases(device(), 2e-3);  // TF32 rounds inputs to 10 bits: cuBLAS and the flash kernels differ
+  run_cases(device(), 2e-3);
+}
+
+TEST_P(AttentionParity, FlashMatchesCpuWithTf32) {
+  use_tf32();
+  cuda::set_flash_attention(true);
+  run_cases(device(), 2e-3);
 }
 
 // (B, T, H, HS) tensors viewed as (B, H, T, HS), as nn::CausalSelfAttention passes them
@@ -57,8 +70,9 @@ void run_transposed(Device device, double tol) {
 
 TEST_P(AttentionParity, TransposedHeadViews) { run_transposed(device(), 1e-5); }
 
-TEST_P(AttentionParity, TransposedHeadViewsWithTf32) {
+TEST_P(AttentionParity, FlashTransposedHeadViewsWithTf32) {
   use_tf32();
+  cuda::set_flash_attention(true);
   run_transposed(device(), 2e-3);
 }
 

@@ -210,7 +210,7 @@ cublasHandle_t cublas_handle() {
 static bool g_tf32 = false;
 void set_tf32(bool on) { g_tf32 = on; }
 bool tf32_enabled() { return g_tf32; }
-static bool g_flash_attention = true;
+static bool g_flash_attention = false;  // until a GPU run has confirmed the kernels
 void set_flash_attention(bool on) { g_flash_attention = on; }
 bool flash_attention_enabled() { return g_flash_attention; }
 

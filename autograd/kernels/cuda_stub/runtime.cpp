@@ -37,7 +37,7 @@ void profile_start() {}
 std::vector<ProfileRow> profile_stop() { return {}; }
 void set_tf32(bool on) { g_tf32 = on; }
 bool tf32_enabled() { return g_tf32; }
-static bool g_flash_attention = true;
+static bool g_flash_attention = false;  // until a GPU run has confirmed the kernels
 void set_flash_attention(bool on) { g_flash_attention = on; }
 bool flash_attention_enabled() { return g_flash_attention; }
 
