@@ -11,16 +11,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <thread>
 
-#include "autograd/kernels/cuda_runtime.h"
 #include "autograd/threads.h"
-#include "data/corpus.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
 #include "optim/adamw.h"
@@ -30,16 +26,14 @@
 #include "train/common/signal_scope.h"
 #include "train/common/stats.h"
 #include "train/dist/distributed.h"
+#include "train/io/atomic_write.h"
 #include "train/io/checkpoint.h"
-#include "train/io/run_files.h"
 #include "train/run/diagnostics.h"
-#include "train/run/resume.h"
+#include "train/run/run.h"
 #include "train/run/sample.h"
 #include "train/run/step_log.h"
 
 namespace lmlab::train {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -108,184 +102,11 @@ double evaluate(const nn::TransformerLM& model, const data::TokenDataset& data, 
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// One training run, in the phases a reader can name: open the run, load the data, build the model,
-// restore a resume (or an init), open the logs; then steps (accumulate gradients, clip, update,
-// evaluate, log, checkpoint) until the end, a divergence or a signal; then finish.
-class Run {
- public:
-  Run(const TrainConfig& cfg, const TrainOptions& opt) : cfg_(cfg), rc_(cfg_.train), opt_(opt) {}
-  TrainResult run();
-
- private:
-  void open();
-  void load_data();
-  void build();
-  void restore();
-  void open_logs();
-  void announce() const;
-  bool step(int64_t it);
-  double accumulate_gradients(bool* stop_requested);
-  bool evaluate_now(int64_t it);
-  void log_step(int64_t it, double lr, double train_loss, bool eval, optim::ClipResult clip);
-  bool checkpoint_or_stop(int64_t it, bool stop_requested, bool last);
-  void checkpoint();
-  void diverge(int64_t step, const std::string& what);
-  void write_result() const;
-  TrainResult finish();
-
-  TrainConfig cfg_;
-  const RunConfig& rc_;
-  const TrainOptions opt_;
-  Device dev_ = Device::CPU;
-  int world_ = 1, rank_ = 0;
-  bool writer_ = true, quiet_ = false, tty_ = false;
-  std::string dir_, ckpt_path_;
-  std::unique_ptr<Checkpoint> resume_, init_;
-  std::optional<data::Tokenizer> tok_;  // set by load_data()
-  std::optional<data::TokenDataset> data_;
-  std::vector<int32_t> sample_prompt_;
-  std::unique_ptr<nn::TransformerLM> model_;
-  std::unique_ptr<optim::Optimizer> optimizer_;
-  optim::LrSchedule sched_;
-  Generator data_gen_;
-  CheckpointState state_;
-  std::unique_ptr<dist::GradReducer> reducer_;
-  std::ofstream metrics_, diagnostics_;
-  int64_t B_ = 0, T_ = 0, steps_ = 0, step_tokens_ = 0, eval_batch_ = 0, fault_step_ = -1;
-  double elapsed0_ = 0, last_val_ = NAN, last_loss_ = NAN;
-  StepRates rates_;
-  std::vector<double> comm_ms_, wait_ms_;
-  Tensor diag_ids_;
-  DiagnosticsProbe probe_;
-  Clock::time_point t0_;
-  TrainResult result_;
-};
-
-// The device, threads and ranks; the run directory; the checkpoints to resume or start from.
-void Run::open() {
-  dev_ = rc_.device == "cuda" ? Device::CUDA : Device::CPU;
-  // Data-parallel ranks (docs/distributed.md): rank 0 alone writes; ranks on one machine share
-  // its cores (train.threads 0) and take one GPU each.
-  world_ = dist::size(), rank_ = dist::rank();
-  writer_ = rank_ == 0;
-  if (dev_ == Device::CUDA && dist::active() && cuda::device_count() > 0)
-    cuda::set_device(dist::local_rank() % cuda::device_count());
-  if (dev_ == Device::CUDA && !cuda::available())
-    throw Error("[train] train.device is cuda, but " + cuda::unavailable_reason() +
-                " (set train.device=cpu)");
-  set_num_threads(int(rc_.threads));
-  if (rc_.threads == 0 && dist::local_size() > 1)
-    set_num_threads(std::max(
-        1, std::min(num_threads(), int(std::thread::hardware_concurrency()) / dist::local_size())));
-  result_.run_dir = dir_ = resolved_run_dir(cfg_);
-  ckpt_path_ = dir_ + "/ckpt.safetensors";
-  if (writer_) prepare_run_dir(dir_);
-  // Resume: the checkpoint's tokenizer and state win; its config must describe the same model.
-  if (opt_.resume && fs::exists(ckpt_path_))
-    resume_ = std::make_unique<Checkpoint>(load_checkpoint(ckpt_path_));
-  if (!opt_.init_from.empty())
-    init_ = std::make_unique<Checkpoint>(load_checkpoint(opt_.init_from));
-}
-
-// The corpus, its tokenizer (a checkpoint's wins), the train/val split and the sample prompt.
-void Run::load_data() {
-  const std::string text = data::load_corpus(cfg_.data.corpus);
-  tok_.emplace(resume_ ? data::Tokenizer::from_serialized(resume_->tokenizer)
-               : init_ ? data::Tokenizer::from_serialized(init_->tokenizer)
-                       : data::Tokenizer::make(cfg_.data.tokenizer, text));
-  cfg_.model.vocab_size = tok_->vocab_size();
-  validate(cfg_);
-  // Name the corpus in data errors (too short for block_size, a character the checkpoint's
-  // tokenizer lacks), and check the sample prompt now rather than after the whole run.
-  try {
-    data_.emplace(tok_->encode(text), cfg_.data.val_fraction);
-    data_->check_block_size(cfg_.model.block_size);
-  } catch (const Error& e) {
-    throw Error(std::string(e.what()) + " (data.corpus " + cfg_.data.corpus + ")");
-  }
-  if (rc_.sample_tokens <= 0) return;
-  try {
-    sample_prompt_ = tok_->encode(rc_.sample_prompt.empty() ? "\n" : rc_.sample_prompt);
-  } catch (const Error& e) {
-    throw Error("[train] train.sample_prompt cannot be encoded: " + std::string(e.what()) +
-                " (set another train.sample_prompt, or train.sample_tokens=0)");
-  }
-}
-
-// The model on its device, then the optimizer (its state is made where the parameters live) and
-// the learning-rate schedule.
-void Run::build() {
-  Generator init_gen(uint64_t(rc_.seed));
-  model_ = std::make_unique<nn::TransformerLM>(cfg_.model, init_gen);
-  model_->to(dev_);
-  optimizer_ = make_optimizer(cfg_, *model_);
-  sched_.kind = optim::schedule_kind_from_string(cfg_.optim.schedule);
-  sched_.lr = cfg_.optim.lr;
-  sched_.min_lr = cfg_.optim.min_lr;
-  sched_.warmup_iters = cfg_.optim.warmup_iters;
-  sched_.decay_iters = effective_decay_iters(cfg_);
-  sched_.validate();
-}
-
-// A resume's weights, optimizer state, step and random streams (after the resume check), or an
-// init's weights; then each rank's share of the random streams and the ranks' agreement.
-void Run::restore() {
-  data_gen_ = Generator(uint64_t(rc_.seed) + 1);
-  nn::TransformerLM& model = *model_;
-  if (resume_) {
-    check_resume(resume_->config, resume_->state.ranks, cfg_, world_, ckpt_path_, dir_);
-    load_weights(*resume_, model);
-    load_optimizer(*resume_, *optimizer_);
-    state_ = resume_->state;
-    data_gen_.set_state(state_.data_seed, state_.data_offset);
-    model.dropout_generator().set_state(state_.dropout_seed, state_.dropout_offset);
-  } else if (init_) {
-    load_weights(*init_, model);
-  }
-  // Each rank draws its rows of every global batch, and its rows' dropout masks: together exactly
-  // the draws of one process with batch_size * world (Generator::set_partition).
-  data_gen_.set_partition(uint64_t(rank_), uint64_t(world_));
-  model.dropout_generator().set_partition(uint64_t(rank_), uint64_t(world_));
-  if (dist::active()) {
-    TrainConfig c = cfg_;
-    c.train.threads = 0;  // may differ between ranks: results do not depend on it
-    c.source.clear();     // where the config file was read from is only provenance
-    const std::vector<int32_t>& tokens = data_->tokens();
-    dist::check_same_start(dir_, to_yaml(c), state_.step, dist::tensors_hash(model.parameters()),
-                           dist::fnv1a(tokens.data(), tokens.size() * sizeof(int32_t)));
-  }
-  reducer_ = std::make_unique<dist::GradReducer>(model.parameters(), size_t(rc_.bucket_mb) << 20);
-}
-
-// config.yaml, and the CSV logs rewound to the resumed step (rank 0 only).
-void Run::open_logs() {
-  if (!writer_) return;
-  write_file_atomic(dir_ + "/config.yaml", to_yaml(cfg_));
-  std::error_code ec;
-  fs::remove(dir_ + "/diverged.json", ec);
-  fs::remove(dir_ + "/result.json", ec);
-  elapsed0_ = rewind_csv(dir_ + "/metrics.csv", state_.step, kMetricsHeader);
-  metrics_.open(dir_ + "/metrics.csv", std::ios::app);
-  rewind_csv(dir_ + "/diagnostics.csv", state_.step, kDiagnosticsHeader);
-  diagnostics_.open(dir_ + "/diagnostics.csv", std::ios::app);
-}
-
-void Run::announce() const {
-  if (quiet_) return;
-  std::cout << "train: " << dir_ << ": " << model_->num_parameters() << " parameters, "
-            << tok_->kind() << " tokenizer (" << tok_->vocab_size() << " symbols), "
-            << data_->train_size() << " train / " << data_->val_size() << " val tokens, "
-            << (resume_ ? "resuming at step " + std::to_string(state_.step) : "from scratch")
-            << ", " << num_threads() << " threads, BLAS " << blas_core_name()
-            << (dist::active() ? ", " + std::to_string(world_) + " data-parallel ranks" : "")
-            << "\n";
-}
+}  // namespace
 
 TrainResult Run::run() {
   open();
@@ -559,8 +380,6 @@ TrainResult Run::finish() {
               << "/{metrics.csv,ckpt.safetensors,sample.txt}\n";
   return r;
 }
-
-}  // namespace
 
 TrainResult train(const TrainConfig& cfg, const TrainOptions& options) {
   return Run(cfg, options).run();
