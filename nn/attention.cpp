@@ -14,6 +14,8 @@ CausalSelfAttention::CausalSelfAttention(const ModelConfig& c, Generator& gen, d
   wv_ = register_module(
       "wv", std::make_shared<Linear>(d, n_kv_head_ * hs, c.bias, gen, c.init_std * beta));
   wo_ = register_module("wo", std::make_shared<Linear>(n_head_ * hs, d, c.bias, gen, std_out));
+  q_layers_ = register_modules(plugged_layers(Site::Query, c, gen));
+  k_layers_ = register_modules(plugged_layers(Site::Key, c, gen));
 }
 
 Tensor CausalSelfAttention::forward(const Tensor& x, const Rope* rope, int64_t pos0,
@@ -23,8 +25,8 @@ Tensor CausalSelfAttention::forward(const Tensor& x, const Rope* rope, int64_t p
   auto heads = [&](const Tensor& t, int64_t h) {
     return transpose(reshape(t, {B, T, h, head_size_}), 1, 2);
   };
-  Tensor q = heads(wq_->forward(x), n_head_);
-  Tensor k = heads(wk_->forward(x), n_kv_head_);
+  Tensor q = apply_layers(q_layers_, heads(wq_->forward(x), n_head_));
+  Tensor k = apply_layers(k_layers_, heads(wk_->forward(x), n_kv_head_));
   Tensor v = heads(wv_->forward(x), n_kv_head_);
   if (rope) {
     q = rope->apply(q, pos0);

@@ -6,6 +6,7 @@
 
 #include "nn/config.h"
 #include "nn/linear.h"
+#include "nn/options.h"
 #include "nn/rope.h"
 
 namespace lmlab::nn {
@@ -28,6 +29,7 @@ class CausalSelfAttention : public Module {
  private:
   int64_t n_head_, n_kv_head_, head_size_;
   std::shared_ptr<Linear> wq_, wk_, wv_, wo_;
+  SiteLayers q_layers_, k_layers_;  // Site::Query, Site::Key (e.g. QK-norm)
 };
 
 }  // namespace lmlab::nn

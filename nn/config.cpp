@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <type_traits>
 #include <utility>
 
 #include "autograd/error.h"
+#include "nn/options.h"
 
 namespace lmlab::nn {
 
@@ -16,6 +18,101 @@ int64_t ModelConfig::hidden_size() const {
   const int64_t h = 2 * 4 * n_embd / 3;
   return (h + mlp_multiple_of - 1) / mlp_multiple_of * mlp_multiple_of;
 }
+
+namespace {
+
+// A built-in row bound to the member M of ModelConfig. Its default is M's value in ModelConfig{},
+// or 0 for a zero_is_auto row (what a config file that omits the key gets). An enum's choices are
+// its names in declaration order.
+template <auto M>
+ModelOption member_row(std::string name, std::string doc, OptionRange range = {},
+                       std::vector<std::string> choices = {}, std::string rule = {}) {
+  ModelOption o;
+  o.name = std::move(name);
+  o.doc = std::move(doc);
+  o.range = range;
+  o.choices = std::move(choices);
+  o.rule = std::move(rule);
+  using T = std::remove_cvref_t<decltype(std::declval<ModelConfig&>().*M)>;
+  if constexpr (std::is_enum_v<T>) {
+    o.type = OptionType::Choice;
+    o.get = [names = o.choices](const ModelConfig& c) -> OptionValue {
+      return names.at(size_t(c.*M));
+    };
+    o.set = [names = o.choices](ModelConfig& c, const OptionValue& v) {
+      const auto at = std::find(names.begin(), names.end(), std::get<std::string>(v));
+      c.*M = T(at - names.begin());
+    };
+  } else {
+    o.type = std::is_same_v<T, bool>     ? OptionType::Bool
+             : std::is_same_v<T, double> ? OptionType::Real
+                                         : OptionType::Int;
+    o.get = [](const ModelConfig& c) -> OptionValue { return c.*M; };
+    o.set = [](ModelConfig& c, const OptionValue& v) { c.*M = std::get<T>(v); };
+  }
+  o.default_value = o.get(ModelConfig{});
+  if (o.range.zero_is_auto) o.default_value = int64_t{0};
+  return o;
+}
+
+constexpr OptionRange kPositive{.lo = 0, .lo_open = true};
+constexpr OptionRange kPositiveOrAuto{.lo = 0, .lo_open = true, .zero_is_auto = true};
+constexpr OptionRange kNonNegative{.lo = 0};
+constexpr OptionRange kUnitInterval{.lo = 0, .hi = 1};  // [0, 1)
+
+}  // namespace
+
+namespace detail {
+
+// The built-in rows, in the order a written config lists them.
+std::vector<ModelOption> builtin_model_options() {
+  using M = ModelConfig;
+  return {
+      member_row<&M::vocab_size>("vocab_size", "vocabulary size; 0: from the tokenizer at run time",
+                                 kPositiveOrAuto),
+      member_row<&M::block_size>("block_size",
+                                 "context length: the longest sequence the model sees", kPositive),
+      member_row<&M::n_layer>("n_layer", "transformer blocks", kPositive),
+      member_row<&M::n_head>("n_head", "query heads; head size is `n_embd / n_head`", kPositive, {},
+                             "divides `n_embd`"),
+      member_row<&M::n_kv_head>(
+          "n_kv_head", "key/value heads: `n_head` is MHA, 1 MQA, between GQA; 0: = `n_head`",
+          kPositiveOrAuto, {}, "divides `n_head`"),
+      member_row<&M::n_embd>("n_embd", "residual stream width", kPositive),
+      member_row<&M::norm>("norm", "normalization layer", {}, {"layernorm", "rmsnorm"}),
+      member_row<&M::norm_placement>(
+          "norm_placement",
+          "pre: `x + f(norm(x))` with a final norm; post: `norm(x + f(x))`; deepnorm: "
+          "`norm(alpha x + f(x))`, `alpha = (2N)^(1/4)`",
+          {}, {"pre", "post", "deepnorm"}),
+      member_row<&M::mlp>("mlp", "gelu: `W2 gelu(W1 x)`; swiglu: `W2(silu(W1 x) * W3 x)`", {},
+                          {"gelu", "swiglu"}),
+      member_row<&M::mlp_multiple_of>(
+          "mlp_multiple_of",
+          "the SwiGLU hidden width `int(8 n_embd / 3)` is rounded up to a multiple of this",
+          kPositive),
+      member_row<&M::mlp_hidden>(
+          "mlp_hidden", "MLP hidden width; 0: `4 n_embd` for gelu, the rule above for swiglu",
+          kNonNegative),
+      member_row<&M::position>(
+          "position",
+          "learned absolute embeddings, or rotary embeddings on q and k (needs an even head size)",
+          {}, {"learned", "rope"}),
+      member_row<&M::rope_base>("rope_base", "RoPE frequency base (rope only)", kPositive),
+      member_row<&M::norm_eps>("norm_eps", "epsilon inside the norm's square root", kPositive),
+      member_row<&M::dropout>("dropout", "dropout probability (attention and residual paths)",
+                              kUnitInterval),
+      member_row<&M::bias>("bias", "biases in Linear layers and LayerNorm"),
+      member_row<&M::tie_embeddings>("tie_embeddings",
+                                     "the LM head reuses the token embedding matrix"),
+      member_row<&M::init_std>(
+          "init_std",
+          "std of the normal init; residual output projections use `init_std / sqrt(2 n_layer)`",
+          kPositive),
+  };
+}
+
+}  // namespace detail
 
 namespace {
 
@@ -70,39 +167,45 @@ void ConfigChecks::one_of(const std::string& key, const std::string& v,
   bound(false, key, "one of " + list, "'" + v + "'");
 }
 
+namespace {
+
+// The range rules of one Int row: > lo (>= lo when closed, or when 0 is "auto" here), then at most
+// 2^31 - 1 so sizes fit int32 (token ids, kernel loops) and products like 8 * n_embd never
+// overflow.
+void check_int(const ModelOption& o, const std::string& key, int64_t v, bool zero_ok,
+               ConfigChecks& k) {
+  const int64_t lo = int64_t(o.range.lo);
+  if (o.range.lo_open && !(zero_ok && o.range.zero_is_auto && lo == 0))
+    k.greater(key, v, lo);
+  else
+    k.at_least(key, v, lo);
+  k.at_most(key, v, int64_t{2147483647});
+}
+
+// A Real row: finite, then its bounds ("in [0, 1)" when it has both).
+void check_real(const ModelOption& o, const std::string& key, double v, ConfigChecks& k) {
+  k.finite(key, v);
+  if (!std::isfinite(v) || !std::isfinite(o.range.lo)) return;
+  if (std::isfinite(o.range.hi))
+    k.in_range(key, v, o.range.lo, o.range.hi, o.range.lo_open);
+  else if (o.range.lo_open)
+    k.greater(key, v, o.range.lo);
+  else
+    k.at_least(key, v, o.range.lo);
+}
+
+}  // namespace
+
 void check_model(const ModelConfig& c, const ModelCheck& how, ConfigChecks& k) {
   const auto key = [&](const char* name) { return how.prefix + name; };
   const size_t before = k.problems().size();
-  // Every size, and whether 0 is allowed (auto, or "the default" for mlp_hidden).
-  struct Size {
-    const char* name;
-    int64_t v;
-    bool zero_ok;
-  };
-  const bool a = how.zero_is_auto;
-  const Size sizes[] = {{"vocab_size", c.vocab_size, a},
-                        {"block_size", c.block_size, false},
-                        {"n_layer", c.n_layer, false},
-                        {"n_head", c.n_head, false},
-                        {"n_kv_head", c.n_kv_head, a},
-                        {"n_embd", c.n_embd, false},
-                        {"mlp_multiple_of", c.mlp_multiple_of, false},
-                        {"mlp_hidden", c.mlp_hidden, true}};
-  for (const Size& s : sizes) {
-    if (s.zero_ok)
-      k.at_least(key(s.name), s.v, int64_t{0});
-    else
-      k.greater(key(s.name), s.v, int64_t{0});
+  for (const ModelOption& o : model_options()) {
+    const OptionValue v = o.get(c);
+    if (o.type == OptionType::Int)
+      check_int(o, how.prefix + o.name, std::get<int64_t>(v), how.zero_is_auto, k);
+    else if (o.type == OptionType::Real)
+      check_real(o, how.prefix + o.name, std::get<double>(v), k);
   }
-  // Sizes fit int32 (token ids, kernel loops), so products like 8 * n_embd never overflow.
-  for (const Size& s : sizes) k.at_most(key(s.name), s.v, int64_t{2147483647});
-  k.finite(key("rope_base"), c.rope_base);
-  k.greater(key("rope_base"), c.rope_base, 0.0);
-  k.finite(key("norm_eps"), c.norm_eps);
-  k.greater(key("norm_eps"), c.norm_eps, 0.0);
-  k.in_range(key("dropout"), c.dropout, 0, 1, false);
-  k.finite(key("init_std"), c.init_std);
-  k.greater(key("init_std"), c.init_std, 0.0);
   if (k.problems().size() > before) return;  // the rules between keys divide by the sizes
 
   k.require(c.n_embd % c.n_head == 0, {key("n_embd"), key("n_head")},
@@ -143,16 +246,18 @@ std::string format_real(double v) {
   return out;
 }
 
-std::string to_string(NormType t) { return t == NormType::LayerNorm ? "layernorm" : "rmsnorm"; }
-std::string to_string(NormPlacement p) {
-  switch (p) {
-    case NormPlacement::Pre: return "pre";
-    case NormPlacement::Post: return "post";
-    case NormPlacement::DeepNorm: return "deepnorm";
-  }
-  return "?";
+namespace {
+
+// The name of an enum value: its choice in the option table (choices are in the enum's order).
+std::string choice_name(const char* option, int index) {
+  return find_model_option(option)->choices.at(size_t(index));
 }
-std::string to_string(MlpType m) { return m == MlpType::Gelu ? "gelu" : "swiglu"; }
-std::string to_string(PositionType p) { return p == PositionType::Learned ? "learned" : "rope"; }
+
+}  // namespace
+
+std::string to_string(NormType t) { return choice_name("norm", int(t)); }
+std::string to_string(NormPlacement p) { return choice_name("norm_placement", int(p)); }
+std::string to_string(MlpType m) { return choice_name("mlp", int(m)); }
+std::string to_string(PositionType p) { return choice_name("position", int(p)); }
 
 }  // namespace lmlab::nn

@@ -1,10 +1,13 @@
 // ModelConfig: every architectural choice the ablations compare, and its rules: the one place they
-// are written (check_model), read by ModelConfig::validate() and by the config file's validation in
-// train/config/validate.cpp, which adds where each key was set.
+// are written (check_model, driven by the option table of nn/options.h), read by
+// ModelConfig::validate() and by the config file's validation in train/config/validate.cpp, which
+// adds where each key was set.
 #pragma once
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "autograd/shape.h"
@@ -20,6 +23,10 @@ enum class NormType { LayerNorm, RMSNorm };
 enum class NormPlacement { Pre, Post, DeepNorm };
 enum class MlpType { Gelu, SwiGlu };
 enum class PositionType { Learned, Rope };
+
+// The value of one model option (nn/options.h): an integer, a real, a flag, or the name of a
+// choice ("rmsnorm").
+using OptionValue = std::variant<int64_t, double, bool, std::string>;
 
 struct ModelConfig {
   int64_t vocab_size = 65;
@@ -40,12 +47,19 @@ struct ModelConfig {
   bool bias = true;  // biases in Linear layers and LayerNorm
   bool tie_embeddings = true;
   double init_std = 0.02;
+  // The values of the options that layers register from their own files (nn/options.h), by name;
+  // an option not here has its default. Read them with option<T>(name).
+  std::map<std::string, OptionValue> extra = {};
 
   int64_t head_size() const { return n_embd / n_head; }
   int64_t hidden_size() const;  // the MLP's hidden width
   // Throws lmlab::Error with the first problem check_model finds, e.g.
   // "[model] n_embd 100 is not divisible by n_head 3".
   void validate() const;
+  // A registered option's value (or its default): T is bool, int64_t, double or std::string (a
+  // choice). Throws lmlab::Error naming the option when it is not in the table or not a T.
+  template <class T>
+  T option(const std::string& name) const;
 };
 
 // One broken rule of a config: the keys it involves and a message naming them and their values,

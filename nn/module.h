@@ -52,6 +52,14 @@ class Module {
     children_.emplace_back(name, m);
     return m;
   }
+  // Registers every (name, module) in order and returns the modules.
+  template <class M>
+  std::vector<std::shared_ptr<M>> register_modules(
+      const std::vector<std::pair<std::string, std::shared_ptr<M>>>& named) {
+    std::vector<std::shared_ptr<M>> out;
+    for (const auto& [name, m] : named) out.push_back(register_module(name, m));
+    return out;
+  }
 
  private:
   void collect(const std::string& prefix, NamedTensors& out) const;

@@ -18,17 +18,26 @@ Block::Block(const ModelConfig& c, Generator& gen, Generator* dropout_gen)
   mlp_ = register_module("mlp", std::make_shared<Mlp>(c, gen, beta));
   Generator& masks = dropout_gen ? *dropout_gen : gen;
   drop_ = register_module("drop", std::make_shared<Dropout>(c.dropout, masks));
+  attn_out_layers_ = register_modules(plugged_layers(Site::AttentionOut, c, gen));
+  mlp_out_layers_ = register_modules(plugged_layers(Site::MlpOut, c, gen));
 }
 
 Tensor Block::forward(const Tensor& x_in, const Rope* rope, int64_t pos0, LayerKV* cache) const {
   Tensor x = x_in;
+  // Each branch's output through its site's plugged layers, then dropout.
+  auto attn = [&](const Tensor& in) {
+    return drop_->forward(apply_layers(attn_out_layers_, attn_->forward(in, rope, pos0, cache)));
+  };
+  auto mlp = [&](const Tensor& in) {
+    return drop_->forward(apply_layers(mlp_out_layers_, mlp_->forward(in)));
+  };
   if (placement_ == NormPlacement::Pre) {
-    x = add(x, drop_->forward(attn_->forward(norm1_->forward(x), rope, pos0, cache)));
-    return add(x, drop_->forward(mlp_->forward(norm2_->forward(x))));
+    x = add(x, attn(norm1_->forward(x)));
+    return add(x, mlp(norm2_->forward(x)));
   }
   auto skip = [&](const Tensor& t) { return alpha_ == 1 ? t : mul(t, alpha_); };
-  x = norm1_->forward(add(skip(x), drop_->forward(attn_->forward(x, rope, pos0, cache))));
-  return norm2_->forward(add(skip(x), drop_->forward(mlp_->forward(x))));
+  x = norm1_->forward(add(skip(x), attn(x)));
+  return norm2_->forward(add(skip(x), mlp(x)));
 }
 
 int64_t KVCache::bytes() const {
@@ -59,6 +68,8 @@ TransformerLM::TransformerLM(const ModelConfig& config, Generator& gen) : config
   if (!c.tie_embeddings)
     lm_head_ = register_module(
         "lm_head", std::make_shared<Linear>(c.n_embd, c.vocab_size, false, gen, c.init_std));
+  embedding_layers_ = register_modules(plugged_layers(Site::Embedding, c, gen));
+  final_layers_ = register_modules(plugged_layers(Site::Final, c, gen));
 }
 
 Tensor TransformerLM::run(const Tensor& ids, int64_t pos0, KVCache* cache,
@@ -75,13 +86,13 @@ Tensor TransformerLM::run(const Tensor& ids, int64_t pos0, KVCache* cache,
     Tensor pos = Tensor::arange(double(pos0), double(pos0 + T), 1, DType::I32).to(ids.device());
     x = add(x, wpe_->forward(pos));  // (T, C) broadcast over B
   }
-  x = drop_->forward(x);
+  x = drop_->forward(apply_layers(embedding_layers_, x));
   for (size_t l = 0; l < blocks_.size(); ++l) {
     x = blocks_[l]->forward(x, rope_.get(), pos0, cache ? &cache->layers[l] : nullptr);
     if (per_block) per_block->push_back(x);
   }
   if (norm_f_) x = norm_f_->forward(x);
-  return x;
+  return apply_layers(final_layers_, x);
 }
 
 Tensor TransformerLM::forward_hidden(const Tensor& ids, std::vector<Tensor>* per_block) const {

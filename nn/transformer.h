@@ -7,6 +7,7 @@
 #include "nn/config.h"
 #include "nn/mlp.h"
 #include "nn/norm.h"
+#include "nn/options.h"
 
 namespace lmlab::nn {
 
@@ -28,6 +29,7 @@ class Block : public Module {
   std::shared_ptr<CausalSelfAttention> attn_;
   std::shared_ptr<Mlp> mlp_;
   std::shared_ptr<Dropout> drop_;
+  SiteLayers attn_out_layers_, mlp_out_layers_;  // Site::AttentionOut, Site::MlpOut
 };
 
 // The KV cache of a whole model for decoding: 2 * n_layer * B * n_kv_head * max_T * HS floats.
@@ -65,6 +67,7 @@ class TransformerLM : public Module {
   std::shared_ptr<Linear> lm_head_;  // untied only
   std::unique_ptr<Rope> rope_;
   std::unique_ptr<Generator> dropout_gen_;
+  SiteLayers embedding_layers_, final_layers_;  // Site::Embedding, Site::Final
 };
 
 }  // namespace lmlab::nn
