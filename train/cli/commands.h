@@ -14,5 +14,6 @@ int eval_main(int argc, char** argv);
 int sample_main(int argc, char** argv);
 int ablate_main(int argc, char** argv);
 int bench_main(int argc, char** argv);
+int options_main(int argc, char** argv);  // train/cli/options.cpp
 
 }  // namespace lmlab::train::cli

@@ -24,6 +24,7 @@ const char* kUsage =
     "  sample CKPT    generate text from a checkpoint with a KV cache\n"
     "  ablate SPEC    run every variant x seed of an ablation spec, then write its report\n"
     "  bench CONFIG   tokens/s, GFLOP/s and MFU of training steps (configs/bench/*.yaml)\n"
+    "  options        every model option: type, default, range, meaning (--json, --markdown)\n"
     "\n"
     "Run `lmlab <command> --help` for a command's options.\n";
 
@@ -106,6 +107,7 @@ int run(int argc, char** argv) {
     if (cmd == "sample") return lmlab::train::cli::sample_main(argc - 1, argv + 1);
     if (cmd == "ablate") return lmlab::train::cli::ablate_main(argc - 1, argv + 1);
     if (cmd == "bench") return lmlab::train::cli::bench_main(argc - 1, argv + 1);
+    if (cmd == "options") return lmlab::train::cli::options_main(argc - 1, argv + 1);
     std::cerr << "lmlab: unknown command '" << cmd << "'\n" << kUsage;
     return 2;
   } catch (const cxxopts::exceptions::exception& e) {

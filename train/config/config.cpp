@@ -14,42 +14,16 @@ namespace {
 
 using C = TrainConfig;
 
-// The model section: every ModelConfig member (nn/config.h).
+// The model section: one key per row of the option table (nn/options.h).
 std::vector<Field> model_fields() {
-  return {
-      {"model", "vocab_size", [](C& c) -> FieldRef { return &c.model.vocab_size; },
-       "0: from the tokenizer at run time"},
-      {"model", "block_size", [](C& c) -> FieldRef { return &c.model.block_size; },
-       "context length in tokens"},
-      {"model", "n_layer", [](C& c) -> FieldRef { return &c.model.n_layer; }, "transformer blocks"},
-      {"model", "n_head", [](C& c) -> FieldRef { return &c.model.n_head; },
-       "query heads; divides n_embd"},
-      {"model", "n_kv_head", [](C& c) -> FieldRef { return &c.model.n_kv_head; },
-       "key/value heads: = n_head MHA, 1 MQA, between GQA; 0: = n_head"},
-      {"model", "n_embd", [](C& c) -> FieldRef { return &c.model.n_embd; },
-       "residual stream width"},
-      {"model", "norm", [](C& c) -> FieldRef { return &c.model.norm; }, "layernorm | rmsnorm"},
-      {"model", "norm_placement", [](C& c) -> FieldRef { return &c.model.norm_placement; },
-       "pre | post | deepnorm"},
-      {"model", "mlp", [](C& c) -> FieldRef { return &c.model.mlp; }, "gelu | swiglu"},
-      {"model", "mlp_multiple_of", [](C& c) -> FieldRef { return &c.model.mlp_multiple_of; },
-       "SwiGLU hidden width is rounded up to a multiple of this"},
-      {"model", "mlp_hidden", [](C& c) -> FieldRef { return &c.model.mlp_hidden; },
-       "MLP hidden width; 0: 4*n_embd (gelu) or the SwiGLU rule"},
-      {"model", "position", [](C& c) -> FieldRef { return &c.model.position; }, "learned | rope"},
-      {"model", "rope_base", [](C& c) -> FieldRef { return &c.model.rope_base; },
-       "RoPE frequency base"},
-      {"model", "norm_eps", [](C& c) -> FieldRef { return &c.model.norm_eps; },
-       "epsilon inside the norm's sqrt"},
-      {"model", "dropout", [](C& c) -> FieldRef { return &c.model.dropout; },
-       "dropout probability, in [0, 1)"},
-      {"model", "bias", [](C& c) -> FieldRef { return &c.model.bias; },
-       "biases in Linear layers and LayerNorm"},
-      {"model", "tie_embeddings", [](C& c) -> FieldRef { return &c.model.tie_embeddings; },
-       "share the token embedding with the LM head"},
-      {"model", "init_std", [](C& c) -> FieldRef { return &c.model.init_std; },
-       "std of the normal weight init"},
-  };
+  std::vector<Field> out;
+  for (const nn::ModelOption& o : nn::model_options())
+    out.push_back({"model", o.name,
+                   [row = &o](C& c) -> FieldRef {
+                     return ModelOptionRef{row, &c.model};
+                   },
+                   o.doc});
+  return out;
 }
 
 // The data section: the corpus, its tokenizer and the validation split.
@@ -194,10 +168,9 @@ std::string yaml_value(const FieldRef& ref) {
     std::string operator()(double* v) const { return nn::format_real(*v); }
     std::string operator()(bool* v) const { return *v ? "true" : "false"; }
     std::string operator()(std::string* v) const { return quote(*v); }
-    std::string operator()(nn::NormType* v) const { return nn::to_string(*v); }
-    std::string operator()(nn::NormPlacement* v) const { return nn::to_string(*v); }
-    std::string operator()(nn::MlpType* v) const { return nn::to_string(*v); }
-    std::string operator()(nn::PositionType* v) const { return nn::to_string(*v); }
+    std::string operator()(ModelOptionRef r) const {
+      return nn::option_text(r.option->get(*r.model));
+    }
   };
   return std::visit(Writer{}, ref);
 }

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "nn/config.h"
+#include "nn/options.h"
 
 namespace lmlab::train {
 
@@ -47,9 +47,9 @@ struct RunConfig {
 };
 
 struct TrainConfig {
-  // vocab_size 0: taken from the tokenizer at run time; n_kv_head 0: = n_head (load_config
-  // resolves it, so a loaded config always holds the real head count).
-  nn::ModelConfig model{.vocab_size = 0, .n_kv_head = 0};
+  // The option table's defaults: vocab_size 0, taken from the tokenizer at run time; n_kv_head 0,
+  // = n_head (load_config resolves it, so a loaded config always holds the real head count).
+  nn::ModelConfig model = nn::model_defaults();
   DataConfig data;
   OptimConfig optim;
   RunConfig train;

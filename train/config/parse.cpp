@@ -83,12 +83,7 @@ struct TypeName {
   std::string operator()(double*) const { return "a number"; }
   std::string operator()(bool*) const { return "true or false"; }
   std::string operator()(std::string*) const { return "a string"; }
-  template <class E>
-  std::string operator()(E* e) const {
-    std::string list;
-    for (E v : all_of(e)) list += (list.empty() ? "" : ", ") + nn::to_string(v);
-    return "one of " + list;
-  }
+  std::string operator()(ModelOptionRef r) const { return nn::option_expects(*r.option); }
 };
 
 std::string expected(const FieldRef& ref) { return std::visit(TypeName{}, ref); }
@@ -112,11 +107,11 @@ struct Setter {
     return false;
   }
   bool operator()(std::string* v) const { return *v = s, true; }
-  template <class E>
-  bool operator()(E* e) const {
-    for (E value : all_of(e))
-      if (nn::to_string(value) == s) return *e = value, true;
-    return false;
+  bool operator()(ModelOptionRef r) const {
+    nn::OptionValue v;
+    if (!nn::parse_option(*r.option, s, &v)) return false;
+    r.option->set(*r.model, v);
+    return true;
   }
 };
 

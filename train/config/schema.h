@@ -1,46 +1,39 @@
 // The config schema shared by the parser, the validator and to_yaml (internal to train/): one Field
 // per YAML key with a typed pointer into a TrainConfig, and where each key was set (for messages).
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "nn/options.h"
 #include "train/config/config.h"
 
 namespace lmlab::train::config_detail {
 
-using FieldRef = std::variant<int64_t*, double*, bool*, std::string*, nn::NormType*,
-                              nn::NormPlacement*, nn::MlpType*, nn::PositionType*>;
-
-struct Field {
-  const char* section;
-  const char* name;
-  FieldRef (*ref)(TrainConfig&);  // the member this key reads and writes
-  const char* doc;                // one line, written as a comment by to_yaml
-  std::string key() const { return std::string(section) + "." + name; }
+// A model option's value in a TrainConfig: the row of nn/options.h and the model it reads.
+struct ModelOptionRef {
+  const nn::ModelOption* option;
+  nn::ModelConfig* model;
 };
 
-// Every key in file order: model, data, optim, train.
+using FieldRef = std::variant<int64_t*, double*, bool*, std::string*, ModelOptionRef>;
+
+struct Field {
+  std::string section;
+  std::string name;
+  std::function<FieldRef(TrainConfig&)> ref;  // the member this key reads and writes
+  std::string doc;                            // one line, written as a comment by to_yaml
+  std::string key() const { return section + "." + name; }
+};
+
+// Every key in file order: model (every row of nn::model_options()), data, optim, train.
 const std::vector<Field>& fields();
 // The four section names, in order.
 const std::vector<std::string>& sections();
 // The field named "section.name", or nullptr.
 const Field* find_field(const std::string& key);
-
-// Every value of an enum, in declaration order; nn::to_string names each one.
-inline std::vector<nn::NormType> all_of(nn::NormType*) {
-  return {nn::NormType::LayerNorm, nn::NormType::RMSNorm};
-}
-inline std::vector<nn::NormPlacement> all_of(nn::NormPlacement*) {
-  return {nn::NormPlacement::Pre, nn::NormPlacement::Post, nn::NormPlacement::DeepNorm};
-}
-inline std::vector<nn::MlpType> all_of(nn::MlpType*) {
-  return {nn::MlpType::Gelu, nn::MlpType::SwiGlu};
-}
-inline std::vector<nn::PositionType> all_of(nn::PositionType*) {
-  return {nn::PositionType::Learned, nn::PositionType::Rope};
-}
 
 // `s` as a YAML scalar that reads back as the same text: plain when it is only letters, digits
 // and _ . / - (not starting with -, not null), else double-quoted with quotes, backslashes and

@@ -22,6 +22,7 @@
 #include "optim/clip.h"
 #include "optim/optimizer.h"
 #include "train/common/stats.h"
+#include "train/config/options_doc.h"
 #include "train/run/trainer.h"
 
 namespace lmlab::train {
@@ -142,26 +143,8 @@ BenchResult run_bench(const TrainConfig& cfg_in, const std::string& name, const 
 
 std::string bench_config_json(const TrainConfig& in) {
   const TrainConfig cfg = setup(in).cfg;
-  const nn::ModelConfig& m = cfg.model;
   nlohmann::ordered_json j;
-  j["model"] = {{"vocab_size", m.vocab_size},
-                {"block_size", m.block_size},
-                {"n_layer", m.n_layer},
-                {"n_head", m.n_head},
-                {"n_kv_head", m.n_kv_head},
-                {"n_embd", m.n_embd},
-                {"norm", nn::to_string(m.norm)},
-                {"norm_placement", nn::to_string(m.norm_placement)},
-                {"mlp", nn::to_string(m.mlp)},
-                {"mlp_multiple_of", m.mlp_multiple_of},
-                {"mlp_hidden", m.mlp_hidden},
-                {"position", nn::to_string(m.position)},
-                {"rope_base", m.rope_base},
-                {"norm_eps", m.norm_eps},
-                {"dropout", m.dropout},
-                {"bias", m.bias},
-                {"tie_embeddings", m.tie_embeddings},
-                {"init_std", m.init_std}};
+  j["model"] = nlohmann::ordered_json::parse(model_values_json(cfg.model));
   j["batch_size"] = cfg.train.batch_size;
   j["grad_accum"] = cfg.train.grad_accum;
   j["threads"] = cfg.train.threads;
@@ -173,7 +156,7 @@ std::string bench_config_json(const TrainConfig& in) {
                 {"eps", cfg.optim.eps},
                 {"weight_decay", cfg.optim.weight_decay},
                 {"grad_clip", cfg.optim.grad_clip}};
-  j["flops_per_token"] = train_flops_per_token(m);
+  j["flops_per_token"] = train_flops_per_token(cfg.model);
   return j.dump();
 }
 

@@ -2,6 +2,7 @@
 // overrides, n_kv_head 0 -> n_head, the to_yaml round trip, and the shipped configs in configs/.
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -10,6 +11,8 @@
 #include "tests/temp_dir.h"
 #include "tests/test_util.h"
 #include "train/config/config.h"
+#include "train/config/options_doc.h"
+#include "train/config/schema.h"
 
 namespace lmlab::train {
 namespace {
@@ -354,8 +357,11 @@ TEST_F(ConfigTest, ToYamlWritesEveryKey) {
     }
     EXPECT_NE(yaml.find("\n  " + key.substr(key.find('.') + 1) + ": "), std::string::npos) << key;
   }
-  EXPECT_EQ(config_keys().size(), 46u);
-  EXPECT_EQ(sections.size(), 4u);
+  for (const nn::ModelOption& o : nn::model_options())
+    EXPECT_NE(std::find(config_keys().begin(), config_keys().end(), "model." + o.name),
+              config_keys().end())
+        << "model." << o.name << " is in the option table but not a config key";
+  EXPECT_EQ(sections.size(), config_detail::sections().size());
 }
 
 TEST_F(ConfigTest, ShippedConfigsLoadAndValidate) {
@@ -371,15 +377,17 @@ TEST_F(ConfigTest, ShippedConfigsLoadAndValidate) {
   EXPECT_GE(n, 3);
 }
 
-TEST_F(ConfigTest, ShippedConfigsSetEveryKey) {
-  for (const std::string name : {"default.yaml", "nanogpt_cpu.yaml", "tiny.yaml"}) {
-    std::ifstream in(shipped(name));
-    std::stringstream text;
-    text << in.rdbuf();
-    for (const std::string& key : config_keys())
-      EXPECT_NE(text.str().find("\n  " + key.substr(key.find('.') + 1) + ": "), std::string::npos)
-          << name << " lacks " << key;
+// A config file may leave out any model key: it then holds the option table's default (the
+// shipped configs set only what they change).
+TEST_F(ConfigTest, OmittedModelKeysTakeTheTableDefault) {
+  const TrainConfig c = load_config(write("empty.yaml", "model:\n  n_layer: 3\n"));
+  EXPECT_EQ(c.model.n_layer, 3);
+  for (const nn::ModelOption& o : nn::model_options()) {
+    if (o.name == "n_layer" || o.name == "n_kv_head") continue;  // set; resolved to n_head
+    EXPECT_EQ(o.get(c.model), o.default_value) << "model." << o.name;
   }
+  EXPECT_EQ(c.model.n_kv_head, c.model.n_head);
+  EXPECT_FALSE(c.model.option<bool>("qk_norm"));
 }
 
 TEST_F(ConfigTest, NanoGptCpuMatchesNanoGpt) {
@@ -411,14 +419,31 @@ TEST_F(ConfigTest, NanoGptCpuMatchesNanoGpt) {
   EXPECT_EQ(t.train.batch_size, 4);
 }
 
-TEST_F(ConfigTest, DocsDescribeEveryKey) {
+std::string docs_config_md() {
   std::ifstream in(std::string(LMLAB_SOURCE_DIR) + "/docs/config.md");
-  ASSERT_TRUE(in) << "docs/config.md is missing";
   std::stringstream text;
   text << in.rdbuf();
+  return text.str();
+}
+
+TEST_F(ConfigTest, DocsDescribeEveryKey) {
+  const std::string text = docs_config_md();
+  ASSERT_FALSE(text.empty()) << "docs/config.md is missing";
   for (const std::string& key : config_keys())
-    EXPECT_NE(text.str().find("`" + key + "`"), std::string::npos)
-        << "docs/config.md lacks " << key;
+    EXPECT_NE(text.find("`" + key + "`"), std::string::npos) << "docs/config.md lacks " << key;
+}
+
+// docs/config.md's model table is `lmlab options --markdown`, between its two markers.
+TEST_F(ConfigTest, DocsModelTableIsTheOptionTable) {
+  const std::string text = docs_config_md();
+  const std::string begin = "<!-- model-options:begin", end = "<!-- model-options:end -->";
+  const size_t b = text.find(begin), e = text.find(end);
+  ASSERT_NE(b, std::string::npos) << "docs/config.md lacks the marker " << begin;
+  ASSERT_NE(e, std::string::npos) << "docs/config.md lacks the marker " << end;
+  const size_t first = text.find('\n', b) + 1;
+  EXPECT_EQ(text.substr(first, e - first), model_options_markdown())
+      << "docs/config.md's model table is stale: replace the rows between its markers with the "
+         "output of `build/lmlab options --markdown`";
 }
 
 }  // namespace
