@@ -19,41 +19,7 @@ using namespace lmlab::train;  // the safetensors reader
 
 namespace fs = std::filesystem;
 
-template <class E>
-E parse_enum(const std::string& v, std::initializer_list<E> values) {
-  for (E e : values)
-    if (nn::to_string(e) == v) return e;
-  throw Error("[torch_parity] unknown enum value '" + v + "'");
-}
-
-// The ModelConfig in the fixture's metadata (tools/torch_reference.py writes every field).
-nn::ModelConfig config_from(const SafeTensors& st) {
-  const auto& m = st.metadata;
-  auto i64 = [&](const char* k) { return int64_t(std::stoll(m.at(k))); };
-  auto f64 = [&](const char* k) { return std::stod(m.at(k)); };
-  nn::ModelConfig c;
-  c.vocab_size = i64("vocab_size");
-  c.block_size = i64("block_size");
-  c.n_layer = i64("n_layer");
-  c.n_head = i64("n_head");
-  c.n_kv_head = i64("n_kv_head");
-  c.n_embd = i64("n_embd");
-  c.norm = parse_enum(m.at("norm"), {nn::NormType::LayerNorm, nn::NormType::RMSNorm});
-  c.norm_placement =
-      parse_enum(m.at("norm_placement"),
-                 {nn::NormPlacement::Pre, nn::NormPlacement::Post, nn::NormPlacement::DeepNorm});
-  c.mlp = parse_enum(m.at("mlp"), {nn::MlpType::Gelu, nn::MlpType::SwiGlu});
-  c.mlp_multiple_of = i64("mlp_multiple_of");
-  c.mlp_hidden = i64("mlp_hidden");
-  c.position = parse_enum(m.at("position"), {nn::PositionType::Learned, nn::PositionType::Rope});
-  c.rope_base = f64("rope_base");
-  c.norm_eps = f64("norm_eps");
-  c.dropout = f64("dropout");
-  c.bias = m.at("bias") == "true";
-  c.tie_embeddings = m.at("tie_embeddings") == "true";
-  c.init_std = f64("init_std");
-  return c;
-}
+nn::ModelConfig config_from(const SafeTensors& st) { return fixture_config(st); }
 
 // The model of the fixture with its weights, on the GPU.
 std::unique_ptr<nn::TransformerLM> gpu_model(const SafeTensors& st, nn::StateDict& weights) {

@@ -23,62 +23,7 @@ using namespace lmlab::train;  // the safetensors reader
 
 namespace fs = std::filesystem;
 
-// Metadata keys that are not ModelConfig fields (besides the "adamw." hyper-parameters).
-const std::set<std::string> kInfoKeys = {"fixture", "torch_version"};
-bool is_info_key(const std::string& key) {
-  return kInfoKeys.count(key) || key.rfind("adamw.", 0) == 0;
-}
-
-template <class E>
-E parse_enum(const std::string& file, const std::string& key, const std::string& v,
-             std::initializer_list<E> values) {
-  for (E e : values)
-    if (to_string(e) == v) return e;
-  throw Error("[torch_parity] " + file + ": metadata " + key + " = '" + v +
-              "' is not a known value");
-}
-
-// Every ModelConfig field must be present (as tools/torch_reference.py writes them), and nothing
-// else.
-ModelConfig config_from(const SafeTensors& st) {
-  std::map<std::string, std::string> m = st.metadata;
-  auto take = [&](const std::string& key) {
-    auto it = m.find(key);
-    if (it == m.end()) throw Error("[torch_parity] " + st.path + ": metadata lacks '" + key + "'");
-    std::string v = it->second;
-    m.erase(it);
-    return v;
-  };
-  auto i64 = [&](const char* key) { return int64_t(std::stoll(take(key))); };
-  auto f64 = [&](const char* key) { return std::stod(take(key)); };
-  auto flag = [&](const char* key) { return take(key) == "true"; };
-  ModelConfig c;
-  c.vocab_size = i64("vocab_size");
-  c.block_size = i64("block_size");
-  c.n_layer = i64("n_layer");
-  c.n_head = i64("n_head");
-  c.n_kv_head = i64("n_kv_head");
-  c.n_embd = i64("n_embd");
-  c.norm = parse_enum(st.path, "norm", take("norm"), {NormType::LayerNorm, NormType::RMSNorm});
-  c.norm_placement = parse_enum(st.path, "norm_placement", take("norm_placement"),
-                                {NormPlacement::Pre, NormPlacement::Post, NormPlacement::DeepNorm});
-  c.mlp = parse_enum(st.path, "mlp", take("mlp"), {MlpType::Gelu, MlpType::SwiGlu});
-  c.mlp_multiple_of = i64("mlp_multiple_of");
-  c.mlp_hidden = i64("mlp_hidden");
-  c.position = parse_enum(st.path, "position", take("position"),
-                          {PositionType::Learned, PositionType::Rope});
-  c.rope_base = f64("rope_base");
-  c.norm_eps = f64("norm_eps");
-  c.dropout = f64("dropout");
-  c.bias = flag("bias");
-  c.tie_embeddings = flag("tie_embeddings");
-  c.init_std = f64("init_std");
-  for (const auto& [key, v] : m)
-    if (!is_info_key(key))
-      throw Error("[torch_parity] " + st.path + ": metadata '" + key +
-                  "' is not a ModelConfig field");
-  return c;
-}
+ModelConfig config_from(const SafeTensors& st) { return test::fixture_config(st); }
 
 // max |got - want| <= tol * scale, where scale = max |want| (or `scale` when given).
 ::testing::AssertionResult matches(const std::string& what, const Tensor& got, const Tensor& want,
