@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 """PyTorch twin of lmlab's nn::TransformerLM, and the fixture exporter for the whole-model parity test.
 
-Usage (Debian's interpreter, which has python3-torch):
+Usage (Debian's interpreter, which has python3-torch; after a build, since the model options come
+from `build/lmlab options --json`, the one table of them in nn/options.h):
     /usr/bin/python3 tools/torch_reference.py --out tests/fixtures/torch
 
 Writes one safetensors file per config below (tests/nn/test_torch_parity.cpp reads them all):
-    __metadata__     every ModelConfig field as a string (names and spellings as in nn/config.h),
-                     plus "fixture" (the file's stem) and "torch_version"
+    __metadata__     every model option of the table as a string (its config spelling), plus
+                     "fixture" (the file's stem) and "torch_version"; a reader gives an option a
+                     fixture lacks (one added later) its default
     ids, targets     int32 (B, T)
     <param name>     every parameter, named as lmlab's named_parameters() ("blocks.0.attn.wq.weight")
     logits           float32 (B, T, V)
@@ -31,6 +33,10 @@ The model mirrors nn/ exactly:
     mlp         gelu: proj(gelu_tanh(fc x)); swiglu: w2(silu(w1 x) * w3 x), hidden as
                 ModelConfig::hidden_size()
     head        tied to wte (logits = h wte^T) unless tie_embeddings is false (lm_head, no bias)
+    qk_norm     RMSNorm over the head dim of q and k (one weight of head size each), after the
+                projections and before RoPE (nn/qk_norm.cpp)
+A table option the twin does not implement stops the export when a fixture turns it on
+(IMPLEMENTED below).
 
 Configs: a pairwise covering array over five axes -- every value of every axis meets every value of
 every other axis in at least one row (the C++ test re-checks this, so a deleted fixture is noticed):
@@ -45,6 +51,8 @@ every other axis in at least one row (the C++ test re-checks this, so a deleted 
   plus
     deepnorm_ln_kv2_gelu_rope       deepnorm   layernorm  2 (GQA)    gelu    rope
     nobias_untied_pre_ln_kv1_swiglu pre        layernorm  1 (MQA)    swiglu  learned  (bias off, untied head)
+    qknorm_pre_rms_kv2_rope         pre        rmsnorm    2 (GQA)    swiglu  rope     (qk_norm)
+    qknorm_post_ln_kv4_learned      post       layernorm  4 (MHA)    gelu    learned  (qk_norm)
 
 (Construction: the four binary axes of the two rows sharing an n_kv_head value are complements, and
 the three row pairs start from 0000, 0011, 0101, so every pair of binary axes is seen equal and
@@ -53,7 +61,18 @@ unequal.) All models: n_embd 32, n_head 4, n_layer 2, vocab 48, block_size 16, B
 Weights are random from a fixed seed, scaled so every part matters (attention is far from uniform,
 norm weights and biases are away from 1 and 0): Linear weights N(0, 1/in), embeddings N(0, 0.25^2)
 (logits of a few units, loss near 5), biases N(0, 0.1^2), norm weights 1 + N(0, 0.2^2), norm
-biases N(0, 0.1^2). The same bytes come out on every run (fixed seeds, one torch thread).
+biases N(0, 0.1^2), drawn in float32; the parameter's kind comes from the module that owns it.
+Everything after the draws runs in float64 and is stored rounded to float32.
+
+Reproducible bytes: the script pins torch's CPU kernels to the non-vectorised ones
+(ATEN_CPU_CAPABILITY=default; with AVX2 dispatch even torch.randn draws other numbers), OpenBLAS's
+to Haswell (OPENBLAS_CORETYPE; the float64 GEMMs), one thread and deterministic algorithms. Checked
+on an AMD EPYC with torch 1.13 (Debian 12): runs with ATEN_CPU_CAPABILITY=avx2, OPENBLAS_CORETYPE=
+Prescott / SkylakeX or 2-3 threads set outside give byte-identical files (before the pinning,
+avx2 changed 10 of 10 files and Prescott 3). Not checked on an Intel machine: the pinned kernels
+are the same code there (AVX2 + FMA), so the bytes should agree; a different torch, glibc or BLAS
+than Debian 12's may change the last float32 bit of values that are float64 noise (the gradients
+that are zero in theory), which the C++ test's tolerances absorb.
 Needs only torch (and the numpy it ships with); the safetensors writer is json + struct here.
 """
 import argparse
@@ -62,18 +81,60 @@ import json
 import math
 import os
 import struct
+import subprocess
 
-import torch
-import torch.nn as tnn
-import torch.nn.functional as F
+# Exporting fixtures: the same kernels on every x86-64 machine, read by torch and OpenBLAS when they
+# load. ATEN_CPU_CAPABILITY=default takes torch's non-vectorised paths: with AVX2 dispatch even
+# torch.randn draws other numbers (its vectorised normal fill). OPENBLAS_CORETYPE=Haswell pins the
+# float64 GEMM kernels (an Intel Xeon would pick SkylakeX, an AMD EPYC Zen = Haswell). One thread and
+# deterministic algorithms are set in main(). Not when imported: tools/bench_torch.py times this
+# model and wants the fast kernels.
+if __name__ == "__main__":
+    os.environ["ATEN_CPU_CAPABILITY"] = "default"
+    os.environ["OPENBLAS_CORETYPE"] = "Haswell"
+
+import torch  # noqa: E402
+import torch.nn as tnn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 B, T = 2, 8
-BASE = dict(vocab_size=48, block_size=16, n_layer=2, n_head=4, n_kv_head=4, n_embd=32,
-            norm="layernorm", norm_placement="pre", mlp="gelu", mlp_multiple_of=16, mlp_hidden=0,
-            position="learned", rope_base=10000.0, norm_eps=1e-5, dropout=0.0, bias=True,
-            tie_embeddings=True, init_std=0.02)
+# The fixtures' sizes; every other model option keeps its default from the option table.
+SIZES = dict(vocab_size=48, block_size=16, n_layer=2, n_head=4, n_kv_head=4, n_embd=32)
+# The options this twin implements (TransformerLM below). A table option not here must stay at its
+# default in every fixture, or the export stops: a twin without the layer would be a wrong reference.
+IMPLEMENTED = {"vocab_size", "block_size", "n_layer", "n_head", "n_kv_head", "n_embd", "norm",
+               "norm_placement", "mlp", "mlp_multiple_of", "mlp_hidden", "position", "rope_base",
+               "norm_eps", "dropout", "bias", "tie_embeddings", "init_std", "qk_norm"}
 
-# (name, overrides of BASE); see the table in the docstring.
+
+def load_options(lmlab, saved_json):
+    """The model option table: `lmlab options --json` (or a saved copy of its output)."""
+    if saved_json:
+        with open(saved_json) as f:
+            return json.load(f)
+    out = subprocess.run([lmlab, "options", "--json"], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
+def base_config(options):
+    """Every option at its table default, then the fixture sizes."""
+    c = {o["name"]: o["default"] for o in options}
+    c.update(SIZES)
+    return c
+
+
+def check_implemented(name, c, options):
+    """Stops when the config turns on an option this twin does not implement."""
+    for o in options:
+        if o["name"] not in IMPLEMENTED and c[o["name"]] != o["default"]:
+            raise SystemExit(f"{name}: model option '{o['name']}' is not implemented in "
+                             "tools/torch_reference.py")
+    unknown = set(c) - {o["name"] for o in options}
+    if unknown:
+        raise SystemExit(f"{name}: {sorted(unknown)} are not model options of this lmlab")
+
+
+# (name, overrides of the base config); see the table in the docstring.
 CONFIGS = [
     ("pre_ln_kv4_gelu_learned", dict(norm_placement="pre", norm="layernorm", n_kv_head=4, mlp="gelu", position="learned")),
     ("post_rms_kv4_swiglu_rope", dict(norm_placement="post", norm="rmsnorm", n_kv_head=4, mlp="swiglu", position="rope")),
@@ -84,6 +145,10 @@ CONFIGS = [
     ("deepnorm_ln_kv2_gelu_rope", dict(norm_placement="deepnorm", norm="layernorm", n_kv_head=2, mlp="gelu", position="rope")),
     ("nobias_untied_pre_ln_kv1_swiglu", dict(norm_placement="pre", norm="layernorm", n_kv_head=1, mlp="swiglu",
                                              position="learned", bias=False, tie_embeddings=False)),
+    ("qknorm_pre_rms_kv2_rope", dict(norm_placement="pre", norm="rmsnorm", n_kv_head=2, mlp="swiglu",
+                                     position="rope", qk_norm=True)),
+    ("qknorm_post_ln_kv4_learned", dict(norm_placement="post", norm="layernorm", n_kv_head=4, mlp="gelu",
+                                        position="learned", qk_norm=True)),
 ]
 
 
@@ -114,6 +179,19 @@ class Norm(tnn.Module):
         return F.layer_norm(x, (x.shape[-1],), self.weight, self.bias, self.eps)
 
 
+class HeadRmsNorm(tnn.Module):
+    """QK-norm (nn/qk_norm.cpp): RMSNorm over the head dim of q (B, H, T, HS) or k, one weight of
+    head size shared by the heads."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.eps = c["norm_eps"]
+        self.weight = tnn.Parameter(torch.ones(c["n_embd"] // c["n_head"]))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
 class Rope:
     """Half-split RoPE; the tables are computed in float64 and cast to float32 (as nn::Rope)."""
 
@@ -121,8 +199,8 @@ class Rope:
         i = torch.arange(head_size // 2, dtype=torch.float64)
         theta = base ** (-2.0 * i / head_size)
         angle = torch.arange(max_positions, dtype=torch.float64)[:, None] * theta[None, :]
-        self.cos = torch.cos(angle).float()  # (max_positions, HS/2)
-        self.sin = torch.sin(angle).float()
+        self.cos = torch.cos(angle).float().double()  # (max_positions, HS/2), float32 values
+        self.sin = torch.sin(angle).float().double()
 
     def apply(self, x):  # x (B, H, T, HS)
         t = x.shape[-2]
@@ -140,12 +218,18 @@ class Attention(tnn.Module):
         self.wk = tnn.Linear(d, self.kvh * self.hs, bias=c["bias"])
         self.wv = tnn.Linear(d, self.kvh * self.hs, bias=c["bias"])
         self.wo = tnn.Linear(self.nh * self.hs, d, bias=c["bias"])
+        if c["qk_norm"]:  # registered after wo, as nn::CausalSelfAttention's plugged layers
+            self.q_norm = HeadRmsNorm(c)
+            self.k_norm = HeadRmsNorm(c)
+        self.qk_norm = c["qk_norm"]
 
     def forward(self, x, rope):
         b, t, _ = x.shape
         q = self.wq(x).view(b, t, self.nh, self.hs).transpose(1, 2)
         k = self.wk(x).view(b, t, self.kvh, self.hs).transpose(1, 2)
         v = self.wv(x).view(b, t, self.kvh, self.hs).transpose(1, 2)
+        if self.qk_norm:  # after the projections, before RoPE
+            q, k = self.q_norm(q), self.k_norm(k)
         if rope is not None:
             q, k = rope.apply(q), rope.apply(k)
         g = self.nh // self.kvh
@@ -220,19 +304,32 @@ class TransformerLM(tnn.Module):
 
 
 def randomize(model, gen):
-    """Scaled random weights (see the docstring) so every parameter visibly shapes the output."""
+    """Scaled random weights (see the docstring) so every parameter visibly shapes the output. A
+    parameter's kind comes from the module that owns it (a norm, a Linear, an embedding), never
+    from its name. Drawn in float32 from `gen` in named_parameters() order."""
+    kinds = {}
+    for module in model.modules():
+        for leaf, p in module.named_parameters(recurse=False):
+            if isinstance(module, (Norm, HeadRmsNorm)):
+                kinds[id(p)] = "norm_" + leaf
+            elif isinstance(module, tnn.Embedding):
+                kinds[id(p)] = "embedding"
+            elif isinstance(module, tnn.Linear):
+                kinds[id(p)] = "linear_" + leaf
+            else:
+                raise SystemExit(f"randomize: no rule for a parameter of {type(module).__name__}")
     with torch.no_grad():
-        for name, p in model.named_parameters():
-            leaf = name.rsplit(".", 1)[-1]
-            is_norm = ".norm" in "." + name
-            if is_norm and leaf == "weight":
-                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=gen))
-            elif leaf == "bias":
-                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
-            elif name.startswith(("wte.", "wpe.")):
-                p.copy_(0.25 * torch.randn(p.shape, generator=gen))
+        for _, p in model.named_parameters():
+            kind = kinds[id(p)]
+            r = torch.randn(p.shape, generator=gen, dtype=torch.float32)
+            if kind == "norm_weight":
+                p.copy_(1 + 0.2 * r)
+            elif kind in ("norm_bias", "linear_bias"):
+                p.copy_(0.1 * r)
+            elif kind == "embedding":
+                p.copy_(0.25 * r)
             else:  # Linear weight (out, in)
-                p.copy_(torch.randn(p.shape, generator=gen) / math.sqrt(p.shape[1]))
+                p.copy_(r / math.sqrt(p.shape[1]))
 
 
 def metadata_of(c):
@@ -305,20 +402,22 @@ def write_safetensors(path, tensors, metadata):
     os.replace(tmp, path)
 
 
-def export(name, overrides, seed, out_dir):
-    c = dict(BASE, **overrides)
+def export(name, c, seed, out_dir):
+    """One fixture: weights drawn in float32, then everything computed in float64 (forward, loss,
+    backward, the AdamW trajectory) and stored rounded to float32."""
     gen = torch.Generator().manual_seed(seed)
     model = TransformerLM(c)
     randomize(model, gen)
     ids = torch.randint(0, c["vocab_size"], (B, T), generator=gen)
     targets = torch.randint(0, c["vocab_size"], (B, T), generator=gen)
+    model.double()
     logits = model(ids)
     loss = F.cross_entropy(logits.view(-1, c["vocab_size"]), targets.view(-1))
     loss.backward()
-    tensors = {"ids": ids.int(), "targets": targets.int(), "logits": logits, "loss": loss}
+    tensors = {"ids": ids.int(), "targets": targets.int(), "logits": logits.float(), "loss": loss.float()}
     for pname, p in model.named_parameters():
-        tensors[pname] = p
-        tensors["grad." + pname] = p.grad
+        tensors[pname] = p.float()
+        tensors["grad." + pname] = p.grad.float()
     extra, extra_meta = extra_tensors(model, c, ids, targets)
     tensors.update(extra)
     meta = metadata_of(c)
@@ -333,12 +432,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="tests/fixtures/torch", help="output folder")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--lmlab", default=os.path.join(os.path.dirname(__file__), "..", "build", "lmlab"),
+                    help="the lmlab binary whose `lmlab options --json` gives the option table")
+    ap.add_argument("--options-json", help="a saved `lmlab options --json` output instead")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    options = load_options(args.lmlab, args.options_json)
     os.makedirs(args.out, exist_ok=True)
     total = 0
     for i, (name, overrides) in enumerate(CONFIGS):
-        path = export(name, overrides, args.seed + i, args.out)
+        c = dict(base_config(options), **overrides)
+        check_implemented(name, c, options)
+        if c["n_kv_head"] == 0:
+            c["n_kv_head"] = c["n_head"]
+        path = export(name, c, args.seed + i, args.out)
         size = os.path.getsize(path)
         total += size
         print(f"{path}: {size} bytes")

@@ -108,10 +108,11 @@ double adamw_option(const SafeTensors& st, const std::string& key) {
 
 // torch.optim.AdamW (decay on dim >= 2 only) with clip_grad_norm_, all steps on the fixture's
 // batch: each step is loss, backward, clip, step; the loss is compared before every step and after
-// the last, to 1e-5 relative. Measured: lmlab and PyTorch differ by at most 2.1e-7 relative over
-// the 88 losses (a few float32 ulps), and PyTorch's own float32 trajectory is within 4e-7 of its
-// float64 one, so the bound has a 25-50x margin. Clipping is active at every step (norms 2.4 to
-// 8.6), so the clip path is exercised; the loss falls from ~5 to ~1.5, so the updates matter.
+// the last, to 1e-5 relative. Measured against the earlier float32 fixtures: lmlab and PyTorch
+// differed by at most 2.1e-7 relative over 88 losses (a few float32 ulps), and PyTorch's float32
+// trajectory was within 4e-7 of its float64 one, which the fixtures now hold: a 25-50x margin.
+// Clipping is active at every step (norms 2.4 to 8.6), so the clip path is exercised; the loss
+// falls from ~5 to ~1.5, so the updates matter.
 TEST_P(TorchParity, AdamWLossTrajectoryMatches) {
   const SafeTensors st = load_safetensors(GetParam());
   const std::string fx = fs::path(GetParam()).filename().string();
@@ -185,12 +186,13 @@ TEST(TorchParityFixtures, CoverEveryPairOfAxisValues) {
   ASSERT_FALSE(files.empty()) << "no fixtures in " << test::torch_fixture_dir()
                               << " (run tools/torch_reference.py)";
   std::set<std::vector<std::string>> rows;
-  bool deepnorm = false, no_bias = false, untied = false;
+  bool deepnorm = false, no_bias = false, untied = false, qk_norm = false;
   for (const std::string& f : files) {
     const ModelConfig c = config_from(load_safetensors(f));
     deepnorm |= c.norm_placement == NormPlacement::DeepNorm;
     no_bias |= !c.bias;
     untied |= !c.tie_embeddings;
+    qk_norm |= c.option<bool>("qk_norm");
     if (c.norm_placement != NormPlacement::DeepNorm) rows.insert(axes_of(c));
   }
   for (size_t a = 0; a < values.size(); ++a)
@@ -205,6 +207,23 @@ TEST(TorchParityFixtures, CoverEveryPairOfAxisValues) {
   EXPECT_TRUE(deepnorm) << "no deepnorm fixture";
   EXPECT_TRUE(no_bias) << "no fixture with bias off";
   EXPECT_TRUE(untied) << "no fixture with an untied LM head";
+  EXPECT_TRUE(qk_norm) << "no fixture with model.qk_norm";
+}
+
+// A fixture written before an option existed reads it as the table's default; a key that is no
+// option is an error naming the file (so a misspelt key cannot silently be ignored).
+TEST(TorchParityFixtures, MissingOptionsTakeTheirDefaultsUnknownKeysFail) {
+  const std::vector<std::string> files = test::torch_fixture_files();
+  ASSERT_FALSE(files.empty());
+  SafeTensors st = load_safetensors(files.front());
+  st.metadata.erase("qk_norm");
+  st.metadata.erase("rope_base");
+  const ModelConfig c = config_from(st);
+  EXPECT_FALSE(c.option<bool>("qk_norm"));
+  EXPECT_EQ(c.rope_base, ModelConfig{}.rope_base);
+  st.metadata["n_embed"] = "32";
+  EXPECT_TRUE(
+      test::ThrowsWith([&] { config_from(st); }, {st.path, "'n_embed' is not a model option"}));
 }
 
 }  // namespace
