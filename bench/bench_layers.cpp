@@ -1,5 +1,5 @@
 // Layer benchmarks (Google Benchmark): fused RMSNorm vs fused LayerNorm, forward + backward, at
-// the (B*T, C) sizes of issue 3, and causal attention forward + backward for n_kv_head in
+// the (B*T, C) sizes of issue 3 and at QK-norm's short rows (a head's 24 or 64 values), and causal attention forward + backward for n_kv_head in
 // {n_head, 2, 1}. How to run them and the numbers measured: docs/PERFORMANCE.md.
 #include <benchmark/benchmark.h>
 
@@ -67,6 +67,12 @@ BENCHMARK(rms_norm_bench)
     ->Args({4096, 128})
     ->Args({4096, 512})
     ->Args({16384, 768})
+    ->Unit(benchmark::kMicrosecond);
+// QK-norm's rows (one per head and position) against long rows, 1.5M values each.
+BENCHMARK(rms_norm_bench)
+    ->Args({65536, 24})
+    ->Args({24576, 64})
+    ->Args({2048, 768})
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK(attention_bench)
     ->Args({128, 8})

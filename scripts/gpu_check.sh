@@ -156,6 +156,11 @@ if [ "${SKIP_BENCH:-0}" != 1 ] && [ "$ATTN_BENCH" = 1 ]; then
   grep -q MISMATCH "$LOG/attention.txt" &&
     { status=1; failures+=("bench_gpu_attention: flash differs from cuBLAS"); }
   keep "$LOG/attention.txt"
+  # The row norms alone (QK-norm's rows of 24-128 values run one warp per row): times and GB/s.
+  stage "row norms: short rows (one warp each) to long rows (one block each)"
+  "$BUILD/bench/bench_gpu_norm" 2>&1 | tee "$LOG/norm.txt" ||
+    { status=1; failures+=("bench_gpu_norm"); }
+  keep "$LOG/norm.txt"
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   stage "benchmarks (median of $STEPS steps after $WARMUP warm-up steps)"

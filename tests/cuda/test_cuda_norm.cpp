@@ -1,5 +1,7 @@
 // CUDA == CPU for the fused LayerNorm (with and without bias) and RMSNorm, forward and backward:
-// C = 1, C of 10k+, one row, row counts that split unevenly into the weight-gradient chunks; and
+// C = 1, C of 10k+, one row, row counts that split unevenly into the weight-gradient chunks, rows
+// on both sides of the one-warp-per-row limit (1024) and row counts not a multiple of the 8 rows a
+// block holds; QK-norm's per-head rows of a transposed (B, H, T, HS) view; and
 // the fused GPU kernels against the composed twin on the GPU (fp32, 1e-5 relative).
 // Each test runs on the GPU and CPU against CPU (cuda_test_util.h: DeviceParity).
 #include "tests/cuda/cuda_test_util.h"
@@ -11,8 +13,9 @@ class NormParity : public DeviceParity {};
 
 constexpr double kTol = 1e-5;
 
-const std::vector<Shape> kShapes = {{1, 1},    {4, 1},     {1, 768}, {3, 5, 7},
-                                    {300, 96}, {2, 12289}, {8200, 4}};
+const std::vector<Shape> kShapes = {{1, 1},     {4, 1},     {1, 768},  {3, 5, 7},
+                                    {300, 96},  {2, 12289}, {8200, 4}, {2, 4, 9, 24},
+                                    {1001, 64}, {13, 1024}, {5, 1025}, {9, 128}};
 
 TEST_P(NormParity, LayerNormMatchesCpu) {
   for (const Shape& s : kShapes) {
@@ -49,6 +52,17 @@ TEST_P(NormParity, NormOfTransposedInput) {
       device(),
       [](const std::vector<Tensor>& in) { return rms_norm(transpose(in[0], 0, 1), in[1]); },
       {randn32({20, 33}, 9), randn32({20}, 10)}, kTol, "rms_norm of a transpose"));
+}
+
+// QK-norm's input: each head's rows of q viewed as (B, H, T, HS), a transpose of the projection.
+TEST_P(NormParity, RmsNormOfHeads) {
+  const int64_t B = 3, T = 17, H = 4, HS = 24;
+  EXPECT_TRUE(Parity(
+      device(),
+      [&](const std::vector<Tensor>& in) {
+        return rms_norm(transpose(reshape(in[0], {B, T, H, HS}), 1, 2), in[1]);
+      },
+      {randn32({B, T, H * HS}, 14, 2.0), randn32({HS}, 15)}, kTol, "rms_norm of heads"));
 }
 
 TEST_P(NormParity, FusedEqualsComposed) {

@@ -1,7 +1,9 @@
 // LayerNorm and RMSNorm on the GPU (the formulas of cpu/norm.cpp; derivations in
-// docs/layernorm.md). Forward and the dx part of backward: one block per row, sums in double. The
-// weight gradients: each fixed chunk of rows sums its columns into a double partial, and the
-// partials are added in chunk order, so dw and db are reproducible run to run.
+// docs/layernorm.md). Forward and the dx part of backward, sums in double: one warp per row for
+// rows of up to kWarpRowMaxC values (8 rows per block: a head of 24-128 values for QK-norm, or a
+// residual stream of 768), one block per row above that. The weight gradients: each fixed chunk of
+// rows sums its columns into a double partial, and the partials are added in chunk order, so dw
+// and db are reproducible run to run.
 #include "autograd/kernels/cuda/common.cuh"
 #include "autograd/kernels/norm.h"
 
@@ -12,6 +14,43 @@ constexpr int kRowLanes = 8;  // threads splitting a chunk's rows for each colum
 constexpr int64_t kChunkRows = 64;
 constexpr int64_t kMaxChunks = 128;
 
+constexpr int64_t kWarpRowMaxC = 1024;  // rows up to this long: one warp each
+constexpr int kWarpsPerBlock = 8;
+
+// Who owns a row: a whole block (long rows) or one warp (short rows). Each gives the row, this
+// thread's first column and stride, a sum over the row's threads (a fixed shuffle tree, so the
+// result does not depend on timing) and whether the thread writes the row's statistics.
+struct BlockRow {
+  __device__ static int64_t row() { return blockIdx.x; }
+  __device__ static int first() { return threadIdx.x; }
+  __device__ static int stride() { return blockDim.x; }
+  __device__ static double sum(double v) { return block_sum(v); }
+  __device__ static bool leader() { return threadIdx.x == 0; }
+};
+struct WarpRow {
+  __device__ static int64_t row() {
+    return int64_t(blockIdx.x) * kWarpsPerBlock + int64_t(threadIdx.x / 32);
+  }
+  __device__ static int first() { return threadIdx.x % 32; }
+  __device__ static int stride() { return 32; }
+  __device__ static double sum(double v) { return warp_reduce(v, SumOp()); }
+  __device__ static bool leader() { return threadIdx.x % 32 == 0; }
+};
+
+// Runs `warp` (one warp per row) when rows hold at most kWarpRowMaxC values, else `block` (one
+// block per row): the two instances of one row kernel.
+template <class... P, class... A>
+static void launch_rows(void (*warp)(P...), void (*block)(P...), const char* name, int64_t rows,
+                        int64_t C, A... args) {
+  if (C <= kWarpRowMaxC) {
+    const int64_t blocks = (rows + kWarpsPerBlock - 1) / kWarpsPerBlock;
+    warp<<<row_blocks(blocks), kWarpsPerBlock * 32, 0, stream()>>>(args...);
+  } else {
+    block<<<row_blocks(rows), row_threads(C), 0, stream()>>>(args...);
+  }
+  CUDA_CHECK_LAUNCH(name);
+}
+
 // The number of row chunks of the dw/db partial sums: a function of rows only.
 static int64_t chunk_count(int64_t rows) {
   const int64_t c = (rows + kChunkRows - 1) / kChunkRows;
@@ -19,29 +58,32 @@ static int64_t chunk_count(int64_t rows) {
 }
 
 // One pass around a shift k = x[0] (see cpu::layernorm_forward for why), then y.
+template <class Owner>
 __global__ void layernorm_forward_kernel(const float* x, const float* w, const float* b, float* y,
-                                         float* mean, float* rstd, int64_t C, double eps) {
-  const int64_t r = blockIdx.x;
+                                         float* mean, float* rstd, int64_t rows, int64_t C,
+                                         double eps) {
+  const int64_t r = Owner::row();
+  if (r >= rows) return;  // a warp past the last row (WarpRow only)
   const float* xr = x + r * C;
   float* yr = y + r * C;
   const double k = double(xr[0]);
   double s1 = 0, s2 = 0;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+  for (int64_t c = Owner::first(); c < C; c += Owner::stride()) {
     const double d = double(xr[c]) - k;
     s1 += d;
     s2 += d * d;
   }
-  s1 = block_sum(s1);
-  s2 = block_sum(s2);
+  s1 = Owner::sum(s1);
+  s2 = Owner::sum(s2);
   const double dm = s1 / double(C);
   const double var = fmax(s2 / double(C) - dm * dm, 0.0);
   const double m = k + dm;
   const double rs = 1.0 / sqrt(var + eps);
-  if (threadIdx.x == 0) {
+  if (Owner::leader()) {
     mean[r] = float(m);
     rstd[r] = float(rs);
   }
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+  for (int64_t c = Owner::first(); c < C; c += Owner::stride()) {
     const float xh = float((double(xr[c]) - m) * rs);
     yr[c] = b ? xh * w[c] + b[c] : xh * w[c];
   }
@@ -49,27 +91,29 @@ __global__ void layernorm_forward_kernel(const float* x, const float* w, const f
 
 // dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w, xhat re-centred by its row mean mu
 // (saved for the dw kernel).
+template <class Owner>
 __global__ void layernorm_dx_kernel(const float* dy, const float* x, const float* w,
                                     const float* mean, const float* rstd, float* dx, double* mu_out,
-                                    int64_t C) {
-  const int64_t r = blockIdx.x, off = r * C;
+                                    int64_t rows, int64_t C) {
+  const int64_t r = Owner::row(), off = r * C;
+  if (r >= rows) return;
   const double m = double(mean[r]), rs = double(rstd[r]);
   double sum_g = 0, sum_gx = 0, sum_x = 0;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+  for (int64_t c = Owner::first(); c < C; c += Owner::stride()) {
     const double xh = (double(x[off + c]) - m) * rs;
     const double g = double(dy[off + c]) * double(w[c]);
     sum_g += g;
     sum_gx += g * xh;
     sum_x += xh;
   }
-  sum_g = block_sum(sum_g);
-  sum_gx = block_sum(sum_gx);
-  sum_x = block_sum(sum_x);
+  sum_g = Owner::sum(sum_g);
+  sum_gx = Owner::sum(sum_gx);
+  sum_x = Owner::sum(sum_x);
   const double mu = sum_x / double(C);
   const double mean_g = sum_g / double(C);
   const double mean_gx = sum_gx / double(C) - mu * mean_g;  // mean(g * (xh - mu))
-  if (threadIdx.x == 0) mu_out[r] = mu;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+  if (Owner::leader()) mu_out[r] = mu;
+  for (int64_t c = Owner::first(); c < C; c += Owner::stride()) {
     const double xh = (double(x[off + c]) - m) * rs - mu;
     const double g = double(dy[off + c]) * double(w[c]);
     // term 1: g; term 2: -mean(g) (through the mean); term 3: -xhat mean(g xhat) (through rstd)
@@ -78,15 +122,17 @@ __global__ void layernorm_dx_kernel(const float* dy, const float* x, const float
 }
 
 // dx = rstd (g - xhat mean(g xhat)), xhat = x rstd, g = dy w.
+template <class Owner>
 __global__ void rmsnorm_dx_kernel(const float* dy, const float* x, const float* w,
-                                  const float* rstd, float* dx, int64_t C) {
-  const int64_t r = blockIdx.x, off = r * C;
+                                  const float* rstd, float* dx, int64_t rows, int64_t C) {
+  const int64_t r = Owner::row(), off = r * C;
+  if (r >= rows) return;
   const double rs = double(rstd[r]);
   double sum_gx = 0;  // sum(g * x); times rstd it is sum(g * xhat)
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
+  for (int64_t c = Owner::first(); c < C; c += Owner::stride())
     sum_gx += double(dy[off + c]) * double(w[c]) * double(x[off + c]);
-  const double mean_gx = block_sum(sum_gx) * rs / double(C);
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+  const double mean_gx = Owner::sum(sum_gx) * rs / double(C);
+  for (int64_t c = Owner::first(); c < C; c += Owner::stride()) {
     const double xh = double(x[off + c]) * rs;
     const double g = double(dy[off + c]) * double(w[c]);
     // term 1: g (through x); term 2: -xhat mean(g xhat) (through rstd)
@@ -164,9 +210,8 @@ static void accumulate_weight_grads(const float* dy, const float* x, const float
 void layernorm_forward(const float* x, const float* w, const float* b, float* y, float* mean,
                        float* rstd, int64_t rows, int64_t C, double eps) {
   if (rows == 0) return;
-  layernorm_forward_kernel<<<row_blocks(rows), row_threads(C), 0, stream()>>>(x, w, b, y, mean,
-                                                                              rstd, C, eps);
-  CUDA_CHECK_LAUNCH("layernorm_forward_kernel");
+  launch_rows(&layernorm_forward_kernel<WarpRow>, &layernorm_forward_kernel<BlockRow>,
+              "layernorm_forward_kernel", rows, C, x, w, b, y, mean, rstd, rows, C, eps);
 }
 
 // dx written; dw and db (may be null) accumulated (+=), as cpu::layernorm_backward.
@@ -175,39 +220,40 @@ void layernorm_backward(const float* dy, const float* x, const float* w, const f
                         int64_t C) {
   if (rows == 0 || C == 0) return;
   Scratch mu(size_t(rows) * sizeof(double));
-  layernorm_dx_kernel<<<row_blocks(rows), row_threads(C), 0, stream()>>>(dy, x, w, mean, rstd, dx,
-                                                                         mu.as<double>(), C);
-  CUDA_CHECK_LAUNCH("layernorm_dx_kernel");
+  launch_rows(&layernorm_dx_kernel<WarpRow>, &layernorm_dx_kernel<BlockRow>, "layernorm_dx_kernel",
+              rows, C, dy, x, w, mean, rstd, dx, mu.as<double>(), rows, C);
   accumulate_weight_grads(dy, x, mean, rstd, mu.as<double>(), dw, db, rows, C);
 }
 
+template <class Owner>
 __global__ void rmsnorm_forward_kernel(const float* x, const float* w, float* y, float* rstd,
-                                       int64_t C, double eps) {
-  const int64_t r = blockIdx.x;
+                                       int64_t rows, int64_t C, double eps) {
+  const int64_t r = Owner::row();
+  if (r >= rows) return;
   const float* xr = x + r * C;
   float* yr = y + r * C;
   double ss = 0;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) ss += double(xr[c]) * double(xr[c]);
+  for (int64_t c = Owner::first(); c < C; c += Owner::stride()) ss += double(xr[c]) * double(xr[c]);
   // y uses the rstd it saves, so forward and backward see the same xhat.
-  const float rs = float(1.0 / sqrt(block_sum(ss) / double(C) + eps));
-  if (threadIdx.x == 0) rstd[r] = rs;
-  for (int64_t c = threadIdx.x; c < C; c += blockDim.x) yr[c] = xr[c] * rs * w[c];
+  const float rs = float(1.0 / sqrt(Owner::sum(ss) / double(C) + eps));
+  if (Owner::leader()) rstd[r] = rs;
+  for (int64_t c = Owner::first(); c < C; c += Owner::stride()) yr[c] = xr[c] * rs * w[c];
 }
 
 // y = x rstd w, rstd = 1 / sqrt(mean(x^2) + eps) per row; rstd saved.
 void rmsnorm_forward(const float* x, const float* w, float* y, float* rstd, int64_t rows, int64_t C,
                      double eps) {
   if (rows == 0) return;
-  rmsnorm_forward_kernel<<<row_blocks(rows), row_threads(C), 0, stream()>>>(x, w, y, rstd, C, eps);
-  CUDA_CHECK_LAUNCH("rmsnorm_forward_kernel");
+  launch_rows(&rmsnorm_forward_kernel<WarpRow>, &rmsnorm_forward_kernel<BlockRow>,
+              "rmsnorm_forward_kernel", rows, C, x, w, y, rstd, rows, C, eps);
 }
 
 // dx written; dw accumulated (+=), as cpu::rmsnorm_backward.
 void rmsnorm_backward(const float* dy, const float* x, const float* w, const float* rstd, float* dx,
                       float* dw, int64_t rows, int64_t C) {
   if (rows == 0 || C == 0) return;
-  rmsnorm_dx_kernel<<<row_blocks(rows), row_threads(C), 0, stream()>>>(dy, x, w, rstd, dx, C);
-  CUDA_CHECK_LAUNCH("rmsnorm_dx_kernel");
+  launch_rows(&rmsnorm_dx_kernel<WarpRow>, &rmsnorm_dx_kernel<BlockRow>, "rmsnorm_dx_kernel", rows,
+              C, dy, x, w, rstd, dx, rows, C);
   accumulate_weight_grads(dy, x, nullptr, rstd, nullptr, dw, nullptr, rows, C);
 }
 
