@@ -135,6 +135,9 @@ void check_ablation_dir(const AblationSpec& spec, const std::vector<AblationRun>
     want.model.vocab_size = disk.model.vocab_size;  // the trainer fills it from the tokenizer
     want.train.threads = disk.train.threads;
     want.source = disk.source;
+    // The same directory spelt another way (relative, "./", a trailing slash) is the same run.
+    if (normal_dir(disk.train.run_dir) == normal_dir(want.train.run_dir))
+      want.train.run_dir = disk.train.run_dir;
     const std::string a = to_yaml(disk), b = to_yaml(want);
     if (a != b) {
       const auto [on_disk, in_spec] = first_yaml_difference(a, b);

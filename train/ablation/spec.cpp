@@ -285,7 +285,17 @@ std::vector<std::string> override_strings(const AblationSpec& spec, const Ablati
   return out;
 }
 
-std::vector<AblationRun> plan_ablation(const AblationSpec& spec, const std::string& out_dir) {
+std::string normal_dir(const std::string& dir) {
+  if (dir.empty()) return dir;
+  std::error_code ec;
+  fs::path p = fs::absolute(dir, ec);  // fails only without a current directory
+  p = (ec ? fs::path(dir) : p).lexically_normal();
+  if (!p.has_filename() && p.has_relative_path()) p = p.parent_path();  // "a/b/" -> "a/b"
+  return p.string();
+}
+
+std::vector<AblationRun> plan_ablation(const AblationSpec& spec, const std::string& out) {
+  const std::string out_dir = normal_dir(out);
   if (!fs::is_regular_file(spec.base))
     throw Error(spec.source + ": base config '" + spec.base +
                 "' does not exist (relative paths are "

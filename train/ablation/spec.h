@@ -47,7 +47,13 @@ AblationSpec load_ablation_spec(const std::string& path);
 bool is_ablation_spec(const std::string& path);
 AblationSpec parse_ablation_spec(const std::string& text, const std::string& source);
 
-// Resolves every variant x seed into a run under `out_dir`: loads the base with the overrides and
+// The one spelling of an output or run directory: absolute, lexically normal ("./", "a/../" and
+// repeated slashes gone) and without a trailing slash, so "runs/x", "./runs/x/" and "$PWD/runs/x"
+// are the same directory when stored in a run's train.run_dir and when compared with it.
+std::string normal_dir(const std::string& dir);
+
+// Resolves every variant x seed into a run under `out_dir` (as normal_dir spells it; the runs'
+// dirs and train.run_dir are <out>/<variant>/seed<seed>): loads the base with the overrides and
 // validates it. Errors name the spec, the variant and the key ("spec.yaml:12: variant 'post':
 // --set model.norms=rmsnorm: unknown key 'model.norms' (did you mean 'model.norm'?)").
 std::vector<AblationRun> plan_ablation(const AblationSpec& spec, const std::string& out_dir);

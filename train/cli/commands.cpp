@@ -59,7 +59,8 @@ Loaded load_model(const std::string& path) {
 int train_main(int argc, char** argv) {
   cxxopts::Options opts("lmlab train",
                         "Train a language model from a YAML config.\n"
-                        "usage: lmlab train CONFIG [--set section.key=value]... [--resume]");
+                        "usage: lmlab train CONFIG [--set section.key=value]... "
+                        "[--resume | --init-from CKPT [--init-missing]]");
   std::vector<std::string> sets;
   std::string run_dir, init_from;
   opts.add_options()("set", "override a config key, e.g. --set model.norm=rmsnorm (repeatable)",
@@ -68,14 +69,19 @@ int train_main(int argc, char** argv) {
       "run-dir", "where to write the run (default: train.run_dir or runs/<config name>)",
       cxxopts::value(run_dir))("init-from", "start from the weights of this checkpoint",
                                cxxopts::value(init_from))(
+      "init-missing",
+      "with --init-from: parameters the checkpoint lacks start at their init (else an error)")(
       "quiet", "no progress output (and no plot)")("no-plot", "do not draw <run_dir>/loss.png");
   cxxopts::ParseResult r;
   if (!parse(opts, argc, argv, r, 1)) return 0;
+  if (r.count("init-missing") && init_from.empty())
+    throw UsageError("--init-missing needs --init-from CKPT");
   TrainConfig cfg = load_config(r.unmatched()[0], sets);
   if (!run_dir.empty()) cfg.train.run_dir = run_dir;
   TrainOptions to;
   to.resume = r.count("resume") > 0;
   to.init_from = init_from;
+  to.init_missing = r.count("init-missing") > 0;
   to.quiet = r.count("quiet") > 0;
   TrainResult res = train(cfg, to);
   if (!to.quiet && !r.count("no-plot") && res.steps > 0 && dist::rank() == 0) {
@@ -173,11 +179,10 @@ int ablate_main(int argc, char** argv) {
   ao.quiet = r.count("quiet") > 0;
   const AblationSpec spec = load_ablation_spec(r.unmatched()[0]);
   if (ao.out_dir.empty()) ao.out_dir = "runs/ablations/" + spec.name;
-  while (ao.out_dir.size() > 1 && ao.out_dir.back() == '/') ao.out_dir.pop_back();
-  // Slurm tasks may start in any directory: their run dirs (and train.run_dir in each run's
-  // config.yaml, which --report-only compares) are absolute from the start.
-  if (r.count("emit-slurm"))
-    ao.out_dir = std::filesystem::absolute(ao.out_dir).lexically_normal().string();
+  // One spelling (absolute, normal) for the runs' dirs and the train.run_dir in their config.yaml,
+  // which a re-run compares: "runs/x", "./runs/x/" and "$PWD/runs/x" are one output. Slurm tasks,
+  // which may start in any directory, need it absolute too.
+  ao.out_dir = normal_dir(ao.out_dir);
   const std::vector<AblationRun> runs = plan_ablation(spec, ao.out_dir);
   if (r.count("dry-run")) {
     check_ablation_dir(spec, runs, ao.out_dir);

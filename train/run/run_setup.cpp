@@ -97,7 +97,10 @@ void Run::restore() {
     data_gen_.set_state(state_.data_seed, state_.data_offset);
     model.dropout_generator().set_state(state_.dropout_seed, state_.dropout_offset);
   } else if (init_) {
-    load_weights(*init_, model);
+    // Parameters the checkpoint lacks keep their init with --init-missing; say which, and which
+    // of the checkpoint's the model does not use.
+    const InitFromLoad load = load_init_weights(*init_, model, opt_.init_missing);
+    if (writer_) std::cerr << init_from_notes(load, opt_.init_from);
   }
   // Each rank draws its rows of every global batch, and its rows' dropout masks: together exactly
   // the draws of one process with batch_size * world (Generator::set_partition).

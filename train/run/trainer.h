@@ -23,9 +23,10 @@ namespace lmlab::train {
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& cfg, nn::TransformerLM& model);
 
 struct TrainOptions {
-  bool resume = false;    // continue from <run_dir>/ckpt.safetensors if it exists
-  std::string init_from;  // start from these weights (a checkpoint, possibly weights-only)
-  bool quiet = false;     // no progress output (tests, ablations)
+  bool resume = false;        // continue from <run_dir>/ckpt.safetensors if it exists
+  std::string init_from;      // start from these weights (a checkpoint, possibly weights-only)
+  bool init_missing = false;  // init_from: parameters it lacks keep their init (else an error)
+  bool quiet = false;         // no progress output (tests, ablations)
 };
 
 struct TrainResult {

@@ -154,6 +154,30 @@ TEST(AblationDir, RefusesAnotherAblationsOutputForeignFilesAndChangedRuns) {
   EXPECT_NO_THROW(check_ablation_dir(s, runs, out));
 }
 
+// The output directory has one spelling: relative or absolute, with "./" or a trailing slash, the
+// same runs; a run on disk written under one spelling is not "another config" under the other.
+TEST(AblationDir, TheSameOutputSpeltAnotherWayIsTheSameAblation) {
+  test::TempDir dir("ablation_out");
+  const std::string abs = fs::absolute(dir / "out").lexically_normal().string();
+  EXPECT_EQ(normal_dir(abs + "/"), abs);
+  EXPECT_EQ(normal_dir(abs + "/./x/.."), abs);
+  const std::string cwd = fs::current_path().string();
+  fs::current_path(dir.str());
+  EXPECT_EQ(normal_dir("out"), abs);
+  EXPECT_EQ(normal_dir("./out/"), abs);
+  const AblationSpec s = parse_ablation_spec(spec_text("name: mine\n"), "s.yaml");
+  const std::vector<AblationRun> relative = plan_ablation(s, "./out/");
+  fs::current_path(cwd);
+  const std::vector<AblationRun> absolute = plan_ablation(s, abs);
+  ASSERT_EQ(relative.size(), absolute.size());
+  EXPECT_EQ(relative[0].dir, absolute[0].dir);
+  EXPECT_EQ(to_yaml(relative[0].config), to_yaml(absolute[0].config));
+  fs::create_directories(relative[0].dir);
+  test::write_file(relative[0].dir + "/config.yaml", to_yaml(relative[0].config));
+  test::write_file(abs + "/ablation.json", "{\"name\": \"mine\"}");
+  EXPECT_NO_THROW(check_ablation_dir(s, absolute, abs));
+}
+
 // Every shipped spec parses and plans (all run configs valid); quick.yaml stays small.
 TEST(AblationSpec, ShippedSpecsPlan) {
   int n = 0;

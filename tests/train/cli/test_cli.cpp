@@ -329,8 +329,30 @@ TEST_F(CliTest, CheckpointOfAnotherShapeFailsNamingTheShapes) {
                  run);
   // --resume with another model in the config is refused before anything is written.
   const std::string before = read_file(wide + "/metrics.csv");
-  expect_failure(train(wide, {"train.max_iters=3"}, {"--resume"}), 1, {ckpt, "different config"});
+  expect_failure(train(wide, {"train.max_iters=3"}, {"--resume"}), 1,
+                 {ckpt, "was written with model.n_embd 64, this config has model.n_embd 32"});
   EXPECT_EQ(read_file(wide + "/metrics.csv"), before);
+}
+
+// A checkpoint of a model without QK-norm into one with it: refused naming the new weights, or
+// with --init-missing started (they begin at their init, the run says which); --init-missing alone
+// is a usage error.
+TEST_F(CliTest, InitFromASmallerModelNeedsInitMissing) {
+  const std::string plain = dir_ / "plain", grown = dir_ / "grown";
+  ASSERT_EQ(train(plain, {"train.max_iters=2"}).code, 0);
+  const std::string ckpt = plain + "/ckpt.safetensors";
+  expect_failure(
+      train(grown, {"model.qk_norm=true"}, {"--init-from", ckpt}), 1,
+      {ckpt, "lacks 4 parameters of this model", "blocks.0.attn.q_norm.weight", "--init-missing"},
+      grown);
+  const RunResult r = train(grown, {"model.qk_norm=true"}, {"--init-from", ckpt, "--init-missing"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.err.find("init-from: 4 parameters not in " + ckpt +
+                       " start at their init: "
+                       "blocks.0.attn.q_norm.weight, blocks.0.attn.k_norm.weight"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(train(dir_ / "x", {}, {"--init-missing"}).code, 2);
 }
 
 TEST_F(CliTest, DiskFullWhileCheckpointingKeepsThePreviousCheckpoint) {

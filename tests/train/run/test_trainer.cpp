@@ -203,7 +203,8 @@ TEST_F(TrainerTest, ResumeRefusesAnotherModelAndInitFromChecksShapes) {
       [&] {
         run(tiny(corpus_, a, {"train.max_iters=4", "model.n_embd=64"}), true);
       },
-      {"different config", a + "/ckpt.safetensors"}));
+      {a + "/ckpt.safetensors",
+       "was written with model.n_embd 32, this config has model.n_embd 64"}));
   // Allowed on resume: a longer run, other logging / checkpoint cadences, the run directory
   // spelt another way (or moved).
   EXPECT_EQ(run(tiny(corpus_, a + "/", {"train.max_iters=4", "train.eval_interval=3"}), true).steps,
