@@ -2,12 +2,20 @@
 """Draws an ablation's plots from <out>/summary.json and its runs' CSV files (lmlab ablate calls
 this; run it by hand to redraw):
 
-  loss_curves.png  train loss (rolling mean) and whole-split val loss vs tokens: the mean over
-                   seeds per variant as a line, the min-max over seeds as a band
+  loss_curves.png  train loss (rolling mean) and whole-split val loss vs tokens. A variant whose
+                   seeds agree: the median over seeds as a line, the interquartile range as a band.
+                   A variant the report calls unstable across seeds: one thin line per seed in its
+                   colour, and an x at the end of each seed that did not train (its final val loss
+                   in the upper half of the variant's spread) or diverged; never one line that no
+                   run followed.
   diagnostics.png  per block: gradient norm at init and after warmup, residual-stream RMS at init
                    and at the end, update/weight ratio after warmup (means over seeds)
+  sweep_<axis>.png for every numeric grid axis (a variant name "post-layernorm,n_layer=8" holds
+                   the grid point n_layer=8): the final metric of every seed against the axis, the
+                   median joined by a line, one line per variant and value of the other axes
 
-usage: python3 tools/plot_ablation.py OUT_DIR
+usage: python3 tools/plot_ablation.py OUT_DIR [--log-x]
+  --log-x  tokens on a log scale (the late differences of long runs, the early shape of short ones)
 Needs python3-matplotlib (Debian). Exits 3 when matplotlib is missing.
 """
 import csv
@@ -44,18 +52,126 @@ def rolling(values, window):
     return out
 
 
+def quantile(values, q):
+    """The q-quantile of `values`, linear between order statistics (numpy's default)."""
+    v = sorted(values)
+    pos = q * (len(v) - 1)
+    lo = int(math.floor(pos))
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
+
+
 def band(series):
-    """Equal-length prefix of each seed's series -> (mean, min, max) lists."""
+    """Equal-length prefix of each seed's series -> (median, 25th, 75th percentile) lists."""
     n = min(len(s) for s in series)
     cols = [[s[i] for s in series] for i in range(n)]
-    return ([sum(c) / len(c) for c in cols], [min(c) for c in cols], [max(c) for c in cols])
+    return ([quantile(c, 0.5) for c in cols], [quantile(c, 0.25) for c in cols],
+            [quantile(c, 0.75) for c in cols])
+
+
+def did_not_train(final, lo, hi):
+    """In an unstable variant whose seeds' final val losses span [lo, hi]: a seed in the upper half
+    of that spread did not train like the best one (a non-finite one never did)."""
+    return not math.isfinite(final) or final > lo + 0.5 * (hi - lo)
+
+
+def variant_curves(out, v):
+    """Each run's (name, status, tokens, rolling train loss, val tokens, val loss), finished or
+    diverged, in seed order."""
+    curves = []
+    for r in v["runs"]:
+        if r["status"] not in ("finished", "diverged"):
+            continue
+        path = os.path.join(out, r["dir"], "metrics.csv")
+        if not os.path.exists(path):
+            continue
+        tok, train, vtok, val = read_metrics(path)
+        if tok:
+            curves.append(dict(seed=r["seed"], status=r["status"], tok=tok, train=rolling(train, 9),
+                               vtok=vtok, val=val))
+    return curves
+
+
+def draw_spread(ax_t, ax_v, curves, c, label):
+    """A stable variant: the median over seeds and the interquartile band (finished runs only)."""
+    done = [k for k in curves if k["status"] == "finished"]
+    if not done:
+        return
+    tokens = min((k["tok"] for k in done), key=len)
+    mid, lo, hi = band([k["train"] for k in done])
+    ax_t.plot(tokens[:len(mid)], mid, color=c, lw=1.4, label=label)
+    ax_t.fill_between(tokens[:len(mid)], lo, hi, color=c, alpha=0.15, lw=0)
+    vals = [k["val"] for k in done if k["val"]]
+    if len(vals) == len(done):
+        vtokens = min((k["vtok"] for k in done), key=len)
+        mid, lo, hi = band(vals)
+        ax_v.plot(vtokens[:len(mid)], mid, color=c, lw=1.4, marker="o", ms=3, label=label)
+        ax_v.fill_between(vtokens[:len(mid)], lo, hi, color=c, alpha=0.15, lw=0)
+
+
+def draw_seeds(ax_t, ax_v, curves, c, label):
+    """An unstable variant: every seed's own curve, an x where a seed did not train or diverged."""
+    finals = [k["val"][-1] if k["val"] else math.inf for k in curves]
+    finite = [f for f in finals if math.isfinite(f)] or [0.0]
+    lo, hi = min(finite), max(finite)
+    for i, k in enumerate(curves):
+        ax_t.plot(k["tok"], k["train"], color=c, lw=0.8, alpha=0.85,
+                  label=label if i == 0 else None)
+        if k["val"]:
+            ax_v.plot(k["vtok"], k["val"], color=c, lw=0.8, marker="o", ms=2.5, alpha=0.85,
+                      label=label if i == 0 else None)
+        if k["status"] == "diverged" or did_not_train(finals[i], lo, hi):
+            ax_t.plot(k["tok"][-1], k["train"][-1], marker="x", ms=9, mew=2, color=c)
+            if k["val"]:
+                ax_v.plot(k["vtok"][-1], k["val"][-1], marker="x", ms=9, mew=2, color=c)
+
+
+def unstable_variants(summary):
+    return {c["variant"] for c in summary.get("comparisons", []) if c.get("unstable")}
+
+
+def draw_loss_curves(out, summary, plt, log_x):
+    variants = summary["variants"]
+    cmap = plt.get_cmap("tab10" if len(variants) <= 10 else "tab20")
+    unstable = unstable_variants(summary)
+    fig, (ax_t, ax_v) = plt.subplots(1, 2, figsize=(13, 5.2))
+    finals = []
+    for i, v in enumerate(variants):
+        curves = variant_curves(out, v)
+        if not curves:
+            continue
+        c = cmap(i % cmap.N)
+        if v["name"] in unstable:
+            label = "%s (%d seeds, unstable: each seed; x = did not train)" % (v["name"], len(curves))
+            draw_seeds(ax_t, ax_v, curves, c, label)
+        else:
+            draw_spread(ax_t, ax_v, curves, c, "%s (%d seeds)" % (v["name"], len(curves)))
+        finals += [k["val"][-1] for k in curves if k["val"] and math.isfinite(k["val"][-1])]
+    for ax, title in ((ax_t, "train loss (rolling mean of 9 logged steps)"),
+                      (ax_v, "validation loss (whole split)")):
+        ax.set_xlabel("training tokens" + (" (log scale)" if log_x else ""))
+        ax.set_ylabel("loss (nats/token)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3, which="both")
+        if log_x:
+            ax.set_xscale("log")
+    if finals:  # zoom on the late curves, not the first drop from ln(vocab)
+        for ax in (ax_t, ax_v):
+            ax.set_ylim(min(finals) - 0.15, max(finals) + 0.6)
+    ax_v.legend(fontsize=7, loc="upper right")
+    fig.suptitle("%s: median over seeds, band = interquartile range; unstable variants: one line "
+                 "per seed" % summary["name"])
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "loss_curves.png"), dpi=110)
+    plt.close(fig)
 
 
 def main():
-    if len(sys.argv) != 2:
+    args = [a for a in sys.argv[1:] if a != "--log-x"]
+    if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    out = sys.argv[1]
+    out = args[0]
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -67,58 +183,16 @@ def main():
         return 3
     with open(os.path.join(out, "summary.json")) as f:
         summary = json.load(f)
+    draw_loss_curves(out, summary, plt, "--log-x" in sys.argv[1:])
+    draw_diagnostics(out, summary, plt, MaxNLocator)
+    draw_sweeps(out, summary, plt)
+    return 0
+
+
+def draw_diagnostics(out, summary, plt, MaxNLocator):
     variants = summary["variants"]
     cmap = plt.get_cmap("tab10" if len(variants) <= 10 else "tab20")
     colors = {v["name"]: cmap(i % cmap.N) for i, v in enumerate(variants)}
-
-    fig, (ax_t, ax_v) = plt.subplots(1, 2, figsize=(13, 5.2))
-    for v in variants:
-        trains, vals, tokens, vtokens = [], [], None, None
-        for r in v["runs"]:
-            if r["status"] != "finished":
-                continue
-            path = os.path.join(out, r["dir"], "metrics.csv")
-            if not os.path.exists(path):
-                continue
-            tok, train, vtok, val = read_metrics(path)
-            if not tok:
-                continue
-            trains.append(rolling(train, 9))
-            vals.append(val)
-            tokens = tok if tokens is None or len(tok) < len(tokens) else tokens
-            vtokens = vtok if vtokens is None or len(vtok) < len(vtokens) else vtokens
-        if not trains:
-            continue
-        c = colors[v["name"]]
-        label = "%s (%d seeds)" % (v["name"], len(trains))
-        mean, lo, hi = band(trains)
-        ax_t.plot(tokens[:len(mean)], mean, color=c, lw=1.4, label=label)
-        ax_t.fill_between(tokens[:len(mean)], lo, hi, color=c, alpha=0.12, lw=0)
-        if vals and min(len(s) for s in vals) > 0:
-            mean, lo, hi = band(vals)
-            ax_v.plot(vtokens[:len(mean)], mean, color=c, lw=1.4, marker="o", ms=3, label=label)
-            ax_v.fill_between(vtokens[:len(mean)], lo, hi, color=c, alpha=0.12, lw=0)
-            for s in vals:  # each seed, thin: a mean hides seeds that failed to train
-                ax_v.plot(vtokens[:len(s)], s, color=c, lw=0.6, ls=":", alpha=0.8)
-    for ax, title in ((ax_t, "train loss (rolling mean of 9 logged steps)"),
-                      (ax_v, "validation loss (whole split; dotted: each seed)")):
-        ax.set_xlabel("training tokens")
-        ax.set_ylabel("loss (nats/token)")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-    # Zoom on the interesting part: the late curves, not the initial drop from ln(vocab).
-    finals = [v["final_val_loss"]["mean"] for v in variants if v.get("final_val_loss")]
-    if finals:
-        lo_y = min(finals) - 0.15
-        hi_y = max(finals) + 0.6
-        for ax in (ax_t, ax_v):
-            ax.set_ylim(lo_y, hi_y)
-    ax_v.legend(fontsize=7, loc="upper right")
-    fig.suptitle("%s: mean over seeds, band = min-max over seeds" % summary["name"])
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "loss_curves.png"), dpi=110)
-    plt.close(fig)
-
     fig, axes = plt.subplots(2, 2, figsize=(13, 9))
     panels = [
         (axes[0][0], "grad_norm_init", None, "gradient norm per block at init (step 0)", True),
@@ -151,7 +225,64 @@ def main():
     fig.tight_layout()
     fig.savefig(os.path.join(out, "diagnostics.png"), dpi=110)
     plt.close(fig)
-    return 0
+
+
+def grid_point(name):
+    """'post-layernorm,lr=1.0e-3,n_layer=8' -> ('post-layernorm', {'lr': 0.001, 'n_layer': 8.0});
+    a value that is not a number keeps the point in the variant's part."""
+    base, point = [], {}
+    for part in name.split(","):
+        key, eq, value = part.partition("=")
+        try:
+            if not eq:
+                raise ValueError
+            point[key] = float(value)
+        except ValueError:
+            base.append(part)
+    return ",".join(base), point
+
+
+def draw_sweeps(out, summary, plt):
+    """sweep_<axis>.png for every grid axis with two or more numeric values."""
+    metric = summary.get("metric", "final_val_loss")
+    rows = []  # (variant part, grid point, [metric of each finished seed])
+    for v in summary["variants"]:
+        base, point = grid_point(v["name"])
+        got = [r["result"][metric] for r in v["runs"]
+               if r["status"] == "finished" and isinstance(r.get("result", {}).get(metric), float)]
+        rows.append((base, point, got))
+    axes = sorted({k for _, p, _ in rows for k in p})
+    for axis in axes:
+        if len({p[axis] for _, p, _ in rows if axis in p}) < 2:
+            continue
+        series = {}  # (variant part, the other axes' values) -> [(x, seeds)]
+        for base, point, got in rows:
+            if axis in point and got:
+                rest = ",".join("%s=%g" % (k, point[k]) for k in sorted(point) if k != axis)
+                series.setdefault((base, rest), []).append((point[axis], got))
+        fig, ax = plt.subplots(figsize=(7.5, 5))
+        cmap = plt.get_cmap("tab10" if len(series) <= 10 else "tab20")
+        for i, ((base, rest), pts) in enumerate(sorted(series.items())):
+            pts.sort()
+            c = cmap(i % cmap.N)
+            label = ", ".join(x for x in (base, rest) if x) or "all runs"
+            ax.plot([x for x, _ in pts], [quantile(g, 0.5) for _, g in pts], color=c, lw=1.4,
+                    marker="o", ms=4, label=label)
+            for x, g in pts:
+                ax.scatter([x] * len(g), g, color=c, s=12, alpha=0.6)
+        values = sorted({x for pts in series.values() for x, _ in pts})
+        if min(values) > 0 and max(values) / min(values) >= 8:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(values)
+        ax.set_xticklabels(["%g" % x for x in values])
+        ax.set_xlabel(axis)
+        ax.set_ylabel(metric.replace("_", " ") + " (nats/token)")
+        ax.set_title("%s: %s against %s (dots: seeds, line: median)" % (summary["name"], metric, axis))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out, "sweep_%s.png" % axis), dpi=110)
+        plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -200,9 +200,11 @@ void md_diagnostics(std::ostream& md, const std::vector<VariantSummary>& variant
 
 void md_plots(std::ostream& md, const ReportPlots& plots) {
   md << "\n## Plots\n\n";
-  if (plots.drawn)
+  if (plots.drawn) {
     md << "![loss curves](loss_curves.png)\n\n![per-layer diagnostics](diagnostics.png)\n\n";
-  else
+    for (const std::string& png : plots.sweeps)
+      md << "![" << png.substr(0, png.size() - 4) << "](" << png << ")\n\n";
+  } else
     md << "The plots were not drawn (python3-matplotlib is missing: `apt-get install "
           "python3-matplotlib`). Draw them with:\n\n    "
        << plots.command << "\n\n";
@@ -233,6 +235,18 @@ void md_runs(std::ostream& md, const AblationSpec& spec,
   md << "\nReproduce: `build/lmlab ablate " << spec.source << " --out " << out
      << "` (finished runs are "
         "skipped; each run's exact command is the first line of its train.log).\n";
+}
+
+// The sweep figures plot_ablation.py drew into `out` (sweep_<axis>.png), sorted.
+std::vector<std::string> sweep_figures(const std::string& out) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(out, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("sweep_", 0) == 0 && e.path().extension() == ".png") found.push_back(name);
+  }
+  std::sort(found.begin(), found.end());
+  return found;
 }
 
 }  // namespace
@@ -273,6 +287,7 @@ std::string write_ablation_report(const AblationSpec& spec, const std::vector<Ab
   // The plots read summary.json: drawn after it is written, before report.md embeds them.
   ReportPlots plots;
   plots.drawn = draw_plots && run_plot_tool("plot_ablation.py", {out}, &plots.command);
+  if (plots.drawn) plots.sweeps = sweep_figures(out);
   if (!draw_plots) plots.command = "/usr/bin/python3 tools/plot_ablation.py " + out;
   const std::string path = out + "/report.md";
   write_file_atomic(path, report_markdown(spec, variants, comparisons, out, plots), "ablate");

@@ -27,7 +27,8 @@ nlohmann::json summary_json(const AblationSpec& spec, const std::vector<VariantS
 // How the report shows the plots: drawn (embedded PNGs), or the command that draws them.
 struct ReportPlots {
   bool drawn = false;
-  std::string command;  // when not drawn
+  std::string command;                   // when not drawn
+  std::vector<std::string> sweeps = {};  // sweep_<axis>.png drawn for numeric grid axes, sorted
 };
 
 // report.md: the results table, the comparison with the baseline, the diagnostics table, the

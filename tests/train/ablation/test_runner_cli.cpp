@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/train/cli_util.h"
+#include "train/io/plot.h"
 
 namespace lmlab::test {
 namespace {
@@ -81,6 +82,53 @@ TEST(AblateCli, RunsEveryVariantAndSeedAndWritesTheReport) {
   EXPECT_NE(r.out.find("4 already done, 0 to run"), std::string::npos) << r.out;
   EXPECT_EQ(fs::last_write_time(out + "/pre/seed1/metrics.csv"), mtime);
   EXPECT_EQ(finals(summary(out)), finals(s));
+}
+
+bool have_matplotlib() { return fs::exists("/usr/lib/python3/dist-packages/matplotlib"); }
+
+// A numeric grid axis gets its figure: the final metric against n_layer, embedded in the report.
+TEST(AblateCli, ANumericGridAxisGetsASweepFigure) {
+  if (!have_matplotlib()) GTEST_SKIP() << "python3-matplotlib is not installed";
+  TempDir dir("ablate_sweep");
+  const std::string spec = write_spec(dir, "grid:\n  model.n_layer: [1, 2]\n", 8);
+  const std::string out = dir / "out";
+  const RunResult r = run_lmlab({"ablate", spec, "--out", out, "--jobs", "2"}, dir.str(), {}, 240);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_GT(fs::file_size(out + "/sweep_n_layer.png"), 10000u);
+  EXPECT_NE(read_file(out + "/report.md").find("![sweep_n_layer](sweep_n_layer.png)"),
+            std::string::npos);
+}
+
+// The loss-curve plot of a variant the report calls unstable draws each seed (a diverged one
+// too) instead of a median; with --log-x as well. Checked on a hand-made ablation directory.
+TEST(AblateCli, UnstableVariantsArePlottedSeedBySeed) {
+  if (!have_matplotlib()) GTEST_SKIP() << "python3-matplotlib is not installed";
+  TempDir dir("ablate_plot");
+  const std::string out = dir.str();
+  json s = {{"name", "synthetic"}, {"metric", "final_val_loss"}};
+  s["comparisons"] = json::array({{{"variant", "post"}, {"unstable", true}}});
+  s["variants"] = json::array();
+  for (const char* v : {"pre", "post"}) {
+    json runs = json::array();
+    for (int seed = 1; seed <= 3; ++seed) {
+      const std::string run = std::string(v) + "/seed" + std::to_string(seed);
+      fs::create_directories(dir / run);
+      const bool stuck = std::string(v) == "post" && seed > 1;
+      std::string csv = "step,tokens,train_loss,val_loss\n";
+      for (int step = 0; step < 20; ++step)
+        csv += std::to_string(step) + "," + std::to_string(100 * (step + 1)) + "," +
+               std::to_string(stuck ? 3.3 : 4.0 - 0.1 * step) + "," +
+               (step % 5 == 4 ? std::to_string(stuck ? 3.35 : 4.0 - 0.1 * step) : "") + "\n";
+      write_file(dir / (run + "/metrics.csv"), csv);
+      runs.push_back(
+          {{"dir", run}, {"seed", seed}, {"status", seed == 3 ? "diverged" : "finished"}});
+    }
+    s["variants"].push_back({{"name", v}, {"runs", runs}});
+  }
+  write_file(dir / "summary.json", s.dump());
+  std::string command;
+  ASSERT_TRUE(run_plot_tool("plot_ablation.py", {out, "--log-x"}, &command)) << command;
+  EXPECT_GT(fs::file_size(dir / "loss_curves.png"), 10000u);
 }
 
 TEST(AblateCli, InterruptedAblationResumesToTheSameNumbers) {
