@@ -4,16 +4,23 @@
 Usage (Debian's interpreter, which has python3-torch; after a build, since the model options come
 from `build/lmlab options --json`, the one table of them in nn/options.h):
     /usr/bin/python3 tools/torch_reference.py --out tests/fixtures/torch
+    ... --lmlab PATH           another lmlab binary to ask for the table
+    ... --options-json FILE    a saved `lmlab options --json` instead (no binary needed)
+Every fixture starts from every option's table default, then sets its sizes and the overrides of
+CONFIGS below (n_kv_head 0 is resolved to n_head). An option of the table the twin does not
+implement stops the export with "model option 'xyz' is not implemented in
+tools/torch_reference.py" when a fixture would take it away from its default (IMPLEMENTED, FIXED).
 
 Writes one safetensors file per config below (tests/nn/test_torch_parity.cpp reads them all):
-    __metadata__     every model option of the table as a string (its config spelling), plus
-                     "fixture" (the file's stem) and "torch_version"; a reader gives an option a
-                     fixture lacks (one added later) its default
+    __metadata__     every model option of the table as a string, by its type (int and real
+                     via repr, bool true/false, enum by name), plus "fixture" (the file's stem) and
+                     "torch_version"; a reader gives an option a fixture lacks (one added later)
+                     its default
     ids, targets     int32 (B, T)
     <param name>     every parameter, named as lmlab's named_parameters() ("blocks.0.attn.wq.weight")
     logits           float32 (B, T, V)
     loss             float32 () -- mean cross-entropy over the B*T tokens
-    grad.<name>      d loss / d <param>, for every parameter
+    grad.<name>      d loss / d <param>, for every parameter (float64 noise as 0, see below)
     adamw_losses     float32 (11,) -- 10 torch.optim.AdamW steps on the same batch (a copy of the
                      model): the loss before each step and after the last (see extra_tensors())
     adamw_grad_norms float32 (10,) -- clip_grad_norm_'s norm before clipping, per step
@@ -35,8 +42,7 @@ The model mirrors nn/ exactly:
     head        tied to wte (logits = h wte^T) unless tie_embeddings is false (lm_head, no bias)
     qk_norm     RMSNorm over the head dim of q and k (one weight of head size each), after the
                 projections and before RoPE (nn/qk_norm.cpp)
-A table option the twin does not implement stops the export when a fixture turns it on
-(IMPLEMENTED below).
+    dropout     none: every fixture has dropout 0 (FIXED below)
 
 Configs: a pairwise covering array over five axes -- every value of every axis meets every value of
 every other axis in at least one row (the C++ test re-checks this, so a deleted fixture is noticed):
@@ -61,18 +67,41 @@ unequal.) All models: n_embd 32, n_head 4, n_layer 2, vocab 48, block_size 16, B
 Weights are random from a fixed seed, scaled so every part matters (attention is far from uniform,
 norm weights and biases are away from 1 and 0): Linear weights N(0, 1/in), embeddings N(0, 0.25^2)
 (logits of a few units, loss near 5), biases N(0, 0.1^2), norm weights 1 + N(0, 0.2^2), norm
-biases N(0, 0.1^2), drawn in float32; the parameter's kind comes from the module that owns it.
-Everything after the draws runs in float64 and is stored rounded to float32.
+biases N(0, 0.1^2); the parameter's kind comes from the module that owns it (Norm, HeadRmsNorm,
+tnn.Linear, tnn.Embedding), never from its name. The draws are float32 from a torch.Generator, in
+named_parameters() order, as before the float64 switch (pinning the non-vectorised fill, below,
+moved their last bits by up to 2.5e-7 from the fixtures written before, drawn by the AVX2 fill);
+then the model becomes float64 (model.double()) and the forward, loss, backward and the AdamW
+trajectory run in float64, stored rounded to float32. The C++ test's float32 model is compared with
+those (measured: logits and loss within 6e-7 relative, gradients within 2.4e-6 of their scale, the
+AdamW losses and norms within 6e-7: at most 6% of the tolerances). A float64 gradient below
+NOISE (1e-12) of the model's largest is stored as 0: those are the gradients zero in theory (the
+key bias when nothing position-dependent acts on k: learned positions, no QK-norm) whose +-1e-17
+noise followed glibc's libm variant; every real gradient of the fixtures is above 1.8e-8 of the
+largest.
 
-Reproducible bytes: the script pins torch's CPU kernels to the non-vectorised ones
-(ATEN_CPU_CAPABILITY=default; with AVX2 dispatch even torch.randn draws other numbers), OpenBLAS's
-to Haswell (OPENBLAS_CORETYPE; the float64 GEMMs), one thread and deterministic algorithms. Checked
-on an AMD EPYC with torch 1.13 (Debian 12): runs with ATEN_CPU_CAPABILITY=avx2, OPENBLAS_CORETYPE=
-Prescott / SkylakeX or 2-3 threads set outside give byte-identical files (before the pinning,
-avx2 changed 10 of 10 files and Prescott 3). Not checked on an Intel machine: the pinned kernels
-are the same code there (AVX2 + FMA), so the bytes should agree; a different torch, glibc or BLAS
-than Debian 12's may change the last float32 bit of values that are float64 noise (the gradients
-that are zero in theory), which the C++ test's tolerances absorb.
+Reproducible bytes: before torch is imported the script sets ATEN_CPU_CAPABILITY=default (torch's
+non-vectorised CPU kernels; torch 1.13 honours it: torch.__config__.show() says "CPU capability
+usage: NO AVX", and with AVX2 or AVX-512 dispatch the float32 torch.randn fill draws other last
+bits, which changes every file) and, on a CPU with AVX2 + FMA, OPENBLAS_CORETYPE=Haswell (the
+float64 GEMMs); main() sets one torch thread and deterministic algorithms. Checked with Debian 12's
+torch 1.13.1, OpenBLAS 0.3.21 (pthread) and glibc 2.36 on an AMD EPYC with AVX-512 (2 cores), by
+`cmp` of all 10 files against a plain run:
+  - the script run with, in its environment, ATEN_CPU_CAPABILITY=avx2 or avx512,
+    OPENBLAS_CORETYPE=SkylakeX or Zen, OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS 1
+    or 2, or GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-FMA,-AVX512F (glibc's libm then takes its
+    non-FMA exp/log/tanh, as on an older CPU): identical, all 10 files;
+  - the module driven without its pins: 2 torch threads with 2 OpenBLAS threads, OpenBLAS core
+    Zen / SkylakeX / Sandybridge / Prescott / auto-detected: identical; ATEN_CPU_CAPABILITY=avx2
+    or avx512 changes all 10 files, through the float32 draws only (with the draws made in float64,
+    default / avx2 / avx512 wrote identical files).
+Before the noise flush, the libm variant (GLIBC_TUNABLES above) changed 2 files and the OpenBLAS
+cores SkylakeX / Sandybridge / Prescott 3, only in those +-1e-17 key-bias gradients. Not checked:
+an Intel CPU (the pinned kernels are the same code there, so the bytes should agree), and another
+torch, OpenBLAS or glibc than Debian 12's, or another BLAS behind torch (the script warns when
+torch's BLAS is not OpenBLAS or the CPU lacks AVX2/FMA): those may move a float64 result by a few
+ulps, which changes a stored float32 only when it lies that close to a float32 rounding boundary
+(not seen in any run above; the C++ test's tolerances absorb it).
 Needs only torch (and the numpy it ships with); the safetensors writer is json + struct here.
 """
 import argparse
@@ -83,15 +112,32 @@ import os
 import struct
 import subprocess
 
+
+
+def cpu_flags():
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 # Exporting fixtures: the same kernels on every x86-64 machine, read by torch and OpenBLAS when they
 # load. ATEN_CPU_CAPABILITY=default takes torch's non-vectorised paths: with AVX2 dispatch even
-# torch.randn draws other numbers (its vectorised normal fill). OPENBLAS_CORETYPE=Haswell pins the
-# float64 GEMM kernels (an Intel Xeon would pick SkylakeX, an AMD EPYC Zen = Haswell). One thread and
-# deterministic algorithms are set in main(). Not when imported: tools/bench_torch.py times this
+# torch.randn draws other numbers (its vectorised normal fill of float32). OPENBLAS_CORETYPE=Haswell
+# pins the float64 GEMM kernels (an Intel Xeon would pick SkylakeX, an AMD EPYC Zen = Haswell); they
+# need AVX2 and FMA, so a CPU without them keeps its own (and gets a warning in main()). One thread
+# and deterministic algorithms are set in main(). Not when imported: tools/bench_torch.py times this
 # model and wants the fast kernels.
+PINNED_BLAS = {"avx2", "fma"} <= cpu_flags()
 if __name__ == "__main__":
     os.environ["ATEN_CPU_CAPABILITY"] = "default"
-    os.environ["OPENBLAS_CORETYPE"] = "Haswell"
+    if PINNED_BLAS:
+        os.environ["OPENBLAS_CORETYPE"] = "Haswell"
 
 import torch  # noqa: E402
 import torch.nn as tnn  # noqa: E402
@@ -102,9 +148,13 @@ B, T = 2, 8
 SIZES = dict(vocab_size=48, block_size=16, n_layer=2, n_head=4, n_kv_head=4, n_embd=32)
 # The options this twin implements (TransformerLM below). A table option not here must stay at its
 # default in every fixture, or the export stops: a twin without the layer would be a wrong reference.
+# (init_std only shapes lmlab's own initialisation: the fixtures hold their weights.)
 IMPLEMENTED = {"vocab_size", "block_size", "n_layer", "n_head", "n_kv_head", "n_embd", "norm",
                "norm_placement", "mlp", "mlp_multiple_of", "mlp_hidden", "position", "rope_base",
-               "norm_eps", "dropout", "bias", "tie_embeddings", "init_std", "qk_norm"}
+               "norm_eps", "bias", "tie_embeddings", "init_std", "qk_norm"}
+# Options the twin implements at one value only, which every fixture takes whatever the table's
+# default: the twin has no dropout.
+FIXED = {"dropout": 0.0}
 
 
 def load_options(lmlab, saved_json):
@@ -112,22 +162,46 @@ def load_options(lmlab, saved_json):
     if saved_json:
         with open(saved_json) as f:
             return json.load(f)
+    if not os.path.isfile(lmlab):
+        raise SystemExit(f"{lmlab} not found: build lmlab first, or pass --lmlab PATH or "
+                         "--options-json FILE (a saved `lmlab options --json`)")
     out = subprocess.run([lmlab, "options", "--json"], check=True, capture_output=True, text=True)
     return json.loads(out.stdout)
 
 
+def reproducibility_warnings():
+    """Why this machine may not write the committed bytes: the float64 GEMMs are pinned only for
+    OpenBLAS on a CPU with AVX2 + FMA (see the docstring)."""
+    out = []
+    if not PINNED_BLAS:
+        out.append("this CPU lacks AVX2/FMA: OpenBLAS keeps its own kernels")
+    try:
+        with open("/proc/self/maps") as f:
+            if "openblas" not in f.read():
+                out.append("torch's BLAS is not OpenBLAS: OPENBLAS_CORETYPE pins nothing")
+    except OSError:
+        out.append("no /proc/self/maps: cannot tell which BLAS torch uses")
+    return out
+
+
 def base_config(options):
-    """Every option at its table default, then the fixture sizes."""
+    """Every option at its table default, then the fixture sizes and FIXED."""
     c = {o["name"]: o["default"] for o in options}
     c.update(SIZES)
+    c.update(FIXED)
     return c
 
 
 def check_implemented(name, c, options):
-    """Stops when the config turns on an option this twin does not implement."""
+    """Stops when the config turns on an option this twin does not implement (one it does not know,
+    away from the table's default, or one of FIXED at another value), or names no option."""
     for o in options:
-        if o["name"] not in IMPLEMENTED and c[o["name"]] != o["default"]:
-            raise SystemExit(f"{name}: model option '{o['name']}' is not implemented in "
+        n = o["name"]
+        if n in FIXED and c[n] != FIXED[n]:
+            raise SystemExit(f"{name}: model option '{n}' = {c[n]!r} is not implemented in "
+                             f"tools/torch_reference.py (only {FIXED[n]!r})")
+        if n not in IMPLEMENTED and n not in FIXED and c[n] != o["default"]:
+            raise SystemExit(f"{name}: model option '{n}' is not implemented in "
                              "tools/torch_reference.py")
     unknown = set(c) - {o["name"] for o in options}
     if unknown:
@@ -332,11 +406,20 @@ def randomize(model, gen):
                 p.copy_(r / math.sqrt(p.shape[1]))
 
 
-def metadata_of(c):
-    """Every ModelConfig field as a string: ints and doubles via repr, bools as true/false."""
+def metadata_of(c, options):
+    """Every option of the table as a string, by its table type: int and real via repr (a real
+    always with its point or exponent), bool as true/false, enum by its choice's name."""
     out = {}
-    for k, v in c.items():
-        out[k] = ("true" if v else "false") if isinstance(v, bool) else repr(v) if isinstance(v, float) else str(v)
+    for o in options:
+        v, kind = c[o["name"]], o["type"]
+        if kind == "bool":
+            out[o["name"]] = "true" if v else "false"
+        elif kind == "real":
+            out[o["name"]] = repr(float(v))
+        elif kind == "int":
+            out[o["name"]] = repr(int(v))
+        else:
+            out[o["name"]] = str(v)
     return out
 
 
@@ -402,9 +485,22 @@ def write_safetensors(path, tensors, metadata):
     os.replace(tmp, path)
 
 
-def export(name, c, seed, out_dir):
+# A float64 gradient below this fraction of the model's largest is rounding noise, stored as 0: the
+# gradients that are zero in theory (the key bias when nothing position-dependent acts on k: softmax
+# ignores a per-row shift) come out as +-1e-17 noise whose bits follow the libm variant (glibc picks
+# exp/log/tanh by CPU features), while every real gradient of the fixtures is above 1e-8 of the max.
+NOISE = 1e-12
+
+
+def flush_noise(grads):
+    """{name: float64 grad} with every |value| <= NOISE * (the largest |value| of all) set to 0."""
+    limit = NOISE * max(float(g.abs().max()) for g in grads.values())
+    return {n: torch.where(g.abs() <= limit, torch.zeros_like(g), g) for n, g in grads.items()}
+
+
+def export(name, c, options, seed, out_dir):
     """One fixture: weights drawn in float32, then everything computed in float64 (forward, loss,
-    backward, the AdamW trajectory) and stored rounded to float32."""
+    backward, the AdamW trajectory) and stored rounded to float32 (gradients' noise as 0)."""
     gen = torch.Generator().manual_seed(seed)
     model = TransformerLM(c)
     randomize(model, gen)
@@ -415,12 +511,13 @@ def export(name, c, seed, out_dir):
     loss = F.cross_entropy(logits.view(-1, c["vocab_size"]), targets.view(-1))
     loss.backward()
     tensors = {"ids": ids.int(), "targets": targets.int(), "logits": logits.float(), "loss": loss.float()}
+    grads = flush_noise({pname: p.grad for pname, p in model.named_parameters()})
     for pname, p in model.named_parameters():
         tensors[pname] = p.float()
-        tensors["grad." + pname] = p.grad.float()
+        tensors["grad." + pname] = grads[pname].float()
     extra, extra_meta = extra_tensors(model, c, ids, targets)
     tensors.update(extra)
-    meta = metadata_of(c)
+    meta = metadata_of(c, options)
     meta.update(extra_meta)
     meta.update(fixture=name, torch_version=torch.__version__)
     path = os.path.join(out_dir, name + ".safetensors")
@@ -438,6 +535,8 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
+    for w in reproducibility_warnings():
+        print(f"warning: {w}; the fixtures' last bits may differ from the committed ones")
     options = load_options(args.lmlab, args.options_json)
     os.makedirs(args.out, exist_ok=True)
     total = 0
@@ -446,7 +545,7 @@ def main():
         check_implemented(name, c, options)
         if c["n_kv_head"] == 0:
             c["n_kv_head"] = c["n_head"]
-        path = export(name, c, args.seed + i, args.out)
+        path = export(name, c, options, args.seed + i, args.out)
         size = os.path.getsize(path)
         total += size
         print(f"{path}: {size} bytes")
