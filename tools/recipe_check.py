@@ -137,8 +137,12 @@ def lr_at(o, it, decay_iters):
 
 
 # ---------------------------------------------------------------- the recipe
-def load_config(path, sets, threads):
+def load_config(path, sets, threads, lmlab):
+    """The config file with every model option it leaves out at the option table's default (from
+    `build/lmlab options --json`, as lmlab reads it), then the --set overrides."""
     cfg = yaml.safe_load(open(path))
+    defaults = {o["name"]: o["default"] for o in torch_reference.load_options(lmlab, None)}
+    cfg["model"] = dict(defaults, **(cfg.get("model") or {}))
     for s in sets + [f"train.threads={threads}"]:
         key, _, value = s.partition("=")
         section, _, name = key.partition(".")
@@ -160,13 +164,16 @@ def init_std(name, c):
 
 
 def initialize(model, c, seed, kind):
-    """Random weights are the dim >= 2 parameters, drawn in registration order (lmlab's order)."""
+    """Random weights are the dim >= 2 parameters, drawn in registration order (lmlab's order);
+    norm gains (known by the module that owns them, not by name) start at 1, biases at 0."""
+    gains = {id(p) for mod in model.modules() if isinstance(mod, (torch_reference.Norm, torch_reference.HeadRmsNorm))
+             for leaf, p in mod.named_parameters(recurse=False) if leaf == "weight"}
     torch.manual_seed(seed)
     offset = 0
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.dim() < 2:
-                p.fill_(1.0 if ".norm" in "." + name else 0.0)
+                p.fill_(1.0 if id(p) in gains else 0.0)
             elif kind == "torch":
                 p.normal_(0.0, init_std(name, c))
             else:
@@ -259,7 +266,7 @@ def main():
     ap.add_argument("--skip-torch", action="store_true", help="reuse OUT/torch/metrics.csv")
     ap.add_argument("--skip-lmlab", action="store_true", help="reuse OUT/lmlab/metrics.csv")
     args = ap.parse_args()
-    cfg = load_config(args.config, args.set, args.threads)
+    cfg = load_config(args.config, args.set, args.threads, args.lmlab)
     torch_csv = os.path.join(args.out, "torch", "metrics.csv")
     lmlab_dir = os.path.join(args.out, "lmlab")
     if not args.skip_torch:
