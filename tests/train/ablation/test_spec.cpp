@@ -176,6 +176,23 @@ TEST(AblationDir, TheSameOutputSpeltAnotherWayIsTheSameAblation) {
   test::write_file(relative[0].dir + "/config.yaml", to_yaml(relative[0].config));
   test::write_file(abs + "/ablation.json", "{\"name\": \"mine\"}");
   EXPECT_NO_THROW(check_ablation_dir(s, absolute, abs));
+  // A run written with another spelling of its directory in train.run_dir (relative, "./", a
+  // trailing slash: as an lmlab before this normalisation stored it) is the same run...
+  const std::string rel = fs::relative(absolute[0].dir, dir.str()).string();
+  fs::current_path(dir.str());
+  for (const std::string& spelt : {rel, "./" + rel + "/", absolute[0].dir + "/"}) {
+    TrainConfig on_disk = absolute[0].config;
+    on_disk.train.run_dir = spelt;
+    test::write_file(absolute[0].dir + "/config.yaml", to_yaml(on_disk));
+    EXPECT_NO_THROW(check_ablation_dir(s, absolute, abs)) << spelt;
+  }
+  fs::current_path(cwd);
+  // ...while another directory is not.
+  TrainConfig moved = absolute[0].config;
+  moved.train.run_dir = abs + "/elsewhere";
+  test::write_file(absolute[0].dir + "/config.yaml", to_yaml(moved));
+  EXPECT_TRUE(test::ThrowsWith([&] { check_ablation_dir(s, absolute, abs); },
+                               {absolute[0].dir, "different config", "train.run_dir: "}));
 }
 
 // Every shipped spec parses and plans (all run configs valid); quick.yaml stays small.

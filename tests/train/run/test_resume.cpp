@@ -88,43 +88,105 @@ TEST(ResumeCheck, ARankCountThatCannotSplitTheBatchIsNamed) {
   EXPECT_NE(e.find("(use a rank count that divides 6)"), std::string::npos) << e;
 }
 
-}  // namespace
-// --init-from into a model the checkpoint only partly covers: the missing parameters keep their
-// init (with init_missing), the checkpoint's extra ones are listed as unused, and the notes say so.
-TEST(InitFrom, MissingKeepTheirInitUnusedAreListed) {
-  nn::ModelConfig c;
-  c.vocab_size = 7;
-  c.block_size = 4;
-  c.n_layer = 1;
-  c.n_head = 2;
-  c.n_kv_head = 2;
-  c.n_embd = 8;
-  Generator g1(1), g2(2);
-  nn::TransformerLM source(c, g1), target(c, g2);
+// A tiny model; `seed` draws its init.
+struct TinyModel {
+  explicit TinyModel(uint64_t seed) : gen(seed), model(config(), gen) {}
+  static nn::ModelConfig config() {
+    nn::ModelConfig c;
+    c.vocab_size = 7;
+    c.block_size = 4;
+    c.n_layer = 1;
+    c.n_head = 2;
+    c.n_kv_head = 2;
+    c.n_embd = 8;
+    return c;
+  }
+  std::vector<float> at(const std::string& name) const {
+    return model.state_dict().at(name).to_vector<float>();
+  }
+  Generator gen;
+  nn::TransformerLM model;
+};
+
+// A checkpoint of `source`'s parameters (with AdamW state, which is never read as a parameter).
+Checkpoint checkpoint_of(const nn::TransformerLM& source) {
   Checkpoint ckpt;
   ckpt.file.path = "c.safetensors";
+  ckpt.file.metadata["optimizer"] = "adamw";
   for (const auto& [name, t] : source.state_dict()) ckpt.file.tensors[name] = t;
-  ckpt.file.tensors.erase("blocks.0.norm1.weight");
-  ckpt.file.tensors["blocks.9.norm1.weight"] = Tensor::ones({8});
-  const std::vector<float> init =
-      target.state_dict().at("blocks.0.norm1.weight").to_vector<float>();
-  EXPECT_TRUE(test::ThrowsWith([&] { load_init_weights(ckpt, target, false); },
-                               {"c.safetensors lacks 1 parameter of this model: "
-                                "blocks.0.norm1.weight (--init-missing"}));
-  const InitFromLoad load = load_init_weights(ckpt, target, true);
-  EXPECT_EQ(load.missing, std::vector<std::string>{"blocks.0.norm1.weight"});
-  EXPECT_EQ(load.unused, std::vector<std::string>{"blocks.9.norm1.weight"});
-  EXPECT_EQ(target.state_dict().at("blocks.0.norm1.weight").to_vector<float>(), init);
-  EXPECT_EQ(target.state_dict().at("wte.weight").to_vector<float>(),
-            source.state_dict().at("wte.weight").to_vector<float>());
-  EXPECT_EQ(init_from_notes(load, "c.safetensors"),
-            "init-from: 1 parameter not in c.safetensors starts at its init: "
-            "blocks.0.norm1.weight\n"
-            "init-from: 1 parameter of c.safetensors is not in this model and is not used: "
-            "blocks.9.norm1.weight\n");
-  std::vector<std::string> ten;
-  for (int i = 0; i < 10; ++i) ten.push_back("p" + std::to_string(i));
-  EXPECT_EQ(name_list(ten), "p0, p1, p2, p3, p4, p5, p6, p7, and 2 more");
+  ckpt.file.tensors["adamw.m.wte.weight"] = Tensor::ones({1});
+  return ckpt;
 }
 
+const char* kDropped = "blocks.0.attn.wk.weight";  // drawn at random: its init depends on the seed
+
+// --init-from into a model the checkpoint only partly covers: without init_missing an error naming
+// the parameter (and the model untouched); with it the parameter keeps this model's init, every
+// other one is the checkpoint's, and the notes say which.
+TEST(InitFrom, ParametersTheCheckpointLacksKeepTheirInitWithInitMissing) {
+  const TinyModel source(1);
+  TinyModel target(2);
+  Checkpoint ckpt = checkpoint_of(source.model);
+  ASSERT_EQ(ckpt.file.tensors.erase(kDropped), 1u);
+  const std::vector<float> init = target.at(kDropped), wte = target.at("wte.weight");
+  ASSERT_NE(init, source.at(kDropped));
+  EXPECT_TRUE(test::ThrowsWith([&] { load_init_weights(ckpt, target.model, false); },
+                               {"[checkpoint] c.safetensors lacks 1 parameter of this model: " +
+                                std::string(kDropped) + " (--init-missing starts them"}));
+  EXPECT_EQ(target.at("wte.weight"), wte);  // nothing copied
+  const InitFromLoad load = load_init_weights(ckpt, target.model, true);
+  EXPECT_EQ(load.missing, std::vector<std::string>{kDropped});
+  EXPECT_TRUE(load.unused.empty());
+  EXPECT_EQ(target.at(kDropped), init);
+  for (const auto& [name, t] : source.model.state_dict())
+    EXPECT_EQ(target.at(name), name == kDropped ? init : source.at(name)) << name;
+  EXPECT_EQ(init_from_notes(load, "c.safetensors"),
+            "init-from: 1 parameter not in c.safetensors starts at its init: " +
+                std::string(kDropped) + "\n");
+}
+
+// The checkpoint's parameters the model lacks are not used, and named; its optimizer state is not
+// a parameter.
+TEST(InitFrom, TheCheckpointsExtraParametersAreNamedAsUnused) {
+  const TinyModel source(1);
+  TinyModel target(2);
+  Checkpoint ckpt = checkpoint_of(source.model);
+  ckpt.file.tensors["blocks.9.norm1.weight"] = Tensor::ones({8});
+  ckpt.file.tensors["blocks.9.norm1.bias"] = Tensor::ones({8});
+  const InitFromLoad load = load_init_weights(ckpt, target.model, false);
+  EXPECT_TRUE(load.missing.empty());
+  EXPECT_EQ(load.unused,
+            (std::vector<std::string>{"blocks.9.norm1.bias", "blocks.9.norm1.weight"}));
+  EXPECT_EQ(target.at("wte.weight"), source.at("wte.weight"));
+  EXPECT_EQ(init_from_notes(load, "c.safetensors"),
+            "init-from: 2 parameters of c.safetensors are not in this model and are not used: "
+            "blocks.9.norm1.bias, blocks.9.norm1.weight\n");
+}
+
+// Another shape is an error naming the parameter and both shapes, even with init_missing, and
+// nothing is copied.
+TEST(InitFrom, AnotherShapeIsAnErrorNamingBothShapes) {
+  const TinyModel source(1);
+  TinyModel target(2);
+  Checkpoint ckpt = checkpoint_of(source.model);
+  ckpt.file.tensors.erase(kDropped);
+  ckpt.file.tensors["wpe.weight"] = Tensor::ones({5, 8});
+  const std::vector<float> wte = target.at("wte.weight");
+  for (bool init_missing : {false, true})
+    EXPECT_TRUE(test::ThrowsWith([&] { load_init_weights(ckpt, target.model, init_missing); },
+                                 {"[checkpoint] c.safetensors: parameter 'wpe.weight' has shape "
+                                  "(5, 8) in the checkpoint but (4, 8) in the model"}));
+  EXPECT_EQ(target.at("wte.weight"), wte);
+}
+
+TEST(InitFrom, NameListsShowEightThenACount) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 10; ++i) names.push_back("p" + std::to_string(i));
+  EXPECT_EQ(name_list(names), "p0, p1, p2, p3, p4, p5, p6, p7, and 2 more");
+  names.resize(8);
+  EXPECT_EQ(name_list(names), "p0, p1, p2, p3, p4, p5, p6, p7");
+  EXPECT_EQ(name_list({"a"}), "a");
+}
+
+}  // namespace
 }  // namespace lmlab::train
