@@ -67,41 +67,23 @@ unequal.) All models: n_embd 32, n_head 4, n_layer 2, vocab 48, block_size 16, B
 Weights are random from a fixed seed, scaled so every part matters (attention is far from uniform,
 norm weights and biases are away from 1 and 0): Linear weights N(0, 1/in), embeddings N(0, 0.25^2)
 (logits of a few units, loss near 5), biases N(0, 0.1^2), norm weights 1 + N(0, 0.2^2), norm
-biases N(0, 0.1^2); the parameter's kind comes from the module that owns it (Norm, HeadRmsNorm,
-tnn.Linear, tnn.Embedding), never from its name. The draws are float32 from a torch.Generator, in
-named_parameters() order, as before the float64 switch (pinning the non-vectorised fill, below,
-moved their last bits by up to 2.5e-7 from the fixtures written before, drawn by the AVX2 fill);
-then the model becomes float64 (model.double()) and the forward, loss, backward and the AdamW
-trajectory run in float64, stored rounded to float32. The C++ test's float32 model is compared with
-those (measured: logits and loss within 6e-7 relative, gradients within 2.4e-6 of their scale, the
-AdamW losses and norms within 6e-7: at most 6% of the tolerances). A float64 gradient below
-NOISE (1e-12) of the model's largest is stored as 0: those are the gradients zero in theory (the
-key bias when nothing position-dependent acts on k: learned positions, no QK-norm) whose +-1e-17
-noise followed glibc's libm variant; every real gradient of the fixtures is above 1.8e-8 of the
-largest.
+biases N(0, 0.1^2); a parameter's kind comes from the module that owns it, never from its name.
+The draws are float32 (a torch.Generator, named_parameters() order); then the model becomes float64
+and the forward, loss, backward and AdamW trajectory run in float64, stored rounded to float32
+(lmlab's float32 model lands within 6% of the C++ test's tolerances). A float64 gradient below
+NOISE (1e-12) of the model's largest is stored as 0: the gradients zero in theory (the key bias with
+learned positions and no QK-norm), whose +-1e-17 noise followed glibc's libm; real gradients of the
+fixtures are all above 1.8e-8 of the largest.
 
 Reproducible bytes: before torch is imported the script sets ATEN_CPU_CAPABILITY=default (torch's
-non-vectorised CPU kernels; torch 1.13 honours it: torch.__config__.show() says "CPU capability
-usage: NO AVX", and with AVX2 or AVX-512 dispatch the float32 torch.randn fill draws other last
-bits, which changes every file) and, on a CPU with AVX2 + FMA, OPENBLAS_CORETYPE=Haswell (the
-float64 GEMMs); main() sets one torch thread and deterministic algorithms. Checked with Debian 12's
-torch 1.13.1, OpenBLAS 0.3.21 (pthread) and glibc 2.36 on an AMD EPYC with AVX-512 (2 cores), by
-`cmp` of all 10 files against a plain run:
-  - the script run with, in its environment, ATEN_CPU_CAPABILITY=avx2 or avx512,
-    OPENBLAS_CORETYPE=SkylakeX or Zen, OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / MKL_NUM_THREADS 1
-    or 2, or GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-FMA,-AVX512F (glibc's libm then takes its
-    non-FMA exp/log/tanh, as on an older CPU): identical, all 10 files;
-  - the module driven without its pins: 2 torch threads with 2 OpenBLAS threads, OpenBLAS core
-    Zen / SkylakeX / Sandybridge / Prescott / auto-detected: identical; ATEN_CPU_CAPABILITY=avx2
-    or avx512 changes all 10 files, through the float32 draws only (with the draws made in float64,
-    default / avx2 / avx512 wrote identical files).
-Before the noise flush, the libm variant (GLIBC_TUNABLES above) changed 2 files and the OpenBLAS
-cores SkylakeX / Sandybridge / Prescott 3, only in those +-1e-17 key-bias gradients. Not checked:
-an Intel CPU (the pinned kernels are the same code there, so the bytes should agree), and another
-torch, OpenBLAS or glibc than Debian 12's, or another BLAS behind torch (the script warns when
-torch's BLAS is not OpenBLAS or the CPU lacks AVX2/FMA): those may move a float64 result by a few
-ulps, which changes a stored float32 only when it lies that close to a float32 rounding boundary
-(not seen in any run above; the C++ test's tolerances absorb it).
+non-vectorised CPU kernels: with AVX2 / AVX-512 dispatch the float32 torch.randn fill draws other
+last bits) and, on a CPU with AVX2 + FMA, OPENBLAS_CORETYPE=Haswell (the float64 GEMMs); main() sets
+one torch thread and deterministic algorithms. With Debian 12's torch 1.13.1, OpenBLAS 0.3.21 and
+glibc 2.36 on an AMD EPYC, runs with ATEN_CPU_CAPABILITY avx2 / avx512, OPENBLAS_CORETYPE SkylakeX
+/ Zen, 1-2 threads or glibc's non-FMA libm (GLIBC_TUNABLES=glibc.cpu.hwcaps=-AVX2,-FMA,-AVX512F)
+wrote cmp-identical files, all 10 (before the noise flush, the libm variant changed 2 and three
+OpenBLAS cores 3). Not checked: an Intel CPU, another torch / OpenBLAS / glibc, or another BLAS behind
+torch (the script warns); docs/checkpoint.md ("The PyTorch parity fixtures") says what may differ.
 Needs only torch (and the numpy it ships with); the safetensors writer is json + struct here.
 """
 import argparse
