@@ -1,6 +1,7 @@
 // Layer benchmarks (Google Benchmark): fused RMSNorm vs fused LayerNorm, forward + backward, at
-// the (B*T, C) sizes of issue 3 and at QK-norm's short rows (a head's 24 or 64 values), and causal attention forward + backward for n_kv_head in
-// {n_head, 2, 1}. How to run them and the numbers measured: docs/PERFORMANCE.md.
+// the (B*T, C) sizes of issue 3 and at QK-norm's short rows (a head's 24 or 64 values), and causal
+// attention forward + backward for n_kv_head in {n_head, 2, 1}. How to run them and the numbers
+// measured: docs/PERFORMANCE.md.
 #include <benchmark/benchmark.h>
 
 #include "autograd/ops.h"
