@@ -1,4 +1,5 @@
-// TokenDataset: the train/val split, seeded batch sampling and whole-split evaluation windows.
+// TokenDataset: the train/val split, seeded batch sampling and whole-split evaluation windows, over
+// int32 tokens in memory or mapped token files.
 #include "data/dataset.h"
 
 #include <algorithm>
@@ -23,18 +24,76 @@ void check_split(const char* split, int64_t n, int64_t T) {
          std::to_string(T) + " needs at least " + std::to_string(T + 1));
 }
 
+// n_train = floor(n * (1 - val_fraction)); `of` names a mapped file in the message ("" in memory).
+int64_t split_point(int64_t n, double val_fraction, const std::string& of) {
+  if (!(val_fraction > 0 && val_fraction < 1))
+    fail("val_fraction must be in (0, 1), got " + std::to_string(val_fraction));
+  const int64_t n_train = int64_t(std::floor(double(n) * (1 - val_fraction)));
+  if (n_train < 1 || n_train >= n)
+    fail("cannot split " + std::to_string(n) + " tokens" + of + " with val_fraction " +
+         std::to_string(val_fraction) + ": the train split gets " + std::to_string(n_train) +
+         " and the val split " + std::to_string(n - n_train) + " (each needs at least 1)");
+  return n_train;
+}
+
+// Prepared train and val files must come from one vocabulary and tokenizer when both say.
+void check_same_source(const TokenFile& train, const TokenFile& val) {
+  if (!train.meta() || !val.meta()) return;
+  const TokenMeta &a = *train.meta(), &b = *val.meta();
+  if (a.vocab_size != b.vocab_size || a.tokenizer.checksum != b.tokenizer.checksum)
+    fail(train.path() + " and " + val.path() + " were tokenized differently: vocab_size " +
+         std::to_string(a.vocab_size) + " vs " + std::to_string(b.vocab_size) + ", tokenizer " +
+         a.tokenizer.name + " (" + format_checksum(a.tokenizer.checksum) + ") vs " +
+         b.tokenizer.name + " (" + format_checksum(b.tokenizer.checksum) + ")");
+}
+
 }  // namespace
+
+int64_t train_split_size(int64_t n, double val_fraction) {
+  return split_point(n, val_fraction, "");
+}
 
 TokenDataset::TokenDataset(std::vector<int32_t> tokens, double val_fraction)
     : tokens_(std::move(tokens)) {
-  if (!(val_fraction > 0 && val_fraction < 1))
-    fail("val_fraction must be in (0, 1), got " + std::to_string(val_fraction));
-  const int64_t n = size();
-  n_train_ = int64_t(std::floor(double(n) * (1 - val_fraction)));
-  if (n_train_ < 1 || n_train_ >= n)
-    fail("cannot split " + std::to_string(n) + " tokens with val_fraction " +
-         std::to_string(val_fraction) + ": the train split gets " + std::to_string(n_train_) +
-         " and the val split " + std::to_string(n - n_train_) + " (each needs at least 1)");
+  n_train_ = split_point(int64_t(tokens_.size()), val_fraction, "");
+  n_val_ = int64_t(tokens_.size()) - n_train_;
+}
+
+TokenDataset::TokenDataset(TokenFile train, TokenFile val)
+    : train_file_(std::make_shared<const TokenFile>(std::move(train))),
+      val_file_(std::make_shared<const TokenFile>(std::move(val))),
+      n_train_(train_file_->size()),
+      n_val_(val_file_->size()) {
+  if (n_train_ < 1 || n_val_ < 1) fail("a mapped split needs an open token file (moved from?)");
+  check_same_source(*train_file_, *val_file_);
+}
+
+TokenDataset::TokenDataset(TokenFile tokens, double val_fraction)
+    : train_file_(std::make_shared<const TokenFile>(std::move(tokens))), val_file_(train_file_) {
+  n_train_ = split_point(train_file_->size(), val_fraction, " of " + train_file_->path());
+  n_val_ = train_file_->size() - n_train_;
+  val_begin_ = n_train_;
+}
+
+const std::vector<int32_t>& TokenDataset::in_memory(const char* accessor) const {
+  if (mapped())
+    fail(std::string(accessor) + " needs an in-memory dataset; this one is mapped from " +
+         train_file_->path() + " (use read_train / read_val)");
+  return tokens_;
+}
+
+void TokenDataset::read_train(int64_t start, int64_t n, int32_t* out) const {
+  if (mapped())
+    train_file_->read(start, n, out);
+  else
+    std::copy_n(tokens_.data() + start, n, out);
+}
+
+void TokenDataset::read_val(int64_t start, int64_t n, int32_t* out) const {
+  if (mapped())
+    val_file_->read(val_begin_ + start, n, out);
+  else
+    std::copy_n(tokens_.data() + n_train_ + start, n, out);
 }
 
 void TokenDataset::check_block_size(int64_t T) const {
@@ -55,8 +114,8 @@ Batch TokenDataset::sample_batch(int64_t B, int64_t T, Generator& gen) const {
   for (int64_t b = 0; b < B; ++b) {
     const double u = uniform01(random_bits(gen.seed(), first + uint64_t(b)));
     const int64_t start = std::min(int64_t(u * double(range)), range - 1);
-    std::copy_n(tokens_.data() + start, T, x + b * T);
-    std::copy_n(tokens_.data() + start + 1, T, y + b * T);
+    read_train(start, T, x + b * T);
+    read_train(start + 1, T, y + b * T);
   }
   return batch;
 }
@@ -104,9 +163,9 @@ EvalBatch TokenDataset::eval_batch(int64_t B, int64_t T, int64_t index) const {
   int32_t* x = batch.x.data<int32_t>();
   int32_t* y = batch.y.data<int32_t>();
   for (int64_t w = 0; w < batch.count; ++w) {
-    const int32_t* src = val_data() + first_start + w * T;
-    std::copy_n(src, batch.length, x + w * batch.length);
-    std::copy_n(src + 1, batch.length, y + w * batch.length);
+    const int64_t start = first_start + w * T;
+    read_val(start, batch.length, x + w * batch.length);
+    read_val(start + 1, batch.length, y + w * batch.length);
   }
   return batch;
 }

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "train/io/atomic_write.h"
+#include "data/atomic_write.h"
 #include "train/io/plot.h"
 
 namespace lmlab::train {
@@ -282,15 +282,15 @@ std::string write_ablation_report(const AblationSpec& spec, const std::vector<Ab
   for (const AblationVariant& v : spec.variants)
     variants.push_back(summarise(v, override_strings(spec, v), read_runs(v.name, runs, out)));
   const std::vector<Comparison> comparisons = compare(variants, spec.baseline, spec.metric);
-  write_file_atomic(out + "/summary.json", summary_json(spec, variants, comparisons).dump(2) + "\n",
-                    "ablate");
+  data::write_file_atomic(out + "/summary.json",
+                          summary_json(spec, variants, comparisons).dump(2) + "\n", "ablate");
   // The plots read summary.json: drawn after it is written, before report.md embeds them.
   ReportPlots plots;
   plots.drawn = draw_plots && run_plot_tool("plot_ablation.py", {out}, &plots.command);
   if (plots.drawn) plots.sweeps = sweep_figures(out);
   if (!draw_plots) plots.command = "/usr/bin/python3 tools/plot_ablation.py " + out;
   const std::string path = out + "/report.md";
-  write_file_atomic(path, report_markdown(spec, variants, comparisons, out, plots), "ablate");
+  data::write_file_atomic(path, report_markdown(spec, variants, comparisons, out, plots), "ablate");
   return path;
 }
 

@@ -21,12 +21,12 @@
 #include <thread>
 
 #include "autograd/error.h"
+#include "data/atomic_write.h"
 #include "data/read_file.h"
 #include "train/ablation/pool.h"
 #include "train/ablation/progress.h"
 #include "train/ablation/report.h"
 #include "train/common/signal_scope.h"
-#include "train/io/atomic_write.h"
 
 namespace lmlab::train {
 
@@ -168,8 +168,9 @@ void prepare_ablation_dir(const AblationSpec& spec, const std::vector<AblationRu
   fs::create_directories(out, ec);
   if (ec) throw Error("[ablate] cannot create " + out + ": " + ec.message());
   nlohmann::json meta{{"name", spec.name}, {"spec", spec.source}, {"base", spec.base}};
-  write_file_atomic(out + "/ablation.json", meta.dump(2) + "\n", "ablate");
-  if (!spec.source.empty()) write_file_atomic(out + "/spec.yaml", read_text(spec.source), "ablate");
+  data::write_file_atomic(out + "/ablation.json", meta.dump(2) + "\n", "ablate");
+  if (!spec.source.empty())
+    data::write_file_atomic(out + "/spec.yaml", read_text(spec.source), "ablate");
 }
 
 namespace {
@@ -301,8 +302,8 @@ void AblationLoop::record(const ChildPool::Exited& child) {
 std::string AblationLoop::failure(const AblationRun& r, int code) {
   ++failed_;
   const std::string log = r.dir + "/train.log";
-  write_file_atomic(r.dir + "/error.txt",
-                    "exit code " + std::to_string(code) + "\n" + log_tail(log, 20), "ablate");
+  data::write_file_atomic(r.dir + "/error.txt",
+                          "exit code " + std::to_string(code) + "\n" + log_tail(log, 20), "ablate");
   return "FAILED (exit " + std::to_string(code) + "); see " + log + ":\n" + log_tail(log, 5);
 }
 

@@ -48,7 +48,7 @@ double rewind_csv(const std::string& path, int64_t keep_below, const std::string
       elapsed = std::stod(line.substr(line.rfind(',') + 1));
     }
   }
-  write_file_atomic(path, kept);
+  data::write_file_atomic(path, kept);
   return elapsed;
 }
 

@@ -1,11 +1,11 @@
 // Files of a run directory (the trainer's and the ablation runner's): the writability check a run
 // starts with, and the CSV logs a resumed run continues. Whole files are written with
-// write_file_atomic (train/atomic_write.h).
+// write_file_atomic (data/atomic_write.h).
 #pragma once
 #include <cstdint>
 #include <string>
 
-#include "train/io/atomic_write.h"
+#include "data/atomic_write.h"
 
 namespace lmlab::train {
 

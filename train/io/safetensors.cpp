@@ -1,5 +1,5 @@
 // safetensors reading (with full validation of the header against the file) and writing (through
-// the one atomic write, train/atomic_write.h).
+// the one atomic write, data/atomic_write.h).
 #include "train/io/safetensors.h"
 
 #include <algorithm>
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "autograd/tape.h"
-#include "train/io/atomic_write.h"
+#include "data/atomic_write.h"
 
 namespace lmlab::train {
 
@@ -224,9 +224,9 @@ void save_safetensors(const std::string& path, const SafeTensors& st) {
   text.append((8 - text.size() % 8) % 8, ' ');
   const uint64_t header_len = text.size();
 
-  write_file_atomic(
+  data::write_file_atomic(
       path,
-      [&](const ByteSink& sink) {
+      [&](const data::ByteSink& sink) {
         sink(&header_len, 8);
         sink(text.data(), text.size());
         for (const Tensor& c : data) sink(c.raw_data(), size_t(c.numel()) * dtype_size(c.dtype()));

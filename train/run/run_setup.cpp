@@ -120,7 +120,7 @@ void Run::restore() {
 // config.yaml, and the CSV logs rewound to the resumed step (rank 0 only).
 void Run::open_logs() {
   if (!writer_) return;
-  write_file_atomic(dir_ + "/config.yaml", to_yaml(cfg_));
+  data::write_file_atomic(dir_ + "/config.yaml", to_yaml(cfg_));
   std::error_code ec;
   fs::remove(dir_ + "/diverged.json", ec);
   fs::remove(dir_ + "/result.json", ec);

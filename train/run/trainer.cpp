@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "autograd/threads.h"
+#include "data/atomic_write.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
 #include "optim/adamw.h"
@@ -26,7 +27,6 @@
 #include "train/common/signal_scope.h"
 #include "train/common/stats.h"
 #include "train/dist/distributed.h"
-#include "train/io/atomic_write.h"
 #include "train/io/checkpoint.h"
 #include "train/run/diagnostics.h"
 #include "train/run/run.h"
@@ -303,7 +303,7 @@ void Run::diverge(int64_t step, const std::string& what) {
   j["reason"] = "non-finite " + what;
   j["last_finite_loss"] =
       std::isfinite(last_loss_) ? nlohmann::ordered_json(last_loss_) : nlohmann::ordered_json();
-  if (writer_) write_file_atomic(dir_ + "/diverged.json", j.dump(2) + "\n");
+  if (writer_) data::write_file_atomic(dir_ + "/diverged.json", j.dump(2) + "\n");
   if (tty_) std::cout << "\n";
   if (writer_)
     std::cerr << "train: " << dir_ << " diverged at step " << step << ": non-finite " << what
@@ -350,7 +350,7 @@ void Run::write_result() const {
     j["last_finite_loss"] =
         std::isfinite(last_loss_) ? nlohmann::json(last_loss_) : nlohmann::json();
   }
-  write_file_atomic(dir_ + "/result.json", j.dump(2) + "\n");
+  data::write_file_atomic(dir_ + "/result.json", j.dump(2) + "\n");
 }
 
 // After the last step (or a signal): the final validation loss of a resumed, already finished
@@ -372,7 +372,7 @@ TrainResult Run::finish() {
     so.tokens = rc_.sample_tokens;
     so.seed = uint64_t(rc_.seed);
     SampleResult s = generate(*model_, sample_prompt_, so);
-    write_file_atomic(dir_ + "/sample.txt", rc_.sample_prompt + tok_->decode(s.ids) + "\n");
+    data::write_file_atomic(dir_ + "/sample.txt", rc_.sample_prompt + tok_->decode(s.ids) + "\n");
   }
   if (!quiet_)
     std::cout << "train: done: " << r.steps << " steps, val loss " << r.final_val_loss << " (best "

@@ -1,17 +1,17 @@
-// The one atomic write of train/ (train/io/atomic_write.h): whole files or nothing.
+// The one atomic write of train/ (data/atomic_write.h): whole files or nothing.
 #include <gtest/gtest.h>
 
 #include <csignal>
 #include <filesystem>
 #include <stdexcept>
 
+#include "data/atomic_write.h"
 #include "tests/test_util.h"
 #include "tests/train/cli_util.h"
-#include "train/io/atomic_write.h"
 
 namespace lmlab::test {
 namespace {
-using namespace lmlab::train;
+using namespace lmlab::data;
 
 // Regular files in dir whose names contain ".tmp".
 size_t temp_files(const std::string& dir) {
@@ -24,11 +24,11 @@ size_t temp_files(const std::string& dir) {
 TEST(AtomicWrite, WritesAndReplacesAWholeFile) {
   TempDir dir("atomic");
   const std::string path = dir / "a.txt";
-  write_file_atomic(path, "first\n");
+  data::write_file_atomic(path, "first\n");
   EXPECT_EQ(read_file(path), "first\n");
-  write_file_atomic(
+  data::write_file_atomic(
       path,
-      [](const ByteSink& sink) {
+      [](const data::ByteSink& sink) {
         sink("sec", 3);
         sink("ond\n", 4);
       },
@@ -41,10 +41,10 @@ TEST(AtomicWrite, WritesAndReplacesAWholeFile) {
 TEST(AtomicWrite, AFailingProducerLeavesTheOldFile) {
   TempDir dir("atomic");
   const std::string path = dir / "a.txt";
-  write_file_atomic(path, "old\n");
-  EXPECT_THROW(write_file_atomic(
+  data::write_file_atomic(path, "old\n");
+  EXPECT_THROW(data::write_file_atomic(
                    path,
-                   [](const ByteSink& sink) {
+                   [](const data::ByteSink& sink) {
                      sink("half", 4);
                      throw std::runtime_error("producer failed");
                    },
@@ -57,7 +57,7 @@ TEST(AtomicWrite, AFailingProducerLeavesTheOldFile) {
 TEST(AtomicWrite, AMissingDirectoryNamesTheFile) {
   TempDir dir("atomic");
   const std::string path = dir / "no/such/dir/a.txt";
-  EXPECT_TRUE(ThrowsWith([&] { write_file_atomic(path, "x", "report"); },
+  EXPECT_TRUE(ThrowsWith([&] { data::write_file_atomic(path, "x", "report"); },
                          {"[report]", "cannot create", path + ".tmp.", "No such file"}));
 }
 
