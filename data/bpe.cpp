@@ -490,39 +490,8 @@ std::string Bpe::decode_bytes(const std::vector<int32_t>& ids) const {
   return out;
 }
 
-namespace {
-
-// The length of the maximal ill-formed subsequence at s[i] (where decoding failed): the longest
-// prefix, 1 to 3 bytes, that is the start of some well-formed character, else 1 (Unicode's "best
-// practice for U+FFFD substitution", which Python's errors="replace" follows).
-size_t ill_formed_length(std::string_view s, size_t i) {
-  size_t length = 1;
-  for (size_t k = 2; k <= 3 && i + k <= s.size(); ++k) {
-    const utf8::Char c = utf8::decode_at(s.substr(0, i + k), i);
-    if (!c.problem || std::strcmp(c.problem, "unexpected end of data") != 0) break;
-    length = k;
-  }
-  return length;
-}
-
-}  // namespace
-
 std::string Bpe::decode(const std::vector<int32_t>& ids) const {
-  const std::string bytes = decode_bytes(ids);
-  if (!utf8::first_problem(bytes)) return bytes;
-  std::string out;
-  out.reserve(bytes.size() + 16);
-  for (size_t i = 0; i < bytes.size();) {
-    const utf8::Char c = utf8::decode_at(bytes, i);
-    if (c.problem) {
-      out += "\xEF\xBF\xBD";  // U+FFFD
-      i += ill_formed_length(bytes, i);
-    } else {
-      out.append(bytes, i, size_t(c.length));
-      i += size_t(c.length);
-    }
-  }
-  return out;
+  return utf8::replace_invalid(decode_bytes(ids));
 }
 
 int64_t Bpe::vocab_size() const { return int64_t(model_->tokens.size()); }
@@ -533,6 +502,10 @@ int32_t Bpe::special_id(std::string_view text) const {
   for (const auto& [s, id] : model_->special_texts)
     if (s == text) return id;
   return -1;
+}
+
+bool Bpe::is_special(int32_t id) const {
+  return std::binary_search(model_->specials.begin(), model_->specials.end(), id);
 }
 
 const std::string& Bpe::token_bytes(int32_t id) const {

@@ -89,6 +89,8 @@ class Bpe {
   int64_t merge_count() const;  // ranked tokens made of two others
   // The id of a special token (e.g. kEndOfText), or -1 when this vocabulary has none by that name.
   int32_t special_id(std::string_view text) const;
+  // Whether `id` is a special token (such as <|endoftext|>).
+  bool is_special(int32_t id) const;
   // The bytes of token `id` (a special token: its text); throws when out of range.
   const std::string& token_bytes(int32_t id) const;
   // Where it came from (the path loaded, or "a tokenizer trained to 4096 tokens"), for errors.

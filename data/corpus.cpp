@@ -62,6 +62,7 @@ Corpus read_corpus(const std::string& path) {
     if (corpus.text.empty()) fail(path + " is empty");
     check_text(corpus.text, path);
     corpus.files.push_back(path);
+    corpus.starts.push_back(0);
     return corpus;
   }
 
@@ -84,6 +85,7 @@ Corpus read_corpus(const std::string& path) {
   for (const fs::path& file : files) {
     std::string text = read_file(file);
     check_text(text, file.string());
+    corpus.starts.push_back(corpus.text.size());
     corpus.text += text;
     corpus.files.push_back(file.string());
   }

@@ -13,6 +13,7 @@ inline constexpr const char* kDefaultCorpusPath = "/usr/share/games/fortunes";
 struct Corpus {
   std::string text;
   std::vector<std::string> files;    // read, in order (byte-wise sorted by file name)
+  std::vector<size_t> starts;        // where each file's text begins in `text`
   std::vector<std::string> skipped;  // directory entries passed over (symlinks, .dat, dirs, ...)
 };
 

@@ -73,6 +73,13 @@ Tokenizer Tokenizer::bytes() {
   return t;
 }
 
+Tokenizer Tokenizer::from_bpe(Bpe model) {
+  Tokenizer t;
+  t.kind_ = "bpe";
+  t.bpe_ = std::move(model);
+  return t;
+}
+
 Tokenizer Tokenizer::make(const std::string& kind, const std::string& text) {
   if (kind == "char") return chars(text);
   if (kind == "byte") return bytes();
@@ -84,9 +91,13 @@ void Tokenizer::build_index() {
   for (size_t id = 0; id < vocab_.size(); ++id) index_[vocab_[id]] = int32_t(id);
 }
 
-int64_t Tokenizer::vocab_size() const { return kind_ == "byte" ? 256 : int64_t(vocab_.size()); }
+int64_t Tokenizer::vocab_size() const {
+  if (bpe_) return bpe_->vocab_size();
+  return kind_ == "byte" ? 256 : int64_t(vocab_.size());
+}
 
 std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
+  if (bpe_) return bpe_->encode_parallel(text);
   std::vector<int32_t> ids;
   if (kind_ == "byte") {
     ids.reserve(text.size());
@@ -111,7 +122,37 @@ std::vector<int32_t> Tokenizer::encode(const std::string& text) const {
   return ids;
 }
 
+std::vector<int32_t> Tokenizer::encode_corpus(const Corpus& corpus) const {
+  const int32_t eot = bpe_ ? bpe_->special_id(Bpe::kEndOfText) : -1;
+  if (eot < 0 || corpus.starts.size() < 2) return encode(corpus.text);
+  std::vector<int32_t> ids;
+  for (size_t f = 0; f < corpus.starts.size(); ++f) {
+    const size_t end = f + 1 < corpus.starts.size() ? corpus.starts[f + 1] : corpus.text.size();
+    if (f > 0) ids.push_back(eot);
+    const std::vector<int32_t> doc = bpe_->encode_parallel(
+        std::string_view(corpus.text).substr(corpus.starts[f], end - corpus.starts[f]));
+    ids.insert(ids.end(), doc.begin(), doc.end());
+  }
+  return ids;
+}
+
 std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  if (bpe_) return bpe_->decode(ids);
+  return decode_bytes(ids);
+}
+
+int64_t Tokenizer::text_bytes(int32_t id) const {
+  if (id < 0 || id >= vocab_size())
+    fail("id " + std::to_string(id) + " is out of range [0, " + std::to_string(vocab_size()) +
+         ") of the " + kind_ + " vocabulary");
+  if (bpe_) return bpe_->is_special(id) ? 0 : int64_t(bpe_->token_bytes(id).size());
+  if (kind_ == "byte") return 1;
+  const char32_t cp = vocab_[size_t(id)];
+  return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+std::string Tokenizer::decode_bytes(const std::vector<int32_t>& ids) const {
+  if (bpe_) return bpe_->decode_bytes(ids);
   const int64_t V = vocab_size();
   std::string out;
   out.reserve(ids.size());
@@ -139,6 +180,7 @@ std::string Tokenizer::serialize() const {
   j["kind"] = kind_;
   j["vocab_size"] = vocab_size();
   if (kind_ == "char") j["vocab"] = vocab_string();
+  if (bpe_) j["tokenizer_json"] = bpe_->to_json();
   return j.dump();
 }
 
@@ -169,8 +211,14 @@ Tokenizer Tokenizer::from_serialized(const std::string& serialized) {
         fail("corrupt serialized tokenizer: the vocabulary is not sorted and unique at character " +
              std::to_string(i));
     t.build_index();
+  } else if (kind == "bpe") {
+    if (!j.contains("tokenizer_json") || !j["tokenizer_json"].is_string())
+      fail("corrupt serialized tokenizer: a bpe tokenizer needs a \"tokenizer_json\" string");
+    t = from_bpe(
+        Bpe::from_json(j["tokenizer_json"].get<std::string>(), "the serialized tokenizer"));
   } else {
-    fail("corrupt serialized tokenizer: unknown kind \"" + kind + "\" (expected char or byte)");
+    fail("corrupt serialized tokenizer: unknown kind \"" + kind +
+         "\" (expected char, byte or bpe)");
   }
   if (t.vocab_size() != size)
     fail("corrupt serialized tokenizer: vocab_size is " + std::to_string(size) + " but the " +

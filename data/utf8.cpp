@@ -3,6 +3,7 @@
 
 #include <cassert>
 #include <cstdio>
+#include <cstring>
 
 namespace lmlab::data::utf8 {
 
@@ -92,6 +93,63 @@ std::string code_point_name(char32_t cp) {
   char buf[16];
   std::snprintf(buf, sizeof(buf), "U+%04X", unsigned(cp));
   return buf;
+}
+
+namespace {
+
+// The length of the maximal ill-formed subsequence at s[i] (where decoding failed): the longest
+// prefix, 1 to 3 bytes, that is the start of some well-formed character, else 1.
+size_t ill_formed_length(std::string_view s, size_t i) {
+  size_t length = 1;
+  for (size_t k = 2; k <= 3 && i + k <= s.size(); ++k) {
+    const Char c = decode_at(s.substr(0, i + k), i);
+    if (!c.problem || std::strcmp(c.problem, "unexpected end of data") != 0) break;
+    length = k;
+  }
+  return length;
+}
+
+}  // namespace
+
+std::string replace_invalid(std::string_view bytes) {
+  if (!first_problem(bytes)) return std::string(bytes);
+  std::string out;
+  out.reserve(bytes.size() + 16);
+  for (size_t i = 0; i < bytes.size();) {
+    const Char c = decode_at(bytes, i);
+    if (c.problem) {
+      out += "\xEF\xBF\xBD";  // U+FFFD
+      i += ill_formed_length(bytes, i);
+    } else {
+      out.append(bytes, i, size_t(c.length));
+      i += size_t(c.length);
+    }
+  }
+  return out;
+}
+
+std::string Stream::push(std::string_view bytes) {
+  pending_ += bytes;
+  // Hold back a tail that is the start of a character still missing bytes (at most 3 bytes).
+  const size_t n = pending_.size();
+  size_t keep = n;
+  for (size_t i = n > 3 ? n - 3 : 0; i < n; ++i) {
+    const Char c = decode_at(pending_, i);
+    if (c.problem && std::strcmp(c.problem, "unexpected end of data") == 0 &&
+        ill_formed_length(pending_, i) == n - i) {
+      keep = i;
+      break;
+    }
+  }
+  std::string out = replace_invalid(std::string_view(pending_).substr(0, keep));
+  pending_.erase(0, keep);
+  return out;
+}
+
+std::string Stream::finish() {
+  std::string out = replace_invalid(pending_);
+  pending_.clear();
+  return out;
 }
 
 }  // namespace lmlab::data::utf8

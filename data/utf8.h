@@ -30,6 +30,25 @@ std::optional<Problem> first_problem(std::string_view s);
 // "invalid byte 0xff at offset 1234 (invalid start byte)".
 std::string describe(const Problem& p);
 
+// `bytes` with each maximal ill-formed subsequence replaced by U+FFFD (Unicode's "best practice
+// for U+FFFD substitution", what Python's errors="replace" and tiktoken's decode do): valid UTF-8.
+std::string replace_invalid(std::string_view bytes);
+
+// Bytes that arrive piece by piece (tokens being generated) turned into text to print as they
+// come: a character whose bytes are split between two pieces is held back until it is whole, so
+// a screen never shows half of one; ill-formed bytes show as U+FFFD. The concatenation of every
+// push() and finish() is replace_invalid(all the bytes).
+class Stream {
+ public:
+  // Appends `bytes`; returns what can be shown now.
+  std::string push(std::string_view bytes);
+  // The held-back end (an unfinished character becomes U+FFFD); the stream is then empty.
+  std::string finish();
+
+ private:
+  std::string pending_;
+};
+
 // Appends the UTF-8 encoding of a valid code point (not a surrogate, <= U+10FFFF).
 void append(std::string& out, char32_t code_point);
 // "U+00E9".

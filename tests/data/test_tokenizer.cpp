@@ -135,5 +135,60 @@ TEST(TokenizerErrors, CorruptSerialization) {
         << s;
 }
 
+TEST(Tokenizer, BpeEncodesDecodesAndSerializesWhole) {
+  const std::string corpus = "the cat sat on the mat. the cat ate the rat. ";
+  const Tokenizer t = Tokenizer::from_bpe(Bpe::train(corpus + corpus, 300));
+  EXPECT_EQ(t.kind(), "bpe");
+  EXPECT_EQ(t.vocab_size(), t.bpe()->vocab_size());
+  const std::vector<int32_t> ids = t.encode("the rat sat");
+  EXPECT_LT(ids.size(), 11u);  // merges made it shorter than its bytes
+  EXPECT_EQ(t.decode(ids), "the rat sat");
+  const Tokenizer back = Tokenizer::from_serialized(t.serialize());
+  EXPECT_EQ(back, t);
+  EXPECT_EQ(back.encode("the mat"), t.encode("the mat"));
+  // A corrupt embedded tokenizer.json is named as such.
+  EXPECT_TRUE(ThrowsWith(
+      [] { Tokenizer::from_serialized(R"({"kind":"bpe","vocab_size":300,"tokenizer_json":"{"})"); },
+      {"the serialized tokenizer"}));
+  EXPECT_TRUE(ThrowsWith([] { Tokenizer::from_serialized(R"({"kind":"bpe","vocab_size":300})"); },
+                         {"needs a \"tokenizer_json\" string"}));
+}
+
+TEST(Tokenizer, TextBytesCountUtf8BytesAndNothingForSpecialTokens) {
+  const Tokenizer c = Tokenizer::chars("aé世😀");
+  EXPECT_EQ(c.text_bytes(0), 1);
+  EXPECT_EQ(c.text_bytes(1), 2);
+  EXPECT_EQ(c.text_bytes(2), 3);
+  EXPECT_EQ(c.text_bytes(3), 4);
+  EXPECT_EQ(Tokenizer::bytes().text_bytes(200), 1);
+  const Tokenizer b = Tokenizer::from_bpe(Bpe::train("hello hello hello world world", 270));
+  const int32_t eot = b.bpe()->special_id(Bpe::kEndOfText);
+  ASSERT_GE(eot, 0);
+  EXPECT_EQ(b.text_bytes(eot), 0);
+  for (int32_t id = 0; id < eot; ++id)
+    EXPECT_EQ(b.text_bytes(id), int64_t(b.bpe()->token_bytes(id).size())) << id;
+  EXPECT_TRUE(ThrowsWith([&] { b.text_bytes(int32_t(b.vocab_size())); }, {"out of range"}));
+}
+
+TEST(Tokenizer, BpeJoinsTheFilesOfACorpusWithEndOfText) {
+  Corpus corpus;
+  corpus.text = "one fish two fish";
+  corpus.files = {"a", "b"};
+  corpus.starts = {0, 9};  // "one fish " | "two fish"
+  const Tokenizer t = Tokenizer::from_bpe(Bpe::train("one fish two fish red fish", 280));
+  const int32_t eot = t.bpe()->special_id(Bpe::kEndOfText);
+  std::vector<int32_t> want = t.encode("one fish ");
+  want.push_back(eot);
+  const std::vector<int32_t> second = t.encode("two fish");
+  want.insert(want.end(), second.begin(), second.end());
+  EXPECT_EQ(t.encode_corpus(corpus), want);
+  // char and byte tokenizers read the text as it is (no separator token exists)
+  const Tokenizer c = Tokenizer::chars(corpus.text);
+  EXPECT_EQ(c.encode_corpus(corpus), c.encode(corpus.text));
+  // decode_bytes keeps a character cut between ids; decode replaces it
+  const Tokenizer by = Tokenizer::bytes();
+  EXPECT_EQ(by.decode_bytes({0xC3}), "\xC3");
+}
+
 }  // namespace
 }  // namespace lmlab::data

@@ -1,6 +1,8 @@
-// Strict UTF-8 decoding: every boundary of Table 3-7, the malformed forms, and bounds at the end.
+// Strict UTF-8 decoding: every boundary of Table 3-7, the malformed forms, and bounds at the end;
+// U+FFFD replacement and the stream that never shows half a character.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -69,6 +71,52 @@ TEST(Utf8, TruncatedSequenceNeverReadsPastTheView) {
   ASSERT_TRUE(p.has_value());
   EXPECT_EQ(p->offset, 1u);
   EXPECT_EQ(utf8::describe(*p), "invalid byte 0xe4 at offset 1 (unexpected end of data)");
+}
+
+TEST(Utf8, ReplaceInvalidFollowsPythonsErrorsReplace) {
+  // bytes.decode("utf-8", errors="replace") of each, in Python 3.11
+  EXPECT_EQ(utf8::replace_invalid("ok \xC3\xA9"), "ok \xC3\xA9");
+  EXPECT_EQ(utf8::replace_invalid(std::string("a\xFF") + "b"), std::string("a\xEF\xBF\xBD") + "b");
+  // a cut 3-byte character is one U+FFFD (maximal subpart), a lone continuation byte one each
+  EXPECT_EQ(utf8::replace_invalid("\xE2\x82x"), "\xEF\xBF\xBDx");
+  EXPECT_EQ(utf8::replace_invalid("\x80\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(utf8::replace_invalid("\xF0\x9F\x98"), "\xEF\xBF\xBD");
+  EXPECT_EQ(utf8::replace_invalid("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+TEST(Utf8, StreamHoldsBackACharacterSplitBetweenPieces) {
+  utf8::Stream s;
+  EXPECT_EQ(s.push("h\xC3"), "h");  // the first byte of é waits
+  EXPECT_EQ(s.push("\xA9 \xF0\x9F"), "\xC3\xA9 ");
+  EXPECT_EQ(s.push("\x98"), "");
+  EXPECT_EQ(s.push("\x80!"), "\xF0\x9F\x98\x80!");
+  EXPECT_EQ(s.push("\xE2\x82"), "");
+  EXPECT_EQ(s.finish(), "\xEF\xBF\xBD");  // never finished
+  EXPECT_EQ(s.finish(), "");
+  EXPECT_EQ(s.push("\xFF"), "\xEF\xBF\xBD");  // never a character start: shown at once
+}
+
+TEST(Utf8, StreamOfAnySplitIsReplaceInvalidOfTheWhole) {
+  std::mt19937 rng(7);
+  const std::string pieces[] = {"a",    " ",    "\xC3\xA9", "\xE4\xB8\x96", "\xF0\x9F\x98\x80",
+                                "\x80", "\xFF", "\xC3",     "\xE4\xB8",     "\xED\xA0\x80",
+                                "\n"};
+  for (int trial = 0; trial < 500; ++trial) {
+    std::string bytes;
+    const int n = int(rng() % 12);
+    for (int i = 0; i < n; ++i) bytes += pieces[rng() % std::size(pieces)];
+    utf8::Stream s;
+    std::string shown;
+    for (size_t at = 0; at < bytes.size();) {
+      const size_t len = std::min<size_t>(bytes.size() - at, 1 + rng() % 4);
+      const std::string out = s.push(bytes.substr(at, len));
+      ASSERT_FALSE(utf8::first_problem(out)) << "trial " << trial;
+      shown += out;
+      at += len;
+    }
+    shown += s.finish();
+    ASSERT_EQ(shown, utf8::replace_invalid(bytes)) << "trial " << trial;
+  }
 }
 
 }  // namespace

@@ -91,6 +91,7 @@ json variant_json(const VariantSummary& v) {
   for (const RunRecord& r : v.runs) jv["runs"].push_back(run_json(r));
   jv["final_val_loss"] = stats_json(v.final_val_loss);
   jv["best_val_loss"] = stats_json(v.best_val_loss);
+  jv["final_val_bpb"] = stats_json(v.final_val_bpb);
   jv["tokens_per_s"] = v.tokens_per_s;
   jv["peak_rss_bytes"] = v.peak_rss_bytes;
   jv["clipped_fraction"] = v.clipped_fraction ? json(*v.clipped_fraction) : json();
@@ -146,17 +147,21 @@ void md_intro(std::ostream& md, const AblationSpec& spec) {
   if (!spec.description.empty()) md << spec.description << "\n\n";
   md << "Spec `" << spec.source << "` on base `" << spec.base << "`; " << spec.variants.size()
      << " variants x " << spec.seeds.size() << " seeds. Losses are nats per token on the whole "
-     << "validation split; mean ± sample std over seeds (lower is better). Metric: "
+     << "validation split (bits per byte: the same loss per byte of validation text, which "
+        "compares "
+     << "char-, byte- and BPE-level runs); mean ± sample std over seeds (lower is better). Metric: "
      << metric_name(spec) << "; baseline: `" << spec.baseline << "`.\n\n";
 }
 
 void md_results(std::ostream& md, const std::vector<VariantSummary>& variants) {
-  md << "## Results\n\n| variant | params | final val | best val | tokens/s | peak RSS | KV cache "
-        "B/token | clipped steps | diverged |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  md << "## Results\n\n| variant | params | final val | best val | final val bits/byte | tokens/s "
+        "| "
+        "peak RSS | KV cache B/token | clipped steps | diverged "
+        "|\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (const VariantSummary& v : variants) {
     md << "| `" << v.name << "` | " << int_or_dash(v.num_parameters) << " | "
-       << pm(v.final_val_loss) << " | " << pm(v.best_val_loss) << " | "
-       << format_fixed(v.tokens_per_s, 0) << " | " << mib(v.peak_rss_bytes) << " | "
+       << pm(v.final_val_loss) << " | " << pm(v.best_val_loss) << " | " << pm(v.final_val_bpb)
+       << " | " << format_fixed(v.tokens_per_s, 0) << " | " << mib(v.peak_rss_bytes) << " | "
        << int_or_dash(v.kv_cache_bytes_per_token) << " | "
        << (v.clipped_fraction ? format_fixed(100 * *v.clipped_fraction, 0) + "%" : "–") << " | "
        << v.diverged << "/" << v.total << " |\n";

@@ -76,7 +76,7 @@ struct DiagnosticsSamples {
 
 // The metrics of the finished runs, before their statistics.
 struct Samples {
-  std::vector<double> finals, bests, rates, rss, clip_frac;
+  std::vector<double> finals, bests, bpbs, rates, rss, clip_frac;
   DiagnosticsSamples diagnostics;
 
   void add_finished(const json& res, const RunRecord& r) {
@@ -84,6 +84,8 @@ struct Samples {
       finals.push_back(res["final_val_loss"].get<double>());
     if (res.contains("best_val_loss") && res["best_val_loss"].is_number())
       bests.push_back(res["best_val_loss"].get<double>());
+    if (res.contains("final_val_bpb") && res["final_val_bpb"].is_number())
+      bpbs.push_back(res["final_val_bpb"].get<double>());
     rates.push_back(res.value("tokens_per_s", 0.0));
     const double steps = res.value("steps", 1.0);
     clip_frac.push_back(res.value("clipped_steps", 0.0) / std::max(steps, 1.0));
@@ -119,6 +121,7 @@ VariantSummary summarise(const AblationVariant& v, std::vector<std::string> over
   s.runs = std::move(runs);
   s.final_val_loss = seed_stats(samples.finals);
   s.best_val_loss = seed_stats(samples.bests);
+  s.final_val_bpb = seed_stats(samples.bpbs);
   s.tokens_per_s = median(samples.rates);
   s.peak_rss_bytes =
       samples.rss.empty() ? 0.0 : *std::max_element(samples.rss.begin(), samples.rss.end());

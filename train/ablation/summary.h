@@ -53,6 +53,9 @@ struct VariantSummary {
   std::vector<std::string> overrides;  // "key=value", the spec's common ones first
   std::vector<RunRecord> runs;         // in plan order
   std::optional<SeedStats> final_val_loss, best_val_loss;  // over the finished runs
+  // The final val loss in bits per byte of text (result.json's final_val_bpb): char-, byte- and
+  // BPE-level variants on one scale.
+  std::optional<SeedStats> final_val_bpb;
   double tokens_per_s = 0;    // median over finished runs of each run's tokens_per_s (0: none)
   double peak_rss_bytes = 0;  // the largest of the finished and diverged runs (0: none)
   std::optional<double> clipped_fraction;  // mean over finished runs of clipped steps / steps

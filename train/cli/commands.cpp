@@ -6,9 +6,9 @@
 #include <iostream>
 
 #include "autograd/threads.h"
-#include "data/corpus.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
+#include "data/utf8.h"
 #include "train/ablation/report.h"
 #include "train/ablation/runner.h"
 #include "train/ablation/slurm.h"
@@ -17,27 +17,13 @@
 #include "train/io/checkpoint.h"
 #include "train/io/plot.h"
 #include "train/run/bench.h"
+#include "train/run/data_setup.h"
 #include "train/run/sample.h"
 #include "train/run/trainer.h"
 
 namespace lmlab::train::cli {
 
 namespace {
-
-// Parses argv; prints help and returns false for --help; rejects stray positional arguments.
-bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out,
-           size_t positional) {
-  opts.add_options()("h,help", "show this help");
-  out = opts.parse(argc, argv);
-  if (out.count("help")) {
-    std::cout << opts.help();
-    return false;
-  }
-  if (out.unmatched().size() > positional)
-    throw UsageError("unexpected argument '" + out.unmatched()[positional] + "'");
-  if (out.unmatched().size() < positional) throw UsageError("missing argument");
-  return true;
-}
 
 // The model a checkpoint describes, with its weights loaded.
 struct Loaded {
@@ -55,6 +41,20 @@ Loaded load_model(const std::string& path) {
 }
 
 }  // namespace
+
+bool parse(cxxopts::Options& opts, int argc, char** argv, cxxopts::ParseResult& out,
+           size_t positional) {
+  opts.add_options()("h,help", "show this help");
+  out = opts.parse(argc, argv);
+  if (out.count("help")) {
+    std::cout << opts.help();
+    return false;
+  }
+  if (out.unmatched().size() > positional)
+    throw UsageError("unexpected argument '" + out.unmatched()[positional] + "'");
+  if (out.unmatched().size() < positional) throw UsageError("missing argument");
+  return true;
+}
 
 int train_main(int argc, char** argv) {
   cxxopts::Options opts("lmlab train",
@@ -109,22 +109,14 @@ int eval_main(int argc, char** argv) {
   Loaded l = load_model(r.unmatched()[0]);
   const TrainConfig& cfg = l.ckpt.config;
   set_num_threads(int(cfg.train.threads));
-  const std::string corpus = data_path.empty() ? cfg.data.corpus : data_path;
-  const data::Tokenizer tok = data::Tokenizer::from_serialized(l.ckpt.tokenizer);
-  const std::string text = data::load_corpus(corpus);
-  const data::TokenDataset data = [&] {
-    try {  // name the corpus in errors: a character the tokenizer lacks, too short for block_size
-      data::TokenDataset d(tok.encode(text), cfg.data.val_fraction);
-      d.check_block_size(cfg.model.block_size);
-      return d;
-    } catch (const Error& e) {
-      throw Error(std::string(e.what()) + " (corpus " + corpus + ")");
-    }
-  }();
+  DataConfig d = cfg.data;
+  if (!data_path.empty()) d.corpus = data_path;
+  const RunData data = load_run_data(d, cfg.model.block_size, l.ckpt.tokenizer);
   int64_t tokens = 0;
-  const double loss = evaluate(*l.model, data, batch, &tokens);
-  std::cout << "val_loss " << loss << "\ntokens " << tokens << "\ncorpus " << corpus << "\nstep "
-            << l.ckpt.state.step << "\n";
+  const double loss = evaluate(*l.model, data.dataset, batch, &tokens);
+  std::cout << "val_loss " << loss << "\nval_bpb " << bits_per_byte(loss, data.val_bytes_per_token)
+            << "\ntokens " << tokens << "\ncorpus " << d.corpus << "\nstep " << l.ckpt.state.step
+            << "\n";
   return 0;
 }
 
@@ -149,8 +141,12 @@ int sample_main(int argc, char** argv) {
   Loaded l = load_model(r.unmatched()[0]);
   set_num_threads(int(l.ckpt.config.train.threads));
   const data::Tokenizer tok = data::Tokenizer::from_serialized(l.ckpt.tokenizer);
+  // Each token's text as it comes; a character split between two BPE tokens waits for its end.
+  data::utf8::Stream out;
+  std::cout << prompt << std::flush;
+  so.on_token = [&](int32_t id) { std::cout << out.push(tok.decode_bytes({id})) << std::flush; };
   SampleResult s = generate(*l.model, tok.encode(prompt.empty() ? "\n" : prompt), so);
-  std::cout << prompt << tok.decode(s.ids) << "\n";
+  std::cout << out.finish() << "\n";
   std::cerr << "sample: " << s.ids.size() << " tokens, " << int64_t(s.tokens_per_s)
             << " tok/s, KV cache " << s.kv_cache_bytes << " bytes ("
             << l.ckpt.config.model.n_kv_head << " kv heads)\n";

@@ -25,6 +25,8 @@ const char* kUsage =
     "  ablate SPEC    run every variant x seed of an ablation spec, then write its report\n"
     "  bench CONFIG   tokens/s, GFLOP/s and MFU of training steps (configs/bench/*.yaml)\n"
     "  options        every model option: type, default, range, meaning (--json, --markdown)\n"
+    "  prepare CONFIG tokenize a config's corpus once into train.bin / val.bin (data.format bin)\n"
+    "  tokenizer train CORPUS --vocab-size N --out FILE   learn a byte-level BPE (tokenizer.json)\n"
     "\n"
     "Run `lmlab <command> --help` for a command's options.\n";
 
@@ -108,6 +110,8 @@ int run(int argc, char** argv) {
     if (cmd == "ablate") return lmlab::train::cli::ablate_main(argc - 1, argv + 1);
     if (cmd == "bench") return lmlab::train::cli::bench_main(argc - 1, argv + 1);
     if (cmd == "options") return lmlab::train::cli::options_main(argc - 1, argv + 1);
+    if (cmd == "prepare") return lmlab::train::cli::prepare_main(argc - 1, argv + 1);
+    if (cmd == "tokenizer") return lmlab::train::cli::tokenizer_main(argc - 1, argv + 1);
     std::cerr << "lmlab: unknown command '" << cmd << "'\n" << kUsage;
     return 2;
   } catch (const cxxopts::exceptions::exception& e) {

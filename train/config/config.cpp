@@ -30,8 +30,15 @@ std::vector<Field> model_fields() {
 std::vector<Field> data_fields() {
   return {
       {"data", "corpus", [](C& c) -> FieldRef { return &c.data.corpus; },
-       "UTF-8 text file or directory of them"},
-      {"data", "tokenizer", [](C& c) -> FieldRef { return &c.data.tokenizer; }, "char | byte"},
+       "UTF-8 text file or directory of them (format bin: a prepared directory or a .bin file)"},
+      {"data", "format", [](C& c) -> FieldRef { return &c.data.format; },
+       "text | bin (token files from lmlab prepare, nanoGPT or llm.c, memory-mapped)"},
+      {"data", "tokenizer", [](C& c) -> FieldRef { return &c.data.tokenizer; },
+       "char | byte | bpe"},
+      {"data", "tokenizer_file", [](C& c) -> FieldRef { return &c.data.tokenizer_file; },
+       "bpe: a Hugging Face tokenizer.json; empty: train one on the corpus"},
+      {"data", "bpe_vocab_size", [](C& c) -> FieldRef { return &c.data.bpe_vocab_size; },
+       "bpe without tokenizer_file: the vocabulary to train, >= 257"},
       {"data", "val_fraction", [](C& c) -> FieldRef { return &c.data.val_fraction; },
        "tail of the corpus held out for validation, in (0, 1)"},
   };

@@ -12,9 +12,12 @@
 namespace lmlab::train {
 
 struct DataConfig {
-  std::string corpus = "/usr/share/games/fortunes";  // a text file or a directory of them
-  std::string tokenizer = "char";                    // char | byte
-  double val_fraction = 0.1;                         // the tail of the corpus held out, in (0, 1)
+  std::string corpus = "/usr/share/games/fortunes";  // text file or directory; bin: token files
+  std::string format = "text";                       // text | bin (prepared token files, mapped)
+  std::string tokenizer = "char";                    // char | byte | bpe
+  std::string tokenizer_file = "";  // bpe: a tokenizer.json; "": one trained on the corpus
+  int64_t bpe_vocab_size = 4096;    // bpe without tokenizer_file: the vocabulary it trains to
+  double val_fraction = 0.1;        // the tail of the corpus held out, in (0, 1)
 
   bool operator==(const DataConfig&) const = default;
 };

@@ -15,7 +15,16 @@ std::string show(double v) { return nn::format_real(v); }
 
 void check_data(const DataConfig& d, nn::ConfigChecks& k) {
   k.require(!d.corpus.empty(), {"data.corpus"}, "data.corpus must not be empty");
-  k.one_of("data.tokenizer", d.tokenizer, {"char", "byte"});
+  k.one_of("data.format", d.format, {"text", "bin"});
+  k.one_of("data.tokenizer", d.tokenizer, {"char", "byte", "bpe"});
+  k.require(d.tokenizer_file.empty() || d.tokenizer == "bpe",
+            {"data.tokenizer_file", "data.tokenizer"},
+            "data.tokenizer_file is for data.tokenizer=bpe, but data.tokenizer is " + d.tokenizer);
+  k.require(d.bpe_vocab_size >= 257 && d.bpe_vocab_size <= (int64_t(1) << 24),
+            {"data.bpe_vocab_size"},
+            "data.bpe_vocab_size must be in [257, 16777216] (256 bytes + merges + <|endoftext|>), "
+            "got " +
+                show(d.bpe_vocab_size));
   k.in_range("data.val_fraction", d.val_fraction, 0, 1, true);
 }
 

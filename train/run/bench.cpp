@@ -15,7 +15,6 @@
 #include "autograd/error.h"
 #include "autograd/tape.h"
 #include "autograd/threads.h"
-#include "data/corpus.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
 #include "nn/transformer.h"
@@ -23,6 +22,7 @@
 #include "optim/optimizer.h"
 #include "train/common/stats.h"
 #include "train/config/options_doc.h"
+#include "train/run/data_setup.h"
 #include "train/run/trainer.h"
 
 namespace lmlab::train {
@@ -53,17 +53,10 @@ struct Setup {
 
 Setup setup(const TrainConfig& in) {
   TrainConfig cfg = in;
-  const std::string text = data::load_corpus(cfg.data.corpus);
-  data::Tokenizer tok = data::Tokenizer::make(cfg.data.tokenizer, text);
-  cfg.model.vocab_size = tok.vocab_size();
+  RunData d = load_run_data(cfg.data, cfg.model.block_size);
+  cfg.model.vocab_size = d.tokenizer.vocab_size();
   validate(cfg);
-  try {
-    data::TokenDataset d(tok.encode(text), cfg.data.val_fraction);
-    d.check_block_size(cfg.model.block_size);
-    return Setup{cfg, std::move(tok), std::move(d)};
-  } catch (const Error& e) {
-    throw Error(std::string(e.what()) + " (data.corpus " + cfg.data.corpus + ")");
-  }
+  return Setup{cfg, std::move(d.tokenizer), std::move(d.dataset)};
 }
 
 std::string fixed(double v, int digits) {

@@ -71,6 +71,7 @@ class Run {
   std::ofstream metrics_, diagnostics_;
   int64_t B_ = 0, T_ = 0, steps_ = 0, step_tokens_ = 0, eval_batch_ = 0, fault_step_ = -1;
   double elapsed0_ = 0, last_val_ = NAN, last_loss_ = NAN;
+  double val_bytes_per_token_ = 0;  // bits per byte = loss / ln 2 / this
   StepRates rates_;
   std::vector<double> comm_ms_, wait_ms_;
   Tensor diag_ids_;

@@ -9,14 +9,28 @@
 
 #include "autograd/kernels/cuda_runtime.h"
 #include "autograd/threads.h"
-#include "data/corpus.h"
 #include "train/io/run_files.h"
+#include "train/run/data_setup.h"
 #include "train/run/resume.h"
 #include "train/run/run.h"
 
 namespace lmlab::train {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// What the ranks compare to know they train on the same data: the tokens in memory; for mapped
+// files, their paths and sizes (hashing a corpus larger than memory at every start would cost
+// its whole read).
+uint64_t data_fingerprint(const data::TokenDataset& d) {
+  if (!d.mapped()) return dist::fnv1a(d.tokens().data(), d.tokens().size() * sizeof(int32_t));
+  std::string s = d.train_file()->path() + "\n" + d.val_file()->path() + "\n" +
+                  std::to_string(d.train_size()) + "\n" + std::to_string(d.val_size());
+  return dist::fnv1a(s.data(), s.size());
+}
+
+}  // namespace
 
 // The device, threads and ranks; the run directory; the checkpoints to resume or start from.
 void Run::open() {
@@ -44,22 +58,16 @@ void Run::open() {
     init_ = std::make_unique<Checkpoint>(load_checkpoint(opt_.init_from));
 }
 
-// The corpus, its tokenizer (a checkpoint's wins), the train/val split and the sample prompt.
+// The corpus or token files, their tokenizer (a checkpoint's wins), the train/val split and the
+// sample prompt.
 void Run::load_data() {
-  const std::string text = data::load_corpus(cfg_.data.corpus);
-  tok_.emplace(resume_ ? data::Tokenizer::from_serialized(resume_->tokenizer)
-               : init_ ? data::Tokenizer::from_serialized(init_->tokenizer)
-                       : data::Tokenizer::make(cfg_.data.tokenizer, text));
+  const std::string& given = resume_ ? resume_->tokenizer : init_ ? init_->tokenizer : "";
+  RunData d = load_run_data(cfg_.data, cfg_.model.block_size, given);
+  tok_.emplace(std::move(d.tokenizer));
+  data_.emplace(std::move(d.dataset));
+  val_bytes_per_token_ = d.val_bytes_per_token;
   cfg_.model.vocab_size = tok_->vocab_size();
   validate(cfg_);
-  // Name the corpus in data errors (too short for block_size, a character the checkpoint's
-  // tokenizer lacks), and check the sample prompt now rather than after the whole run.
-  try {
-    data_.emplace(tok_->encode(text), cfg_.data.val_fraction);
-    data_->check_block_size(cfg_.model.block_size);
-  } catch (const Error& e) {
-    throw Error(std::string(e.what()) + " (data.corpus " + cfg_.data.corpus + ")");
-  }
   if (rc_.sample_tokens <= 0) return;
   try {
     sample_prompt_ = tok_->encode(rc_.sample_prompt.empty() ? "\n" : rc_.sample_prompt);
@@ -110,9 +118,8 @@ void Run::restore() {
     TrainConfig c = cfg_;
     c.train.threads = 0;  // may differ between ranks: results do not depend on it
     c.source.clear();     // where the config file was read from is only provenance
-    const std::vector<int32_t>& tokens = data_->tokens();
     dist::check_same_start(dir_, to_yaml(c), state_.step, dist::tensors_hash(model.parameters()),
-                           dist::fnv1a(tokens.data(), tokens.size() * sizeof(int32_t)));
+                           data_fingerprint(*data_));
   }
   reducer_ = std::make_unique<dist::GradReducer>(model.parameters(), size_t(rc_.bucket_mb) << 20);
 }

@@ -59,6 +59,7 @@ SampleResult generate(nn::TransformerLM& model, const std::vector<int32_t>& prom
     const int32_t id = draw(last.data<float>(), V, o, gen);
     r.ids.push_back(id);
     history.push_back(id);
+    if (o.on_token) o.on_token(id);
     if (n + 1 == o.tokens) break;
     if (cache.length >= block)
       logits = refill(std::max<int64_t>(1, block / 2));

@@ -1,6 +1,7 @@
 // Text generation with a KV cache: the prompt is fed once, then one token per step.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@ struct SampleOptions {
   double temperature = 1.0;  // > 0; logits are divided by it
   int64_t top_k = 0;         // 0: no truncation; else sample among the k most likely
   uint64_t seed = 1337;
+  // Called with each new id as it is drawn (lmlab sample streams the text): may be empty.
+  std::function<void(int32_t)> on_token;
 };
 
 struct SampleResult {

@@ -1,6 +1,7 @@
 #include "train/run/step_log.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -36,6 +37,8 @@ std::string metrics_row(const MetricsRow& r) {
   row.precision(7);
   row << r.step << "," << r.tokens << "," << r.lr << "," << r.train_loss << ",";
   if (r.has_val) row << r.val_loss;
+  row << ",";
+  if (r.has_val && std::isfinite(r.val_bpb)) row << r.val_bpb;
   row << "," << r.grad_norm << "," << int(r.clipped) << "," << r.tokens_per_s << "," << r.elapsed_s;
   return row.str();
 }

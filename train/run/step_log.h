@@ -28,15 +28,18 @@ double eta_seconds(int64_t steps_left, int64_t step_tokens, double tokens_per_s)
 std::string progress_line(int64_t step, int64_t steps, double loss, double val_loss, double lr,
                           double tokens_per_s, double eta_s);
 
-// One metrics.csv row (its header is kMetricsHeader); val_loss is left empty when !has_val.
+// One metrics.csv row (its header is kMetricsHeader); val_loss and val_bpb are left empty when
+// !has_val.
 struct MetricsRow {
   int64_t step = 0, tokens = 0;
-  double lr = 0, train_loss = 0, val_loss = 0, grad_norm = 0;
+  double lr = 0, train_loss = 0, val_loss = 0;
+  double val_bpb = 0;  // val_loss in bits per byte of text (left empty when not finite)
+  double grad_norm = 0;
   bool has_val = false, clipped = false;
   double tokens_per_s = 0, elapsed_s = 0;
 };
 inline constexpr const char* kMetricsHeader =
-    "step,tokens,lr,train_loss,val_loss,grad_norm,clipped,tokens_per_s,elapsed_s";
+    "step,tokens,lr,train_loss,val_loss,val_bpb,grad_norm,clipped,tokens_per_s,elapsed_s";
 std::string metrics_row(const MetricsRow& r);
 
 }  // namespace lmlab::train

@@ -28,6 +28,7 @@
 #include "train/common/stats.h"
 #include "train/dist/distributed.h"
 #include "train/io/checkpoint.h"
+#include "train/run/data_setup.h"
 #include "train/run/diagnostics.h"
 #include "train/run/run.h"
 #include "train/run/sample.h"
@@ -232,6 +233,7 @@ void Run::log_step(int64_t it, double lr, double train_loss, bool eval, optim::C
                        .lr = lr,
                        .train_loss = train_loss,
                        .val_loss = last_val_,
+                       .val_bpb = bits_per_byte(last_val_, val_bytes_per_token_),
                        .grad_norm = clip.norm,
                        .has_val = eval,
                        .clipped = clip.clipped,
@@ -330,6 +332,17 @@ void Run::write_result() const {
       std::isfinite(r.final_val_loss) ? nlohmann::json(r.final_val_loss) : nlohmann::json();
   j["best_val_loss"] =
       state_.best_val_loss > 0 ? nlohmann::json(state_.best_val_loss) : nlohmann::json();
+  // Bits per byte of validation text beside nats per token: char-, byte- and BPE-level runs on
+  // one scale (run/data_setup.h).
+  const auto bpb = [&](double nats) {
+    const double v = bits_per_byte(nats, val_bytes_per_token_);
+    return std::isfinite(v) && nats > 0 ? nlohmann::json(v) : nlohmann::json();
+  };
+  j["final_val_bpb"] = bpb(r.final_val_loss);
+  j["best_val_bpb"] = bpb(state_.best_val_loss);
+  j["val_bytes_per_token"] = val_bytes_per_token_;
+  j["tokenizer"] = tok_->kind();
+  j["vocab_size"] = tok_->vocab_size();
   j["tokens_per_s"] = r.tokens_per_s;
   j["num_parameters"] = model_->num_parameters();
   j["kv_cache_bytes_per_token"] = 2 * cfg_.model.n_layer * cfg_.model.n_kv_head *

@@ -18,13 +18,10 @@ RunRecord finished(int64_t seed, double final_loss, double tokens_per_s, double 
   r.seed = seed;
   r.dir = "v/seed" + std::to_string(seed);
   r.state = RunState::Finished;
-  r.result = json{{"final_val_loss", final_loss},
-                  {"best_val_loss", final_loss - 0.1},
-                  {"tokens_per_s", tokens_per_s},
-                  {"peak_rss_bytes", rss},
-                  {"steps", 100},
-                  {"clipped_steps", clipped},
-                  {"num_parameters", 1234},
+  r.result = json{{"final_val_loss", final_loss},    {"best_val_loss", final_loss - 0.1},
+                  {"final_val_bpb", final_loss / 2}, {"tokens_per_s", tokens_per_s},
+                  {"peak_rss_bytes", rss},           {"steps", 100},
+                  {"clipped_steps", clipped},        {"num_parameters", 1234},
                   {"kv_cache_bytes_per_token", 512}};
   return r;
 }
@@ -177,6 +174,7 @@ TEST(AblationReport, RenderedSummaryJsonAndMarkdown) {
   const json j = summary_json(spec, vs, cs);
   EXPECT_EQ(j["variants"][0]["overrides"], json({"a.b=1"}));
   EXPECT_EQ(j["variants"][0]["final_val_loss"]["n"], 2);
+  EXPECT_DOUBLE_EQ(j["variants"][0]["final_val_bpb"]["mean"].get<double>(), 1.05);
   EXPECT_EQ(j["variants"][1]["runs"][0]["status"], "diverged");
   EXPECT_EQ(j["variants"][1]["runs"][0]["result"]["diverged_step"], 7);
   EXPECT_EQ(j["variants"][1]["diagnostics"]["step_final"], -1);
@@ -187,8 +185,10 @@ TEST(AblationReport, RenderedSummaryJsonAndMarkdown) {
   const std::string md = report_markdown(spec, vs, cs, "out", {false, "python3 plot.py out"});
   for (const char* part :
        {"# Ablation `mini`\n\nSpec `mini.yaml` on base `tiny.yaml`; 2 variants x 2 seeds.",
-        "| `pre` | 1234 | 2.1000 ± 0.1414 | 2.0000 ± 0.1414 | 200 | 6.7 MiB | 512 | 20% | 0/2 |",
-        "| `post` | 1234 | 2.5000 (1 seed) | 2.4000 (1 seed) | 100 | 4.8 MiB | 512 | 0% | 1/2 |",
+        "| `pre` | 1234 | 2.1000 ± 0.1414 | 2.0000 ± 0.1414 | 1.0500 ± 0.0707 | 200 | 6.7 MiB | "
+        "512 | 20% | 0/2 |",
+        "| `post` | 1234 | 2.5000 (1 seed) | 2.4000 (1 seed) | 1.2500 (1 seed) | 100 | 4.8 MiB | "
+        "512 | 0% | 1/2 |",
         "| `post` | 0.4000 | 0.1000 | one seed: no error bar |", "| `pre` | – | – | – | – |",
         "Draw them with:\n\n    python3 plot.py out\n\n",
         "| `post` | 1 | diverged at step 7 (last finite loss 3.1000) | – | 7 | `v/seed1` |",

@@ -213,7 +213,7 @@ TEST(AblationSpec, ShippedSpecsPlan) {
     }
     ++n;
   }
-  EXPECT_EQ(n, 4);  // quick, norm_2x2, postnorm_warmup, kv_heads
+  EXPECT_EQ(n, 5);  // quick, norm_2x2, postnorm_warmup, kv_heads, kv_heads_bpe
 }
 
 }  // namespace

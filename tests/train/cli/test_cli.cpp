@@ -372,18 +372,18 @@ TEST_F(CliTest, DiskFullWhileCheckpointingKeepsThePreviousCheckpoint) {
 }
 
 TEST_F(CliTest, DiskFullWhileLoggingFailsAtOnce) {
-  // config.yaml (~3 KB) does not fit in 1 KB: an error, and no half-written config.yaml.tmp.
+  // config.yaml (~4 KB) does not fit in 1 KB: an error, and no half-written config.yaml.tmp.
   const std::string a = dir_ / "a";
   ChildOptions tiny_disk;
   tiny_disk.fsize_limit = 1024;
   expect_failure(train(a, {}, {}, tiny_disk), 1, {a + "/config.yaml", "cannot write"}, a);
-  // metrics.csv fills up after ~60 rows of 200: the run stops there instead of losing rows.
+  // metrics.csv fills up after ~120 rows of 400: the run stops there instead of losing rows.
   const std::string b = dir_ / "b";
   ChildOptions small_disk;
-  small_disk.fsize_limit = 4 * 1024;
-  const RunResult r = train(b, {"train.max_iters=200", "train.eval_interval=100"}, {}, small_disk);
+  small_disk.fsize_limit = 8 * 1024;
+  const RunResult r = train(b, {"train.max_iters=400", "train.eval_interval=200"}, {}, small_disk);
   expect_failure(r, 1, {b + "/metrics.csv", "cannot append"});
-  EXPECT_LT(csv_rows(b + "/metrics.csv").size(), 100u);
+  EXPECT_LT(csv_rows(b + "/metrics.csv").size(), 200u);
   EXPECT_FALSE(fs::exists(b + "/ckpt.safetensors"));
 }
 
