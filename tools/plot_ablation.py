@@ -13,6 +13,9 @@ this; run it by hand to redraw):
   sweep_<axis>.png for every numeric grid axis (a variant name "post-layernorm,n_layer=8" holds
                    the grid point n_layer=8): the final metric of every seed against the axis, the
                    median joined by a line, one line per variant and value of the other axes
+  tune.png         a spec with tune: each variant's sweep metric against the tuned value (log x
+                   for a wide positive range), its pick circled, values that diverged or did not
+                   finish marked x on the top edge
 
 usage: python3 tools/plot_ablation.py OUT_DIR [--log-x]
   --log-x  tokens on a log scale (the late differences of long runs, the early shape of short ones)
@@ -186,6 +189,8 @@ def main():
     draw_loss_curves(out, summary, plt, "--log-x" in sys.argv[1:])
     draw_diagnostics(out, summary, plt, MaxNLocator)
     draw_sweeps(out, summary, plt)
+    if summary.get("tune"):
+        draw_tune(out, summary, plt)
     return 0
 
 
@@ -283,6 +288,54 @@ def draw_sweeps(out, summary, plt):
         fig.tight_layout()
         fig.savefig(os.path.join(out, "sweep_%s.png" % axis), dpi=110)
         plt.close(fig)
+
+
+def draw_tune(out, summary, plt):
+    """tune.png: the sweep's metric against the tuned value, one line per variant."""
+    tune = summary["tune"]
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    cmap = plt.get_cmap("tab10" if len(tune["variants"]) <= 10 else "tab20")
+    numeric = all(is_number(p["value"]) for v in tune["variants"] for p in v["points"])
+    xs_all = []
+    failed = []  # (x, colour) of values that diverged or did not finish
+    for i, v in enumerate(tune["variants"]):
+        c = cmap(i % cmap.N)
+        pts = [(float(p["value"]) if numeric else j, p) for j, p in enumerate(v["points"])]
+        xs_all += [x for x, _ in pts]
+        ok = [(x, p["metric"]) for x, p in pts if isinstance(p["metric"], (int, float))]
+        failed += [(x, c) for x, p in pts if not isinstance(p["metric"], (int, float))]
+        ax.plot([x for x, _ in ok], [y for _, y in ok], color=c, lw=1.4, marker="o", ms=4,
+                label="%s (picked %s)" % (v["name"], v["picked"]))
+        for x, p in pts:
+            if p["value"] == v["picked"]:
+                ax.scatter([x], [p["metric"]], s=120, facecolors="none", edgecolors=c, lw=1.6)
+    if failed:
+        top = ax.get_ylim()[1]
+        for x, c in failed:
+            ax.scatter([x], [top], marker="x", color=c, s=40, clip_on=False)
+    values = sorted(set(xs_all))
+    if numeric and min(values) > 0 and max(values) / min(values) >= 4:
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(values)
+    labels = [p["value"] for p in tune["variants"][0]["points"]]
+    ax.set_xticklabels(["%g" % x for x in values] if numeric else labels)
+    ax.set_xlabel(tune["key"])
+    ax.set_ylabel(tune["metric"].replace("_", " ") + " (nats/token)")
+    ax.set_title("%s: tuning sweep on seed %d (circled: each variant's pick; x: diverged)"
+                 % (summary["name"], tune["seed"]), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out, "tune.png"), dpi=110)
+    plt.close(fig)
+
+
+def is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 if __name__ == "__main__":

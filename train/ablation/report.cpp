@@ -257,7 +257,7 @@ std::vector<std::string> sweep_figures(const std::string& out) {
 }  // namespace
 
 json summary_json(const AblationSpec& spec, const std::vector<VariantSummary>& variants,
-                  const std::vector<Comparison>& comparisons) {
+                  const std::vector<Comparison>& comparisons, const TuneResult* tune) {
   json summary{{"name", spec.name},  {"description", spec.description}, {"spec", spec.source},
                {"base", spec.base},  {"metric", spec.metric},           {"baseline", spec.baseline},
                {"seeds", spec.seeds}};
@@ -265,16 +265,18 @@ json summary_json(const AblationSpec& spec, const std::vector<VariantSummary>& v
   for (const VariantSummary& v : variants) summary["variants"].push_back(variant_json(v));
   summary["comparisons"] = json::array();
   for (const Comparison& c : comparisons) summary["comparisons"].push_back(comparison_json(c));
+  if (tune) summary["tune"] = tune_json(*tune);
   return summary;
 }
 
 std::string report_markdown(const AblationSpec& spec, const std::vector<VariantSummary>& variants,
                             const std::vector<Comparison>& comparisons, const std::string& out,
-                            const ReportPlots& plots) {
+                            const ReportPlots& plots, const TuneResult* tune) {
   std::ostringstream md;
   md_intro(md, spec);
   md_results(md, variants);
   md_comparisons(md, spec, comparisons);
+  if (tune) tune_markdown(md, *tune, plots.tune_figure);
   md_diagnostics(md, variants);
   md_plots(md, plots);
   md_runs(md, spec, variants, out);
@@ -282,20 +284,22 @@ std::string report_markdown(const AblationSpec& spec, const std::vector<VariantS
 }
 
 std::string write_ablation_report(const AblationSpec& spec, const std::vector<AblationRun>& runs,
-                                  const std::string& out, bool draw_plots) {
+                                  const std::string& out, bool draw_plots, const TuneResult* tune) {
   std::vector<VariantSummary> variants;
   for (const AblationVariant& v : spec.variants)
     variants.push_back(summarise(v, override_strings(spec, v), read_runs(v.name, runs, out)));
   const std::vector<Comparison> comparisons = compare(variants, spec.baseline, spec.metric);
   data::write_file_atomic(out + "/summary.json",
-                          summary_json(spec, variants, comparisons).dump(2) + "\n", "ablate");
+                          summary_json(spec, variants, comparisons, tune).dump(2) + "\n", "ablate");
   // The plots read summary.json: drawn after it is written, before report.md embeds them.
   ReportPlots plots;
   plots.drawn = draw_plots && run_plot_tool("plot_ablation.py", {out}, &plots.command);
   if (plots.drawn) plots.sweeps = sweep_figures(out);
+  plots.tune_figure = plots.drawn && tune && std::filesystem::exists(out + "/tune.png");
   if (!draw_plots) plots.command = "/usr/bin/python3 tools/plot_ablation.py " + out;
   const std::string path = out + "/report.md";
-  data::write_file_atomic(path, report_markdown(spec, variants, comparisons, out, plots), "ablate");
+  data::write_file_atomic(path, report_markdown(spec, variants, comparisons, out, plots, tune),
+                          "ablate");
   return path;
 }
 

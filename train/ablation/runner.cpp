@@ -149,15 +149,12 @@ void check_ablation_dir(const AblationSpec& spec, const std::vector<AblationRun>
   }
 }
 
-// The child's command line: the base config with the spec's overrides, resumable.
+// The child's command line: the base config with the run's overrides, resumable.
 std::vector<std::string> train_command(const AblationSpec& spec, const AblationRun& run,
                                        const std::string& exe) {
   std::vector<std::string> args{exe, "train", spec.base};
-  for (const AblationVariant& v : spec.variants)
-    if (v.name == run.variant)
-      for (const std::string& s : override_strings(spec, v)) args.insert(args.end(), {"--set", s});
-  args.insert(args.end(), {"--set", "train.seed=" + std::to_string(run.seed), "--set",
-                           "train.run_dir=" + run.dir, "--resume", "--no-plot"});
+  for (const std::string& s : run.sets) args.insert(args.end(), {"--set", s});
+  args.insert(args.end(), {"--resume", "--no-plot"});
   return args;
 }
 
@@ -181,11 +178,14 @@ namespace {
 // signal: until the running children have checkpointed and exited). finish() writes the report.
 class AblationLoop {
  public:
+  // `sweep`: the runs are a tuning sweep (spec.tune), not the variants' seeds.
   AblationLoop(const AblationSpec& spec, const std::vector<AblationRun>& runs,
-               const AblateOptions& opt);
+               const AblateOptions& opt, bool sweep = false);
   void print_plan() const;
   void run();
-  int finish();
+  // Says how the runs ended when not all did; returns the exit code: 0 all finished or diverged,
+  // 1 some failed, 130 interrupted.
+  int end();
 
  private:
   static bool stopping() { return StopSignalScope::received() != 0; }
@@ -198,6 +198,7 @@ class AblationLoop {
   const AblationSpec& spec_;
   const std::vector<AblationRun>& runs_;
   const AblateOptions& opt_;
+  const bool sweep_;
   const int jobs_, threads_;
   const bool tty_;
   std::vector<size_t> todo_;  // indices of the runs to start, in order; todo_[next_] is next
@@ -216,10 +217,11 @@ int threads_per_run(const AblateOptions& opt) {
 }
 
 AblationLoop::AblationLoop(const AblationSpec& spec, const std::vector<AblationRun>& runs,
-                           const AblateOptions& opt)
+                           const AblateOptions& opt, bool sweep)
     : spec_(spec),
       runs_(runs),
       opt_(opt),
+      sweep_(sweep),
       jobs_(std::max(1, opt.jobs)),
       threads_(threads_per_run(opt)),
       tty_(!opt.quiet && isatty(fileno(stdout))),
@@ -237,10 +239,15 @@ AblationLoop::AblationLoop(const AblationSpec& spec, const std::vector<AblationR
 
 void AblationLoop::print_plan() const {
   if (opt_.quiet) return;
-  std::cout << "ablate: " << spec_.name << ": " << spec_.variants.size() << " variants x "
-            << spec_.seeds.size() << " seeds = " << runs_.size() << " runs in " << opt_.out_dir
-            << "; " << done_ << " already done, " << todo_.size() << " to run, " << jobs_
-            << " at a time, " << threads_ << " thread" << (threads_ > 1 ? "s" : "") << " each\n";
+  std::cout << "ablate: " << spec_.name << ": " << spec_.variants.size() << " variants x ";
+  if (sweep_)
+    std::cout << spec_.tune.values.size() << " values of " << spec_.tune.key
+              << " (tuning sweep, seed " << spec_.tune.seed << ")";
+  else
+    std::cout << spec_.seeds.size() << " seeds";
+  std::cout << " = " << runs_.size() << " runs in " << opt_.out_dir << "; " << done_
+            << " already done, " << todo_.size() << " to run, " << jobs_ << " at a time, "
+            << threads_ << " thread" << (threads_ > 1 ? "s" : "") << " each\n";
 }
 
 void AblationLoop::run() {
@@ -318,7 +325,8 @@ void AblationLoop::print_progress() {
   for (const ChildPool::Child& c : pool_.running()) {
     const AblationRun& r = runs_[c.id];
     running.push_back(read_progress(r));
-    labels.push_back(running_label(r.variant, r.seed, running.back()));
+    labels.push_back(
+        running_label(r.variant + (sweep_ ? "/tune=" + r.tune_value : ""), r.seed, running.back()));
   }
   const std::optional<double> eta = ablation_eta(durations_, running, todo_.size() - next_, jobs_);
   const std::string line = progress_line(counts(), labels, eta, stopping());
@@ -328,10 +336,8 @@ void AblationLoop::print_progress() {
     std::cout << line << "\n" << std::flush;
 }
 
-int AblationLoop::finish() {
+int AblationLoop::end() {
   if (tty_) std::cout << "\r\033[K" << std::flush;
-  const std::string report = write_ablation_report(spec_, runs_, opt_.out_dir);
-  if (!opt_.quiet) std::cout << "ablate: report in " << report << "\n";
   if (stopping()) {
     std::cerr << "ablate: interrupted (signal " << StopSignalScope::received() << "): " << done_
               << "/" << runs_.size()
@@ -350,12 +356,41 @@ int AblationLoop::finish() {
 }  // namespace
 
 int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
-                 const AblateOptions& opt) {
+                 const AblateOptions& opt, const TuneResult* tune) {
   prepare_ablation_dir(spec, runs, opt.out_dir);
   AblationLoop ablation(spec, runs, opt);
   ablation.print_plan();
   ablation.run();
-  return ablation.finish();
+  const int code = ablation.end();
+  const std::string report = write_ablation_report(spec, runs, opt.out_dir, true, tune);
+  if (!opt.quiet) std::cout << "ablate: report in " << report << "\n";
+  return code;
+}
+
+AblationSpec tuned_spec(const AblationSpec& spec, const std::vector<AblationRun>& sweep,
+                        const std::string& out_dir, TuneResult* tune) {
+  *tune = read_tune_result(spec, sweep, out_dir);
+  if (!tune->complete())
+    throw Error("[ablate] the tuning sweep of '" + spec.name + "' in " + out_dir +
+                " has not finished: run `lmlab ablate " + spec.source + "` to finish it");
+  return with_tuned_values(spec, tuned_values(*tune));
+}
+
+int run_tuned_ablation(const AblationSpec& spec, const AblateOptions& opt) {
+  const std::vector<AblationRun> sweep = plan_tune_runs(spec, opt.out_dir);
+  prepare_ablation_dir(spec, sweep, opt.out_dir);
+  AblationLoop tuning(spec, sweep, opt, true);
+  tuning.print_plan();
+  tuning.run();
+  if (const int code = tuning.end(); code != 0) return code;  // failed or interrupted: re-run
+  TuneResult tune;
+  const AblationSpec tuned = tuned_spec(spec, sweep, opt.out_dir, &tune);
+  if (!opt.quiet) {
+    std::cout << "ablate: tuned " << spec.tune.key << ":";
+    for (const TunedVariant& v : tune.variants) std::cout << " " << v.variant << " " << v.picked;
+    std::cout << "\n";
+  }
+  return run_ablation(tuned, plan_ablation(tuned, opt.out_dir), opt, &tune);
 }
 
 }  // namespace lmlab::train

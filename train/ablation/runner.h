@@ -9,6 +9,10 @@
 #include "train/ablation/spec.h"
 
 namespace lmlab::train {
+struct TuneResult;  // ablation/tune.h
+}
+
+namespace lmlab::train {
 
 struct AblateOptions {
   std::string out_dir;  // "": runs/ablations/<spec name>
@@ -39,9 +43,20 @@ std::vector<std::string> train_command(const AblationSpec& spec, const AblationR
 void prepare_ablation_dir(const AblationSpec& spec, const std::vector<AblationRun>& runs,
                           const std::string& out_dir);
 
-// Runs (or resumes) every run that is not finished, then writes the report. Returns the exit
-// code: 0 all runs finished or diverged, 1 some failed, 130 interrupted (re-run to resume).
+// Runs (or resumes) every run that is not finished, then writes the report (with `tune`'s section
+// when given). Returns the exit code: 0 all runs finished or diverged, 1 some failed, 130
+// interrupted (re-run to resume).
 int run_ablation(const AblationSpec& spec, const std::vector<AblationRun>& runs,
-                 const AblateOptions& options);
+                 const AblateOptions& options, const TuneResult* tune = nullptr);
+
+// A spec with `tune:`: the sweep (plan_tune_runs) first, resumable like any runs; when every
+// sweep run has ended, each variant's pick (ablation/tune.h), then the seeds at the picks and the
+// report with the sweep. A failed or interrupted sweep returns before any seed starts.
+int run_tuned_ablation(const AblationSpec& spec, const AblateOptions& options);
+
+// The spec with the sweep's picks (`tune` receives the sweep's results). Throws when the sweep
+// has not ended, or when a variant has no finished sweep run.
+AblationSpec tuned_spec(const AblationSpec& spec, const std::vector<AblationRun>& sweep,
+                        const std::string& out_dir, TuneResult* tune);
 
 }  // namespace lmlab::train

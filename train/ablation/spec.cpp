@@ -84,10 +84,10 @@ YAML::Node load_spec_yaml(const std::string& text, const std::string& source) {
   }
   if (!root.IsMap())
     fail(source, root, "an ablation spec must be a YAML map (base, variants, seeds, ...)");
-  check_keys(
-      source, root,
-      {"name", "description", "base", "set", "variants", "grid", "seeds", "metric", "baseline"},
-      "the ablation spec");
+  check_keys(source, root,
+             {"name", "description", "base", "set", "variants", "grid", "seeds", "metric",
+              "baseline", "tune", "tune_set", "tune_seed"},
+             "the ablation spec");
   return root;
 }
 
@@ -241,6 +241,45 @@ std::string read_baseline(const AblationSpec& spec, const YAML::Node& root,
   return baseline;
 }
 
+// `tune: {section.key: [values]}` (one key), `tune_set` and `tune_seed`.
+TuneSpec read_tune(const AblationSpec& spec, const YAML::Node& root) {
+  TuneSpec t;
+  const std::string& source = spec.source;
+  const YAML::Node tune = root["tune"];
+  if (!tune || tune.IsNull()) {
+    if (root["tune_set"] || root["tune_seed"])
+      fail(source, root["tune_set"] ? root["tune_set"] : root["tune_seed"],
+           "tune_set and tune_seed need a tune: {section.key: [values]}");
+    return t;
+  }
+  if (!tune.IsMap() || tune.size() != 1)
+    fail(source, tune,
+         "tune must be a map of one section.key to its values, e.g. "
+         "tune: {optim.lr: [5e-4, 1e-3, 2e-3]}");
+  const auto kv = *tune.begin();
+  t.key = scalar(source, kv.first, "tune key");
+  if (t.key.find('.') == std::string::npos)
+    fail(source, kv.first, "tune: '" + t.key + "' is not a section.key name (e.g. optim.lr)");
+  if (t.key == "train.seed" || t.key == "train.run_dir")
+    fail(source, kv.first, "tune: " + t.key + " is set by the ablation for every run");
+  if (!kv.second.IsSequence() || kv.second.size() < 2)
+    fail(source, kv.second, "tune." + t.key + " must list at least two values to choose from");
+  for (const auto& v : kv.second) t.values.push_back(scalar(source, v, "tune." + t.key + " value"));
+  if (std::set<std::string>(t.values.begin(), t.values.end()).size() != t.values.size())
+    fail(source, kv.second, "tune." + t.key + " repeats a value");
+  t.set = overrides_of(source, root["tune_set"], "tune_set");
+  t.seed = spec.seeds.front();
+  if (root["tune_seed"]) {
+    try {
+      t.seed = root["tune_seed"].as<int64_t>();
+    } catch (const YAML::Exception&) {
+      fail(source, root["tune_seed"], "tune_seed must be an integer");
+    }
+    if (t.seed < 0) fail(source, root["tune_seed"], "tune_seed must be >= 0");
+  }
+  return t;
+}
+
 }  // namespace
 
 // The steps in the order their errors are reported: the YAML and its keys, the header, seeds,
@@ -259,6 +298,7 @@ AblationSpec parse_ablation_spec(const std::string& text, const std::string& sou
   if (spec.variants.size() * spec.seeds.size() > 10000)
     fail(source, root, "the spec expands to more than 10000 runs");
   spec.baseline = read_baseline(spec, root, names);
+  spec.tune = read_tune(spec, root);
   return spec;
 }
 
@@ -294,36 +334,77 @@ std::string normal_dir(const std::string& dir) {
   return p.string();
 }
 
-std::vector<AblationRun> plan_ablation(const AblationSpec& spec, const std::string& out) {
-  const std::string out_dir = normal_dir(out);
+namespace {
+
+void check_base(const AblationSpec& spec) {
   if (!fs::is_regular_file(spec.base))
     throw Error(spec.source + ": base config '" + spec.base +
                 "' does not exist (relative paths are "
                 "resolved against the spec's folder)");
-  std::vector<AblationRun> runs;
-  for (const AblationVariant& v : spec.variants) {
-    const std::string at = spec.source + (v.line ? ":" + std::to_string(v.line) : "");
-    for (int64_t seed : spec.seeds) {
-      AblationRun r;
-      r.variant = v.name;
-      r.seed = seed;
-      r.dir = out_dir + "/" + v.name + "/seed" + std::to_string(seed);
-      std::vector<std::string> sets = override_strings(spec, v);
-      for (const std::string& s : sets)
-        if (s.rfind("train.seed=", 0) == 0 || s.rfind("train.run_dir=", 0) == 0)
-          throw Error(at + ": variant '" + v.name + "' sets " + s.substr(0, s.find('=')) +
-                      "; the ablation sets it for every run (use `seeds:` for seeds)");
-      sets.push_back("train.seed=" + std::to_string(seed));
-      sets.push_back("train.run_dir=" + r.dir);
-      try {
-        r.config = load_config(spec.base, sets);
-      } catch (const Error& e) {
-        throw Error(at + ": variant '" + v.name + "': " + e.what());
-      }
-      runs.push_back(std::move(r));
-    }
+}
+
+// One run of variant `v` at `seed` in `dir`: the base with the spec's and the variant's
+// overrides, then `extra` (a tuning sweep's), the seed and the run directory, loaded and checked.
+AblationRun plan_run(const AblationSpec& spec, const AblationVariant& v, int64_t seed,
+                     const std::string& dir, const std::vector<std::string>& extra) {
+  const std::string at = spec.source + (v.line ? ":" + std::to_string(v.line) : "");
+  AblationRun r;
+  r.variant = v.name;
+  r.seed = seed;
+  r.dir = dir;
+  r.sets = override_strings(spec, v);
+  for (const std::string& s : r.sets)
+    if (s.rfind("train.seed=", 0) == 0 || s.rfind("train.run_dir=", 0) == 0)
+      throw Error(at + ": variant '" + v.name + "' sets " + s.substr(0, s.find('=')) +
+                  "; the ablation sets it for every run (use `seeds:` for seeds)");
+  r.sets.insert(r.sets.end(), extra.begin(), extra.end());
+  r.sets.push_back("train.seed=" + std::to_string(seed));
+  r.sets.push_back("train.run_dir=" + dir);
+  try {
+    r.config = load_config(spec.base, r.sets);
+  } catch (const Error& e) {
+    throw Error(at + ": variant '" + v.name + "': " + e.what());
   }
+  return r;
+}
+
+}  // namespace
+
+std::vector<AblationRun> plan_ablation(const AblationSpec& spec, const std::string& out) {
+  const std::string out_dir = normal_dir(out);
+  check_base(spec);
+  std::vector<AblationRun> runs;
+  for (const AblationVariant& v : spec.variants)
+    for (int64_t seed : spec.seeds)
+      runs.push_back(
+          plan_run(spec, v, seed, out_dir + "/" + v.name + "/seed" + std::to_string(seed), {}));
   return runs;
+}
+
+std::vector<AblationRun> plan_tune_runs(const AblationSpec& spec, const std::string& out) {
+  std::vector<AblationRun> runs;
+  if (!spec.tune.active()) return runs;
+  const std::string out_dir = normal_dir(out);
+  check_base(spec);
+  for (const AblationVariant& v : spec.variants)
+    for (const std::string& value : spec.tune.values) {
+      std::vector<std::string> extra;
+      for (const auto& [k, val] : spec.tune.set) extra.push_back(k + "=" + val);
+      extra.push_back(spec.tune.key + "=" + value);
+      const std::string dir = out_dir + "/" + v.name + "/tune/" + leaf(spec.tune.key) + "=" + value;
+      runs.push_back(plan_run(spec, v, spec.tune.seed, dir, extra));
+      runs.back().tune_value = value;
+    }
+  return runs;
+}
+
+AblationSpec with_tuned_values(const AblationSpec& spec,
+                               const std::vector<std::pair<std::string, std::string>>& picks) {
+  AblationSpec out = spec;
+  for (AblationVariant& v : out.variants)
+    for (const auto& [name, value] : picks)
+      if (name == v.name) v.overrides.emplace_back(spec.tune.key, value);
+  return out;
 }
 
 }  // namespace lmlab::train

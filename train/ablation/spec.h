@@ -20,6 +20,16 @@ struct AblationVariant {
   int line = 0;             // where it was declared in the spec (1-based; 0: unknown)
 };
 
+// `tune:` a key tried at several values per variant on one seed (a short sweep: `tune_set`), each
+// variant's best value on the validation split (`metric`) then used for all its seeds.
+struct TuneSpec {
+  std::string key;                  // e.g. optim.lr; empty: no tuning
+  std::vector<std::string> values;  // in spec order
+  Overrides set;                    // `tune_set`: overrides for the sweep runs only
+  int64_t seed = 0;                 // `tune_seed` (default: the first seed)
+  bool active() const { return !key.empty(); }
+};
+
 struct AblationSpec {
   std::string source;       // the spec file ("" when built from text without one)
   std::string name;         // `name`, or the file's stem
@@ -30,6 +40,7 @@ struct AblationSpec {
   std::vector<int64_t> seeds;
   std::string metric = "final_val_loss";  // final_val_loss | best_val_loss
   std::string baseline;                   // the variant others are compared with (default: first)
+  TuneSpec tune;
 };
 
 // One run of an ablation: a variant at a seed, in <out>/<variant>/seed<seed>.
@@ -37,7 +48,9 @@ struct AblationRun {
   std::string variant;
   int64_t seed = 0;
   std::string dir;
-  TrainConfig config;  // base + common + variant overrides + train.seed + train.run_dir
+  std::vector<std::string> sets;  // "key=value" on the base: common, variant, seed, run_dir
+  TrainConfig config;             // the base with `sets` applied
+  std::string tune_value;         // a tuning sweep's run: its value of tune.key ("" otherwise)
 };
 
 // Parses a spec (YAML) and expands its grid. Throws lmlab::Error "file:line: what" for unknown
@@ -57,6 +70,16 @@ std::string normal_dir(const std::string& dir);
 // validates it. Errors name the spec, the variant and the key ("spec.yaml:12: variant 'post':
 // --set model.norms=rmsnorm: unknown key 'model.norms' (did you mean 'model.norm'?)").
 std::vector<AblationRun> plan_ablation(const AblationSpec& spec, const std::string& out_dir);
+
+// The tuning sweep (spec.tune): every variant at every value of tune.key, on tune.seed, in
+// <out>/<variant>/tune/<leaf>=<value> (e.g. tune/lr=0.001), with tune_set applied. Empty
+// without `tune:`. Errors as plan_ablation's.
+std::vector<AblationRun> plan_tune_runs(const AblationSpec& spec, const std::string& out_dir);
+
+// The spec with each variant's picked value of tune.key (variant name -> value) appended to its
+// overrides: what plan_ablation then runs at every seed.
+AblationSpec with_tuned_values(const AblationSpec& spec,
+                               const std::vector<std::pair<std::string, std::string>>& picks);
 
 // The overrides of a variant as "key=value" strings (common first), for reports and --dry-run.
 std::vector<std::string> override_strings(const AblationSpec& spec, const AblationVariant& v);

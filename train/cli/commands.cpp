@@ -153,6 +153,43 @@ int sample_main(int argc, char** argv) {
   return 0;
 }
 
+namespace {
+
+// `lmlab ablate` of a spec with `tune:`: the sweep's runs (--dry-run), the report from disk once
+// the sweep has ended (--report-only), or the sweep then the seeds (run_tuned_ablation).
+int ablate_tuned(const AblationSpec& spec, AblateOptions& ao, const cxxopts::ParseResult& r) {
+  if (r.count("emit-slurm"))
+    throw UsageError(
+        "a spec with tune: runs its seeds at values its sweep picks, which a "
+        "Slurm job array fixed in advance cannot: run it with lmlab ablate");
+  const std::vector<AblationRun> sweep = plan_tune_runs(spec, ao.out_dir);
+  check_ablation_dir(spec, sweep, ao.out_dir);
+  if (r.count("dry-run")) {
+    std::cout << "ablate: " << spec.name << ": tuning sweep of " << spec.tune.key << " over "
+              << spec.tune.values.size() << " values x " << spec.variants.size()
+              << " variants on seed " << spec.tune.seed << ", then " << spec.seeds.size()
+              << " seeds per variant at its pick (base " << spec.base << ")\n";
+    for (const AblationRun& run : sweep)
+      std::cout << "  " << run.dir << ": " << run_state_name(run_state(run)) << "\n";
+    return 0;
+  }
+  if (r.count("report-only")) {
+    TuneResult tune;
+    const AblationSpec tuned = tuned_spec(spec, sweep, ao.out_dir, &tune);
+    const std::vector<AblationRun> runs = plan_ablation(tuned, ao.out_dir);
+    check_ablation_dir(tuned, runs, ao.out_dir);
+    std::cout << "ablate: report in " << write_ablation_report(tuned, runs, ao.out_dir, true, &tune)
+              << "\n";
+    return 0;
+  }
+  std::error_code ec;
+  ao.exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) throw Error("[ablate] cannot find the lmlab binary (/proc/self/exe): " + ec.message());
+  return run_tuned_ablation(spec, ao);
+}
+
+}  // namespace
+
 int ablate_main(int argc, char** argv) {
   cxxopts::Options opts("lmlab ablate",
                         "Run an ablation: every variant x seed of a spec, then a report "
@@ -179,6 +216,7 @@ int ablate_main(int argc, char** argv) {
   // which a re-run compares: "runs/x", "./runs/x/" and "$PWD/runs/x" are one output. Slurm tasks,
   // which may start in any directory, need it absolute too.
   ao.out_dir = normal_dir(ao.out_dir);
+  if (spec.tune.active()) return ablate_tuned(spec, ao, r);
   const std::vector<AblationRun> runs = plan_ablation(spec, ao.out_dir);
   if (r.count("dry-run")) {
     check_ablation_dir(spec, runs, ao.out_dir);

@@ -206,6 +206,7 @@ TEST(AblationSpec, ShippedSpecsPlan) {
     const std::vector<AblationRun> runs = plan_ablation(s, "/tmp/plan");
     EXPECT_GE(s.seeds.size(), s.name == "quick" ? 2u : 3u);
     EXPECT_EQ(runs.size(), s.variants.size() * s.seeds.size());
+    EXPECT_EQ(plan_tune_runs(s, "/tmp/plan").size(), s.variants.size() * s.tune.values.size());
     if (s.name == "quick") {
       EXPECT_LE(runs.size(), 8u);
       for (const AblationRun& r : runs)
@@ -213,7 +214,7 @@ TEST(AblationSpec, ShippedSpecsPlan) {
     }
     ++n;
   }
-  EXPECT_EQ(n, 5);  // quick, norm_2x2, postnorm_warmup, kv_heads, kv_heads_bpe
+  EXPECT_EQ(n, 6);  // quick, norm_2x2, postnorm_warmup, kv_heads, kv_heads_bpe, norm_depth
 }
 
 }  // namespace
