@@ -302,7 +302,8 @@ void AblationLoop::record(const ChildPool::Exited& child) {
   }
   if (opt_.quiet) return;
   if (tty_) std::cout << "\r\033[K";
-  std::cout << run_ended_line(counts(), r.variant, r.seed, what, child.seconds) << std::flush;
+  const std::string label = r.variant + (sweep_ ? "/tune=" + r.tune_value : "");
+  std::cout << run_ended_line(counts(), label, r.seed, what, child.seconds) << std::flush;
 }
 
 // A run that failed: counted, its error.txt written (the exit code and the log's tail).
