@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes data/unicode_tables.h: the character classes of GPT-2's pre-tokenization regex
-(`\\p{L}`, `\\p{N}`, `\\s`) as one sorted table of code point ranges (data/bpe.cpp).
+(`\\p{L}`, `\\p{N}`, `\\s`) as one sorted table of code point ranges (data/bpe_pretokenize.cpp).
 
   letter  general category L* (Lu Ll Lt Lm Lo)        from this Python's unicodedata
   number  general category N* (Nd Nl No)              from this Python's unicodedata

@@ -17,6 +17,7 @@
 #include "autograd/error.h"
 #include "data/bpe.h"
 #include "data/utf8.h"
+#include "tests/fuzz/fuzz_input.h"
 
 namespace {
 
@@ -83,11 +84,5 @@ void json_mode(const std::string& json) {
 
 // One input: mode byte + payload.
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size == 0) return 0;
-  const std::string payload(reinterpret_cast<const char*>(data) + 1, size - 1);
-  if (data[0] % 2 == 0)
-    text_mode(payload);
-  else
-    json_mode(payload);
-  return 0;
+  return lmlab::fuzz::run_by_mode(data, size, text_mode, json_mode);
 }

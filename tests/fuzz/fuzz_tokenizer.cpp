@@ -14,6 +14,7 @@
 #include "data/corpus.h"
 #include "data/tokenizer.h"
 #include "data/utf8.h"
+#include "tests/fuzz/fuzz_input.h"
 
 namespace {
 
@@ -84,11 +85,5 @@ void serialized_mode(const std::string& text) {
 
 // One input: mode byte + payload.
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size == 0) return 0;
-  const std::string payload(reinterpret_cast<const char*>(data) + 1, size - 1);
-  if (data[0] % 2 == 0)
-    text_mode(payload);
-  else
-    serialized_mode(payload);
-  return 0;
+  return lmlab::fuzz::run_by_mode(data, size, text_mode, serialized_mode);
 }
