@@ -2,7 +2,8 @@
 """Draws an ablation's plots from <out>/summary.json and its runs' CSV files (lmlab ablate calls
 this; run it by hand to redraw):
 
-  loss_curves.png  train loss (rolling mean) and whole-split val loss vs tokens. A variant whose
+  loss_curves.png  train loss (rolling mean) and val loss vs tokens: whole-split evaluations as dots,
+                   subset estimates between them (metrics.csv val_subset_loss) dashed. A variant whose
                    seeds agree: the median over seeds as a line, the interquartile range as a band.
                    A variant the report calls unstable across seeds: one thin line per seed in its
                    colour, and an x at the end of each seed that did not train (its final val loss
@@ -29,20 +30,23 @@ import sys
 
 
 def read_metrics(path):
-    """metrics.csv -> (tokens, train_loss, val_tokens, val_loss) lists."""
-    tok, train, vtok, val = [], [], [], []
+    """metrics.csv -> dict of lists: tok, train (loss), vtok, val (whole-split val loss), stok,
+    sub (subset estimates of the val loss, train.val_subset_interval; absent in older files)."""
+    m = dict(tok=[], train=[], vtok=[], val=[], stok=[], sub=[])
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             try:
                 t = float(row["tokens"])
-                tok.append(t)
-                train.append(float(row["train_loss"]))
-                if row.get("val_loss"):
-                    vtok.append(t)
-                    val.append(float(row["val_loss"]))
-            except (KeyError, ValueError):
+                train = float(row["train_loss"])
+            except (KeyError, ValueError, TypeError):
                 continue
-    return tok, train, vtok, val
+            m["tok"].append(t)
+            m["train"].append(train)
+            for col, xs, ys in (("val_loss", "vtok", "val"), ("val_subset_loss", "stok", "sub")):
+                if row.get(col):
+                    m[xs].append(t)
+                    m[ys].append(float(row[col]))
+    return m
 
 
 def rolling(values, window):
@@ -88,10 +92,10 @@ def variant_curves(out, v):
         path = os.path.join(out, r["dir"], "metrics.csv")
         if not os.path.exists(path):
             continue
-        tok, train, vtok, val = read_metrics(path)
-        if tok:
-            curves.append(dict(seed=r["seed"], status=r["status"], tok=tok, train=rolling(train, 9),
-                               vtok=vtok, val=val))
+        m = read_metrics(path)
+        if m["tok"]:
+            m["train"] = rolling(m["train"], 9)
+            curves.append(dict(m, seed=r["seed"], status=r["status"]))
     return curves
 
 
@@ -110,6 +114,11 @@ def draw_spread(ax_t, ax_v, curves, c, label):
         mid, lo, hi = band(vals)
         ax_v.plot(vtokens[:len(mid)], mid, color=c, lw=1.4, marker="o", ms=3, label=label)
         ax_v.fill_between(vtokens[:len(mid)], lo, hi, color=c, alpha=0.15, lw=0)
+    subs = [k["sub"] for k in done if k["sub"]]
+    if subs and len(subs) == len(done):
+        stokens = min((k["stok"] for k in done), key=len)
+        mid = band(subs)[0]
+        ax_v.plot(stokens[:len(mid)], mid, color=c, lw=0.9, ls="--", alpha=0.8)
 
 
 def draw_seeds(ax_t, ax_v, curves, c, label):
@@ -123,6 +132,8 @@ def draw_seeds(ax_t, ax_v, curves, c, label):
         if k["val"]:
             ax_v.plot(k["vtok"], k["val"], color=c, lw=0.8, marker="o", ms=2.5, alpha=0.85,
                       label=label if i == 0 else None)
+        if k["sub"]:
+            ax_v.plot(k["stok"], k["sub"], color=c, lw=0.6, ls="--", alpha=0.7)
         if k["status"] == "diverged" or did_not_train(finals[i], lo, hi):
             ax_t.plot(k["tok"][-1], k["train"][-1], marker="x", ms=9, mew=2, color=c)
             if k["val"]:
@@ -138,11 +149,12 @@ def draw_loss_curves(out, summary, plt, log_x):
     cmap = plt.get_cmap("tab10" if len(variants) <= 10 else "tab20")
     unstable = unstable_variants(summary)
     fig, (ax_t, ax_v) = plt.subplots(1, 2, figsize=(13, 5.2))
-    finals = []
+    finals, estimated = [], False
     for i, v in enumerate(variants):
         curves = variant_curves(out, v)
         if not curves:
             continue
+        estimated = estimated or any(k["sub"] for k in curves)
         c = cmap(i % cmap.N)
         if v["name"] in unstable:
             label = "%s (%d seeds, unstable: each seed; x = did not train)" % (v["name"], len(curves))
@@ -150,8 +162,9 @@ def draw_loss_curves(out, summary, plt, log_x):
         else:
             draw_spread(ax_t, ax_v, curves, c, "%s (%d seeds)" % (v["name"], len(curves)))
         finals += [k["val"][-1] for k in curves if k["val"] and math.isfinite(k["val"][-1])]
-    for ax, title in ((ax_t, "train loss (rolling mean of 9 logged steps)"),
-                      (ax_v, "validation loss (whole split)")):
+    val_title = ("validation loss (dots: whole split; dashed: estimate on a fixed subset)"
+                 if estimated else "validation loss (whole split)")
+    for ax, title in ((ax_t, "train loss (rolling mean of 9 logged steps)"), (ax_v, val_title)):
         ax.set_xlabel("training tokens" + (" (log scale)" if log_x else ""))
         ax.set_ylabel("loss (nats/token)")
         ax.set_title(title)

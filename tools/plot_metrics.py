@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Draws train (and val, where present) loss against step from an lmlab metrics.csv.
+"""Draws train (and val, where present: whole-split points, subset estimates dashed) loss against
+step from an lmlab metrics.csv.
 
 usage: plot_metrics.py METRICS_CSV OUT_PNG [--title TITLE]
 Needs Debian's python3-matplotlib (run it with /usr/bin/python3).
@@ -23,7 +24,7 @@ def main():
         print("plot_metrics.py: matplotlib is missing (apt-get install python3-matplotlib)",
               file=sys.stderr)
         return 1
-    steps, train, vsteps, val = [], [], [], []
+    steps, train, vsteps, val, ssteps, sub = [], [], [], [], [], []
     with open(args.csv) as f:
         for row in csv.DictReader(f):
             steps.append(int(row["step"]))
@@ -31,10 +32,15 @@ def main():
             if row.get("val_loss"):
                 vsteps.append(int(row["step"]))
                 val.append(float(row["val_loss"]))
+            if row.get("val_subset_loss"):  # train.val_subset_interval
+                ssteps.append(int(row["step"]))
+                sub.append(float(row["val_subset_loss"]))
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     ax.plot(steps, train, lw=0.8, alpha=0.6, label="train (per step)")
     if val:
-        ax.plot(vsteps, val, "o-", lw=1.8, ms=3, label="val")
+        ax.plot(vsteps, val, "o-", lw=1.8, ms=3, label="val (whole split)")
+    if sub:
+        ax.plot(ssteps, sub, "--", lw=1.0, label="val (estimate on a fixed subset)")
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy (nats)")
     ax.set_title(args.title)

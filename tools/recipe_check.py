@@ -48,8 +48,8 @@ import torch_reference  # noqa: E402
 import plot_overlay  # noqa: E402
 
 MASK = (1 << 64) - 1
-HEADER = ["step", "tokens", "lr", "train_loss", "val_loss", "val_bpb", "grad_norm", "clipped",
-          "tokens_per_s", "elapsed_s"]
+HEADER = ["step", "tokens", "lr", "train_loss", "val_loss", "val_bpb", "val_subset_loss",
+          "grad_norm", "clipped", "tokens_per_s", "elapsed_s"]
 
 
 # ---------------------------------------------------------------- autograd/random.h, bit for bit
@@ -237,7 +237,7 @@ def train_torch(cfg, init_kind, out_csv):
             print(f"torch: step {it + 1}/{steps} | loss {loss_sum / accum:.4f} | val {val:.4f} | "
                   f"lr {lr:.2e} | {rate:.0f} tok/s", flush=True)
         rows.append([it, (it + 1) * B * T * accum, f"{lr:.7g}", f"{loss_sum / accum:.7g}",
-                     f"{val:.7g}" if is_eval else "", "", f"{norm:.7g}", int(norm > float(o["grad_clip"])),
+                     f"{val:.7g}" if is_eval else "", "", "", f"{norm:.7g}", int(norm > float(o["grad_clip"])),
                      f"{rate:.7g}", f"{time.perf_counter() - t0:.7g}"])
     os.makedirs(os.path.dirname(out_csv), exist_ok=True)
     with open(out_csv, "w", newline="") as f:

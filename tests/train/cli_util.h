@@ -337,9 +337,9 @@ inline void expect_same_metrics(const std::string& a_path, const std::string& b_
   const auto a = csv_rows(a_path), b = csv_rows(b_path);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_EQ(a[i].size(), 10u) << "row " << i;
-    ASSERT_EQ(b[i].size(), 10u) << "row " << i;
-    for (int col : {0, 1, 2, 3, 4, 5, 6, 7})
+    ASSERT_EQ(a[i].size(), 11u) << "row " << i;
+    ASSERT_EQ(b[i].size(), 11u) << "row " << i;
+    for (int col : {0, 1, 2, 3, 4, 5, 6, 7, 8})
       EXPECT_EQ(a[i][col], b[i][col]) << "row " << i << " column " << col;
   }
 }

@@ -38,6 +38,9 @@ struct OptimConfig {
 struct RunConfig {
   int64_t max_iters = 2000, batch_size = 12, grad_accum = 1, eval_interval = 250, log_interval = 1;
   int64_t checkpoint_interval = 0;  // 0: only at the end (and on SIGINT)
+  // A cheap validation estimate between whole-split evaluations: the loss on val_subset_tokens
+  // tokens spread evenly over the split, every val_subset_interval steps (0: never).
+  int64_t val_subset_interval = 0, val_subset_tokens = 4096;
   int64_t seed = 1337;
   int64_t threads = 0;    // 0: all cores (shared by the data-parallel ranks of a machine)
   int64_t bucket_mb = 8;  // data-parallel gradient all-reduce bucket size (docs/distributed.md)

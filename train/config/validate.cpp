@@ -72,6 +72,8 @@ void check_train(const RunConfig& r, nn::ConfigChecks& k) {
   k.greater("train.batch_size", r.batch_size, int64_t{0});
   k.at_least("train.grad_accum", r.grad_accum, int64_t{1});
   k.greater("train.eval_interval", r.eval_interval, int64_t{0});
+  k.at_least("train.val_subset_interval", r.val_subset_interval, int64_t{0});
+  k.greater("train.val_subset_tokens", r.val_subset_tokens, int64_t{0});
   k.greater("train.log_interval", r.log_interval, int64_t{0});
   k.at_least("train.checkpoint_interval", r.checkpoint_interval, int64_t{0});
   k.at_least("train.bucket_mb", r.bucket_mb, int64_t{1});

@@ -15,6 +15,8 @@ TrainConfig with_resumable_fields_of(TrainConfig saved, const TrainConfig& now) 
   saved.train.run_dir = now.train.run_dir;  // a moved run directory, or the same one spelt anew
   saved.train.max_iters = now.train.max_iters;
   saved.train.eval_interval = now.train.eval_interval;
+  saved.train.val_subset_interval = now.train.val_subset_interval;  // evaluation only
+  saved.train.val_subset_tokens = now.train.val_subset_tokens;
   saved.train.checkpoint_interval = now.train.checkpoint_interval;
   saved.train.log_interval = now.train.log_interval;
   saved.train.threads = now.train.threads;      // results do not depend on the thread count

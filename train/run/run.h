@@ -44,6 +44,7 @@ class Run {
   bool step(int64_t it);
   double accumulate_gradients(bool* stop_requested);
   bool evaluate_now(int64_t it);
+  double estimate_val();
   void log_step(int64_t it, double lr, double train_loss, bool eval, optim::ClipResult clip);
   bool checkpoint_or_stop(int64_t it, bool stop_requested, bool last);
   void checkpoint();
@@ -71,6 +72,7 @@ class Run {
   std::ofstream metrics_, diagnostics_;
   int64_t B_ = 0, T_ = 0, steps_ = 0, step_tokens_ = 0, eval_batch_ = 0, fault_step_ = -1;
   double elapsed0_ = 0, last_val_ = NAN, last_loss_ = NAN;
+  double subset_val_ = NAN;  // this step's subset estimate (train.val_subset_interval), or NaN
   double val_bytes_per_token_ = 0;  // bits per byte = loss / ln 2 / this
   StepRates rates_;
   std::vector<double> comm_ms_, wait_ms_;

@@ -39,6 +39,8 @@ std::string metrics_row(const MetricsRow& r) {
   if (r.has_val) row << r.val_loss;
   row << ",";
   if (r.has_val && std::isfinite(r.val_bpb)) row << r.val_bpb;
+  row << ",";
+  if (std::isfinite(r.val_subset_loss)) row << r.val_subset_loss;
   row << "," << r.grad_norm << "," << int(r.clipped) << "," << r.tokens_per_s << "," << r.elapsed_s;
   return row.str();
 }

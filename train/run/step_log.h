@@ -1,6 +1,7 @@
 // What the trainer reports per step, as pure functions a test can pin down: the tokens/s
 // statistics, the ETA, the progress line and the metrics.csv row (docs/config.md, train.*).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -29,17 +30,20 @@ std::string progress_line(int64_t step, int64_t steps, double loss, double val_l
                           double tokens_per_s, double eta_s);
 
 // One metrics.csv row (its header is kMetricsHeader); val_loss and val_bpb are left empty when
-// !has_val.
+// !has_val, val_subset_loss (an estimate on part of the split, train.val_subset_interval) when
+// it is NaN.
 struct MetricsRow {
   int64_t step = 0, tokens = 0;
   double lr = 0, train_loss = 0, val_loss = 0;
   double val_bpb = 0;  // val_loss in bits per byte of text (left empty when not finite)
+  double val_subset_loss = NAN;
   double grad_norm = 0;
   bool has_val = false, clipped = false;
   double tokens_per_s = 0, elapsed_s = 0;
 };
 inline constexpr const char* kMetricsHeader =
-    "step,tokens,lr,train_loss,val_loss,val_bpb,grad_norm,clipped,tokens_per_s,elapsed_s";
+    "step,tokens,lr,train_loss,val_loss,val_bpb,val_subset_loss,grad_norm,clipped,tokens_per_s,"
+    "elapsed_s";
 std::string metrics_row(const MetricsRow& r);
 
 }  // namespace lmlab::train

@@ -72,19 +72,27 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& cfg, nn::Tra
   return std::make_unique<optim::AdamW>(model.named_parameters(), ao);
 }
 
+namespace {
+
+// The index of the j-th of m batches spread evenly over n (m <= n): 0 first, n - 1 last.
+int64_t spread_index(int64_t j, int64_t m, int64_t n) { return m <= 1 ? 0 : j * (n - 1) / (m - 1); }
+
+}  // namespace
+
 double evaluate(const nn::TransformerLM& model, const data::TokenDataset& data, int64_t batch,
-                int64_t* tokens, bool across_ranks) {
+                int64_t* tokens, bool across_ranks, int64_t max_batches) {
   NoGradGuard guard;
   const int64_t T = model.config().block_size;
   const Device dev = model.parameters().at(0).device();
-  const int64_t n = data.eval_batch_count(batch, T);
+  const int64_t all = data.eval_batch_count(batch, T);
+  const int64_t n = max_batches > 0 ? std::min(max_batches, all) : all;
   // Across ranks, rank r scores batches r, r + N, ...; the per-batch losses are then gathered (a
   // sum where every slot has one non-zero term: exact) and added in order on every rank, so the
   // result is bitwise the one-process result.
   const int64_t stride = across_ranks ? dist::size() : 1, first = across_ranks ? dist::rank() : 0;
   std::vector<double> scored(size_t(2 * n), 0.0);  // mean loss and tokens of batch i at 2i, 2i+1
   for (int64_t i = first; i < n; i += stride) {
-    data::EvalBatch b = data.eval_batch(batch, T, i);
+    data::EvalBatch b = data.eval_batch(batch, T, n == all ? i : spread_index(i, n, all));
     const Tensor loss =
         dev == Device::CPU ? model.loss(b.x, b.y) : model.loss(b.x.to(dev), b.y.to(dev));
     scored[size_t(2 * i)] = loss.item();
@@ -201,6 +209,9 @@ bool Run::step(int64_t it) {
   state_.tokens_seen += step_tokens_;
   rates_.add(double(step_tokens_) / std::max(seconds_since(ts), 1e-9));
   if (eval && !evaluate_now(it)) return false;
+  subset_val_ = !eval && rc_.val_subset_interval > 0 && (it + 1) % rc_.val_subset_interval == 0
+                    ? estimate_val()
+                    : NAN;
   log_step(it, lr, train_loss, eval, clip);
   return checkpoint_or_stop(it, stop_requested, last);
 }
@@ -224,6 +235,17 @@ bool Run::evaluate_now(int64_t it) {
   return true;
 }
 
+// The validation loss on train.val_subset_tokens tokens of the split (whole micro-batches of
+// train.batch_size windows, spread evenly over it): a cheap look between whole-split evaluations.
+// No dropout and no random draw: the run is the same with or without these estimates.
+double Run::estimate_val() {
+  const int64_t batches = (rc_.val_subset_tokens + B_ * T_ - 1) / (B_ * T_);
+  model_->eval();
+  const double loss = evaluate(*model_, *data_, B_, nullptr, true, batches);
+  model_->train();
+  return loss;
+}
+
 // The metrics.csv row (every log_interval, evaluation and the last step) and the progress line
 // (a terminal: rewritten in place each step; a log: ~20 lines a run plus evaluations).
 void Run::log_step(int64_t it, double lr, double train_loss, bool eval, optim::ClipResult clip) {
@@ -234,12 +256,13 @@ void Run::log_step(int64_t it, double lr, double train_loss, bool eval, optim::C
                        .train_loss = train_loss,
                        .val_loss = last_val_,
                        .val_bpb = bits_per_byte(last_val_, val_bytes_per_token_),
+                       .val_subset_loss = subset_val_,
                        .grad_norm = clip.norm,
                        .has_val = eval,
                        .clipped = clip.clipped,
                        .tokens_per_s = rates_.last(),
                        .elapsed_s = elapsed0_ + seconds_since(t0_)};
-  if (writer_ && (it % rc_.log_interval == 0 || eval || last)) {
+  if (writer_ && (it % rc_.log_interval == 0 || eval || last || !std::isnan(subset_val_))) {
     metrics_ << metrics_row(row) << "\n" << std::flush;
     if (!metrics_)
       throw Error("[train] cannot append to " + dir_ + "/metrics.csv (disk full or not writable?)");

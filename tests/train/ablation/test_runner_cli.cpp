@@ -100,7 +100,8 @@ TEST(AblateCli, ANumericGridAxisGetsASweepFigure) {
 }
 
 // The loss-curve plot of a variant the report calls unstable draws each seed (a diverged one
-// too) instead of a median; with --log-x as well. Checked on a hand-made ablation directory.
+// too) instead of a median; with --log-x as well, and subset estimates of the val loss between
+// whole-split points (val_subset_loss). Checked on a hand-made ablation directory.
 TEST(AblateCli, UnstableVariantsArePlottedSeedBySeed) {
   if (!have_matplotlib()) GTEST_SKIP() << "python3-matplotlib is not installed";
   TempDir dir("ablate_plot");
@@ -114,11 +115,13 @@ TEST(AblateCli, UnstableVariantsArePlottedSeedBySeed) {
       const std::string run = std::string(v) + "/seed" + std::to_string(seed);
       fs::create_directories(dir / run);
       const bool stuck = std::string(v) == "post" && seed > 1;
-      std::string csv = "step,tokens,train_loss,val_loss\n";
-      for (int step = 0; step < 20; ++step)
+      std::string csv = "step,tokens,train_loss,val_loss,val_subset_loss\n";
+      for (int step = 0; step < 20; ++step) {
+        const std::string loss = std::to_string(stuck ? 3.35 : 4.0 - 0.1 * step);
         csv += std::to_string(step) + "," + std::to_string(100 * (step + 1)) + "," +
-               std::to_string(stuck ? 3.3 : 4.0 - 0.1 * step) + "," +
-               (step % 5 == 4 ? std::to_string(stuck ? 3.35 : 4.0 - 0.1 * step) : "") + "\n";
+               std::to_string(stuck ? 3.3 : 4.0 - 0.1 * step) + "," + (step % 5 == 4 ? loss : "") +
+               "," + (step % 5 == 2 ? loss : "") + "\n";
+      }
       write_file(dir / (run + "/metrics.csv"), csv);
       runs.push_back(
           {{"dir", run}, {"seed", seed}, {"status", seed == 3 ? "diverged" : "finished"}});

@@ -344,11 +344,11 @@ TEST_F(FaultTest, DivergingPostNormRunReportsThePreClipGradientNorm) {
   double largest = 0;
   int clipped = 0;
   for (const auto& row : rows) {
-    const double norm = std::stod(row[6]);
+    const double norm = std::stod(row[7]);
     ASSERT_TRUE(std::isfinite(norm)) << "a logged step has a non-finite norm";
-    EXPECT_EQ(row[7], norm > 1.0 ? "1" : "0") << "step " << row[0] << " grad_norm " << row[6];
+    EXPECT_EQ(row[8], norm > 1.0 ? "1" : "0") << "step " << row[0] << " grad_norm " << row[7];
     largest = std::max(largest, norm);
-    clipped += row[7] == "1";
+    clipped += row[8] == "1";
   }
   EXPECT_GT(clipped, 0);
   EXPECT_GT(largest, 10.0) << "the reported norms look clipped";

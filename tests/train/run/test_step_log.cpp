@@ -51,13 +51,18 @@ TEST(MetricsRow, SevenSignificantDigitsAndAnEmptyValWithoutEvaluation) {
                .clipped = true,
                .tokens_per_s = 12345.678,
                .elapsed_s = 1.5};
-  EXPECT_EQ(metrics_row(r), "3,512,0.0001234568,2.123457,,,0.5,1,12345.68,1.5");
+  EXPECT_EQ(metrics_row(r), "3,512,0.0001234568,2.123457,,,,0.5,1,12345.68,1.5");
   r.has_val = true;
   r.clipped = false;
-  EXPECT_EQ(metrics_row(r), "3,512,0.0001234568,2.123457,9,3.25,0.5,0,12345.68,1.5");
+  EXPECT_EQ(metrics_row(r), "3,512,0.0001234568,2.123457,9,3.25,,0.5,0,12345.68,1.5");
   r.val_bpb = NAN;  // no bytes per token known: the column stays empty
-  EXPECT_EQ(metrics_row(r), "3,512,0.0001234568,2.123457,9,,0.5,0,12345.68,1.5");
-  EXPECT_EQ(std::string(kMetricsHeader).find("step,tokens,lr,train_loss,val_loss,val_bpb,"), 0u);
+  EXPECT_EQ(metrics_row(r), "3,512,0.0001234568,2.123457,9,,,0.5,0,12345.68,1.5");
+  r.has_val = false;
+  r.val_subset_loss = 2.5;  // a subset estimate has its own column, never val_loss's
+  EXPECT_EQ(metrics_row(r), "3,512,0.0001234568,2.123457,,,2.5,0.5,0,12345.68,1.5");
+  EXPECT_EQ(std::string(kMetricsHeader),
+            "step,tokens,lr,train_loss,val_loss,val_bpb,val_subset_loss,grad_norm,clipped,"
+            "tokens_per_s,elapsed_s");
 }
 
 }  // namespace

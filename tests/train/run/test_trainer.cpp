@@ -21,7 +21,8 @@ using test::TempDir;
 using test::weights_only;
 
 const char* kHeader =
-    "step,tokens,lr,train_loss,val_loss,val_bpb,grad_norm,clipped,tokens_per_s,elapsed_s";
+    "step,tokens,lr,train_loss,val_loss,val_bpb,val_subset_loss,grad_norm,clipped,tokens_per_s,"
+    "elapsed_s";
 
 // configs/tiny.yaml on `corpus`, 1 thread (fast on a busy machine; the bit-exact tests set 2),
 // writing to `run_dir`, plus `sets`.
@@ -140,14 +141,15 @@ TEST_F(TrainerTest, WritesConfigMetricsSampleAndCheckpoint) {
   const auto rows = csv_rows(d + "/metrics.csv");
   ASSERT_EQ(rows.size(), 12u);
   for (size_t i = 0; i < rows.size(); ++i) {
-    ASSERT_EQ(rows[i].size(), 10u);
+    ASSERT_EQ(rows[i].size(), 11u);
     EXPECT_EQ(rows[i][0], std::to_string(i));
     EXPECT_EQ(rows[i][1], std::to_string((i + 1) * 4 * 16));
     const bool eval = i == 0 || i == 4 || i == 9 || i == 11;
     EXPECT_EQ(rows[i][4].empty(), !eval) << "row " << i;
     EXPECT_EQ(rows[i][5].empty(), !eval) << "row " << i;  // val_bpb beside val_loss
     EXPECT_TRUE(std::isfinite(std::stod(rows[i][3])));
-    EXPECT_GT(std::stod(rows[i][6]), 0);
+    EXPECT_TRUE(rows[i][6].empty()) << "no subset estimates unless asked";
+    EXPECT_GT(std::stod(rows[i][7]), 0);
   }
   EXPECT_NEAR(std::stod(rows[11][4]), r.final_val_loss, 1e-6 * r.final_val_loss);
   // sample.txt: the prompt, 30 generated characters, a newline.
