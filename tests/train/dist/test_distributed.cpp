@@ -1,16 +1,12 @@
 // train/dist/distributed.h in one process (no launcher): a world of one rank whose collectives are
-// the identity, a GradReducer that leaves gradients alone, the fingerprints compared across ranks,
-// and evaluation split "across ranks" equal to the plain one. tests/dist/ runs the real thing under
-// mpirun.
+// the identity, a GradReducer that leaves gradients alone, the fingerprints compared across ranks
+// (evaluation split "across ranks": tests/train/run/test_evaluate.cpp). tests/dist/ runs the real
+// thing under mpirun.
 #include <cstdlib>
 
-#include "data/dataset.h"
-#include "data/tokenizer.h"
-#include "nn/transformer.h"
 #include "tests/test_util.h"
 #include "tests/train/cli_util.h"
 #include "train/dist/distributed.h"
-#include "train/run/trainer.h"
 
 namespace lmlab::train {
 namespace {
@@ -79,27 +75,6 @@ TEST(Distributed, FingerprintsSeeEveryValueAndTheOrder) {
   EXPECT_NE(dist::tensors_hash({a, b}), dist::tensors_hash({b, a}));
   EXPECT_NE(dist::fnv1a("abc", 3), dist::fnv1a("abd", 3));
   EXPECT_EQ(dist::fnv1a("", 0), 0xcbf29ce484222325ULL);
-}
-
-TEST(Distributed, EvaluationAcrossRanksOfOneIsThePlainEvaluation) {
-  const std::string text = test::small_corpus();
-  const data::Tokenizer tok = data::Tokenizer::make("char", text);
-  const data::TokenDataset data(tok.encode(text), 0.2);
-  nn::ModelConfig mc{.vocab_size = tok.vocab_size(),
-                     .block_size = 16,
-                     .n_layer = 1,
-                     .n_head = 2,
-                     .n_kv_head = 2,
-                     .n_embd = 16};
-  Generator gen(3);
-  nn::TransformerLM model(mc, gen);
-  model.eval();
-  int64_t n1 = 0, n2 = 0;
-  const double plain = evaluate(model, data, 3, &n1);
-  const double split = evaluate(model, data, 3, &n2, true);
-  EXPECT_EQ(plain, split);
-  EXPECT_EQ(n1, n2);
-  EXPECT_EQ(n1, data.val_size() - 1);
 }
 
 }  // namespace

@@ -33,6 +33,17 @@ struct SmallModel {
   SmallModel() { model.eval(); }
 };
 
+// Across the ranks of one process (rank 0 of 1) the plain evaluation, bit for bit.
+TEST(Evaluate, AcrossRanksOfOneIsThePlainEvaluation) {
+  SmallModel s;
+  int64_t n1 = 0, n2 = 0;
+  const double plain = evaluate(s.model, s.data, 3, &n1);
+  const double split = evaluate(s.model, s.data, 3, &n2, true);
+  EXPECT_EQ(plain, split);
+  EXPECT_EQ(n1, n2);
+  EXPECT_EQ(n1, s.data.val_size() - 1);
+}
+
 TEST(Evaluate, ASubsetOfAtLeastEveryBatchIsTheWholeSplit) {
   SmallModel s;
   const int64_t n = s.data.eval_batch_count(2, 16);
