@@ -6,7 +6,7 @@ Usage (Debian's interpreter, which has python3-torch):
                                           [--best-threads]
 
 RESOLVED.json is what `lmlab bench CONFIG --resolved` prints: the model config (tools/
-torch_reference.py's TransformerLM mirrors nn::TransformerLM key for key), batch size and the AdamW
+torch_twin.py's TransformerLM mirrors nn::TransformerLM key for key), batch size and the AdamW
 settings. One step is what lmlab's trainer and `lmlab bench` time: forward, mean cross-entropy,
 loss.item(), backward, clip_grad_norm_, AdamW step (nanoGPT's two groups, foreach off as in
 torch 1.13's default for CPU tensors), zero_grad(set_to_none=True). Token ids are drawn uniformly at
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_reference import TransformerLM, adamw_groups  # noqa: E402
+from torch_twin import TransformerLM, adamw_groups  # noqa: E402
 
 
 def rss_mb():
