@@ -128,6 +128,12 @@ Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 // logits (..., V) float, targets int32 of shape (...); tokens whose target is ignore_index do not
 // count (neither in the sum nor the mean). Backward: (softmax(z) - onehot(y)) / n_counted.
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore_index = -100);
+// cross_entropy(matmul(h, w^T), targets) for h (N, C), w (V, C) (an LM head's weight), without
+// the (N, V) logits in memory at once: rows in chunks of chunk_rows (0: about 2^24 logits), the
+// gradients of h and w formed chunk by chunk during the forward and scaled by dy in the backward.
+// With one chunk for every row it is that composition itself, bit for bit.
+Tensor linear_cross_entropy(const Tensor& h, const Tensor& w, const Tensor& targets,
+                            int32_t ignore_index = -100, int64_t chunk_rows = 0);
 
 // ---------------------------------------------------------------- fused layers
 // Each fused op has a composed twin built from the primitive ops above; tests hold them equal.

@@ -108,8 +108,11 @@ Tensor TransformerLM::loss(const Tensor& ids, const Tensor& targets) const {
   if (targets.shape() != ids.shape())
     throw Error("[model] targets " + to_string(targets.shape()) + " do not match ids " +
                 to_string(ids.shape()));
-  Tensor logits = forward(ids);
-  return cross_entropy(reshape(logits, {-1, config_.vocab_size}), reshape(targets, {-1}));
+  // The head and the loss in one op: over a large vocabulary the (B*T, V) logits are never in
+  // memory at once (linear_cross_entropy works in row chunks; small ones are forward()'s product).
+  const Tensor h = run(ids, 0, nullptr, nullptr);
+  const Tensor& w = lm_head_ ? lm_head_->weight : wte_->weight;
+  return linear_cross_entropy(reshape(h, {-1, h.size(-1)}), w, reshape(targets, {-1}));
 }
 
 KVCache TransformerLM::make_cache(int64_t batch, int64_t max_t) const {

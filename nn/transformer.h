@@ -45,7 +45,8 @@ class TransformerLM : public Module {
   const ModelConfig& config() const { return config_; }
   // ids int32 (B, T), T <= block_size -> logits (B, T, V).
   Tensor forward(const Tensor& ids) const;
-  // Mean cross-entropy of forward(ids) against targets (B, T).
+  // Mean cross-entropy of forward(ids) against targets (B, T); over a large vocabulary the logits
+  // are formed a chunk of rows at a time (linear_cross_entropy), never all at once.
   Tensor loss(const Tensor& ids, const Tensor& targets) const;
   // An empty cache for `batch` sequences of up to `max_t` (default block_size) positions.
   KVCache make_cache(int64_t batch, int64_t max_t = 0) const;

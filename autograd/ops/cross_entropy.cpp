@@ -1,7 +1,9 @@
 // Fused softmax + cross-entropy: mean over counted tokens of logsumexp(z) - z_y, with its
 // backward (softmax(z) - onehot(y)) / n_counted computed from the saved logits and logsumexp.
+#include <algorithm>
 #include <string>
 
+#include "autograd/kernels/matmul.h"
 #include "autograd/kernels/reduce.h"
 #include "autograd/kernels/softmax.h"
 #include "autograd/ops.h"
@@ -12,25 +14,28 @@ namespace lmlab {
 namespace {
 
 constexpr const char* kOp = "cross_entropy";
+constexpr const char* kLinearOp = "linear_cross_entropy";
+// linear_cross_entropy's default chunk: about 2^24 logits (64 MB in float32) at a time.
+constexpr int64_t kChunkLogits = int64_t{1} << 24;
 
-// Checks the targets against the logits; returns how many tokens count (target != ignore_index).
-// Reads the targets on the host (a device-to-host copy for CUDA tensors).
-int64_t check_targets(const Tensor& logits, const Tensor& targets, int32_t ignore_index) {
-  const std::string shapes =
-      "logits " + to_string(logits.shape()) + ", targets " + to_string(targets.shape());
+// Checks the targets against logits of shape `logits` on `device`; returns how many tokens count
+// (target != ignore_index). Reads the targets on the host (a device-to-host copy for CUDA tensors).
+int64_t check_targets(const Shape& logits, Device device, const Tensor& targets,
+                      int32_t ignore_index, const std::string& what) {
+  const std::string shapes = what + ", targets " + to_string(targets.shape());
   if (targets.dtype() != DType::I32)
     throw Error("[cross_entropy] targets must be int32, got " + to_string(targets.dtype()) + " (" +
                 shapes + ")");
-  if (logits.dim() < 1)
+  if (logits.empty())
     throw Error("[cross_entropy] logits need a class dim (..., V), got " + shapes);
-  const Shape expected(logits.shape().begin(), logits.shape().end() - 1);
+  const Shape expected(logits.begin(), logits.end() - 1);
   if (targets.shape() != expected)
     throw Error("[cross_entropy] targets must have the logits shape without its last dim " +
                 to_string(expected) + ", got " + shapes);
-  if (logits.device() != targets.device())
-    throw Error("[cross_entropy] logits are on " + to_string(logits.device()) + ", targets on " +
+  if (device != targets.device())
+    throw Error("[cross_entropy] logits are on " + to_string(device) + ", targets on " +
                 to_string(targets.device()) + " (" + shapes + ")");
-  const int64_t V = logits.shape().back();
+  const int64_t V = logits.back();
   const std::vector<int32_t> host = targets.to_vector<int32_t>();
   int64_t count = 0;
   for (size_t i = 0; i < host.size(); ++i) {
@@ -84,7 +89,8 @@ Tensor backward_kernel(const Tensor& z, const Tensor& lse, const Tensor& targets
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in, int32_t ignore_index) {
   check_float(logits, kOp, "logits");
   check_defined(targets_in, kOp, "targets");
-  const int64_t count = check_targets(logits, targets_in, ignore_index);
+  const int64_t count = check_targets(logits.shape(), logits.device(), targets_in, ignore_index,
+                                      "logits " + to_string(logits.shape()));
   const int64_t rows = targets_in.numel();
   Tensor z = logits.contiguous();  // records a copy node if logits was a strided view
   if (count == 0) {
@@ -110,6 +116,122 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets_in, int32_t ign
     });
   }
   return loss;
+}
+
+namespace {
+
+// linear_cross_entropy's tensors: inputs (contiguous), per-row losses, and the gradients of the
+// mean loss (as if dy = 1; undefined when no gradient is needed), plus the chunk's scratch.
+struct LinearCe {
+  Tensor h, w, targets;    // (N, C), (V, C), (N)
+  Tensor loss_rows;        // (N)
+  Tensor dh, dw;           // (N, C), (V, C)
+  Tensor z, lse, dz, one;  // (chunk, V), (chunk), (chunk, V), 1 on the device (CUDA's dy)
+  int64_t count = 0;
+  int32_t ignore = -100;
+};
+
+// Rows [r0, r0 + n): z = h_r w^T, the rows' losses; with gradients also
+// dz = (softmax(z) - onehot(t)) / count, dh_r = dz w and dw (+)= dz^T h_r (the first chunk writes
+// dw, the later ones add: no zero fill).
+void linear_ce_rows(LinearCe& f, int64_t r0, int64_t n) {
+  const int64_t V = f.w.size(0), C = f.w.size(1);
+  dispatch_float(f.h, kLinearOp, [&]<class T, Device D>(Backend<T, D> be) {
+    const T* h = f.h.data<T>() + r0 * C;
+    const T* w = f.w.data<T>();
+    const int32_t* t = f.targets.data<int32_t>() + r0;
+    T* z = f.z.data<T>();
+    be.pick(cpu::gemm<T>, cuda::gemm)(false, true, n, V, C, T(1), h, C, w, C, T(0), z, V);
+    be.pick(cpu::cross_entropy_forward<T>, cuda::cross_entropy_forward)(
+        z, t, f.loss_rows.data<T>() + r0, f.lse.data<T>(), n, V, f.ignore);
+    if (!f.dh.defined()) return;
+    T* dz = f.dz.data<T>();
+    if constexpr (be.cuda)
+      cuda::cross_entropy_backward(z, f.lse.data<T>(), t, f.one.data<T>(), f.count, dz, n, V,
+                                   f.ignore);
+    else
+      cpu::cross_entropy_backward(z, f.lse.data<T>(), t, 1.0 / double(f.count), dz, n, V, f.ignore);
+    be.pick(cpu::gemm<T>, cuda::gemm)(false, false, n, C, V, T(1), dz, V, w, C, T(0),
+                                      f.dh.data<T>() + r0 * C, C);
+    be.pick(cpu::gemm<T>, cuda::gemm)(true, false, V, C, n, T(1), dz, V, h, C, T(r0 == 0 ? 0 : 1),
+                                      f.dw.data<T>(), C);
+  });
+}
+
+// h (N, C) and w (V, C): float, one dtype and device; returns the error's shape text.
+std::string check_linear_operands(const Tensor& h, const Tensor& w) {
+  check_float(h, kLinearOp, "h");
+  check_float(w, kLinearOp, "w");
+  const std::string shapes = "h " + to_string(h.shape()) + ", w " + to_string(w.shape());
+  if (h.dim() != 2 || w.dim() != 2 || h.size(1) != w.size(1))
+    throw Error("[linear_cross_entropy] needs h (N, C) and w (V, C), got " + shapes);
+  if (h.dtype() != w.dtype() || h.device() != w.device())
+    throw Error("[linear_cross_entropy] h is " + to_string(h.dtype()) + " on " +
+                to_string(h.device()) + ", w " + to_string(w.dtype()) + " on " +
+                to_string(w.device()) + " (" + shapes + ")");
+  return shapes;
+}
+
+// The fused path: the chunk loop, the mean, and the node whose backward scales the gradients the
+// forward computed by dy.
+Tensor linear_cross_entropy_chunked(LinearCe& f, int64_t chunk) {
+  const int64_t N = f.h.size(0), V = f.w.size(0);
+  const DType dt = f.h.dtype();
+  const Device dev = f.h.device();
+  f.loss_rows = Tensor::empty({N}, dt, dev);
+  f.z = Tensor::empty({chunk, V}, dt, dev);
+  f.lse = Tensor::empty({chunk}, dt, dev);
+  if (tape::needs_grad({f.h, f.w})) {
+    f.dh = Tensor::empty(f.h.shape(), dt, dev);
+    f.dw = Tensor::empty(f.w.shape(), dt, dev);
+    f.dz = Tensor::empty({chunk, V}, dt, dev);
+    f.one = Tensor::ones({}, dt, dev);
+  }
+  for (int64_t r0 = 0; r0 < N; r0 += chunk) linear_ce_rows(f, r0, std::min(chunk, N - r0));
+  Tensor loss = Tensor::empty({}, dt, dev);
+  dispatch_float(loss, kLinearOp, [&]<class T, Device D>(Backend<T, D> be) {
+    be.pick(cpu::sum_dim<T>, cuda::sum_dim)(f.loss_rows.data<T>(), loss.data<T>(), 1, N, 1,
+                                            1.0 / double(f.count));
+  });
+  if (f.dh.defined())
+    tape::record(kLinearOp, {f.h, f.w}, loss, [dh = f.dh, dw = f.dw](const Tensor& dy) {
+      return Grads{mul(dh, dy), mul(dw, dy)};
+    });
+  return loss;
+}
+
+}  // namespace
+
+// cross_entropy(h w^T, targets) without the (N, V) logits: rows in chunks of chunk_rows (0: about
+// 2^24 logits at a time), the gradients of h and w computed chunk by chunk in the forward and
+// scaled by dy in the backward (what an LM head over a large vocabulary needs). When one chunk
+// holds every row it is the unfused composition, bit for bit.
+Tensor linear_cross_entropy(const Tensor& h_in, const Tensor& w_in, const Tensor& targets_in,
+                            int32_t ignore_index, int64_t chunk_rows) {
+  const std::string shapes = check_linear_operands(h_in, w_in);
+  check_defined(targets_in, kLinearOp, "targets");
+  const int64_t N = h_in.size(0), V = w_in.size(0);
+  const int64_t chunk =
+      chunk_rows > 0 ? chunk_rows : std::max<int64_t>(1, kChunkLogits / std::max<int64_t>(V, 1));
+  if (chunk >= N)
+    return cross_entropy(matmul(h_in, transpose(w_in, 0, 1)), targets_in, ignore_index);
+  LinearCe f;
+  f.count = check_targets({N, V}, h_in.device(), targets_in, ignore_index,
+                          "logits h w^T " + to_string(Shape{N, V}) + " from " + shapes);
+  f.ignore = ignore_index;
+  if (f.count == 0) {  // every target ignored: cross_entropy's 0, with zero gradients
+    Tensor loss = Tensor::zeros({}, h_in.dtype(), h_in.device());
+    tape::record(kLinearOp, {h_in, w_in}, loss,
+                 [hs = h_in.shape(), ws = w_in.shape(), dt = h_in.dtype(),
+                  dev = h_in.device()](const Tensor&) {
+                   return Grads{Tensor::zeros(hs, dt, dev), Tensor::zeros(ws, dt, dev)};
+                 });
+    return loss;
+  }
+  f.h = h_in.contiguous();  // copy nodes for strided views, as cross_entropy's logits
+  f.w = w_in.contiguous();
+  f.targets = targets_in.contiguous();
+  return linear_cross_entropy_chunked(f, chunk);
 }
 
 }  // namespace lmlab

@@ -1,4 +1,5 @@
-// CUDA == CPU for softmax, log-softmax and the fused softmax-cross-entropy: C = 1, rows of 10k+
+// CUDA == CPU for softmax, log-softmax, the fused softmax-cross-entropy and the chunked LM head +
+// cross-entropy (linear_cross_entropy): C = 1, rows of 10k+
 // and a GPT-2 sized vocabulary, softmax over a non-last dim, ignored targets (fp32, 1e-5).
 // Each test runs on the GPU and CPU against CPU (cuda_test_util.h: DeviceParity).
 #include "tests/cuda/cuda_test_util.h"
@@ -43,6 +44,23 @@ TEST_P(SoftmaxParity, CrossEntropyMatchesCpu) {
         device(), [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1]); }, {z, t},
         kTol, "cross_entropy V " + std::to_string(V)));
   }
+}
+
+// The chunked LM head + cross-entropy (several chunks, a partial last one, ignored targets), and
+// its one-chunk case (the composition).
+TEST_P(SoftmaxParity, LinearCrossEntropyMatchesCpu) {
+  const Tensor h = randn32({37, 24}, 7, 1.0), w = randn32({1000, 24}, 8, 0.5);
+  Tensor t = random_ids({37}, 1000, 9);
+  std::vector<int32_t> ids = t.to_vector<int32_t>();
+  ids[3] = ids[20] = -100;
+  t = Tensor::from_vector(ids, {37});
+  for (int64_t chunk : {int64_t{8}, int64_t{64}})
+    EXPECT_TRUE(Parity(
+        device(),
+        [chunk](const std::vector<Tensor>& in) {
+          return linear_cross_entropy(in[0], in[1], in[2], -100, chunk);
+        },
+        {h, w, t}, kTol, "linear_cross_entropy chunk " + std::to_string(chunk)));
 }
 
 // All-equal rows of 1e8: log V and a uniform softmax on both devices (a kernel that uses the float

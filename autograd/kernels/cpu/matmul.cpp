@@ -48,11 +48,24 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   assert(ldb >= 1 && ldb >= (trans_b ? K : N));
   assert(ldc >= 1 && ldc >= N);
   static const bool openmp_blas = openblas_get_parallel() == 2;
-  // Small products (below ~64k multiply-adds, or narrow) go to OpenBLAS whole.
+  // Small products (below ~64k multiply-adds, or narrow) go to OpenBLAS whole, on one thread:
+  // OpenBLAS's own threading of a narrow product with a long K (M, N < 64) follows the thread
+  // count and, with some kernel families (Haswell), so do its results. Inside a one-thread region
+  // omp_set_num_threads(1) sets only that region's thread count, which OpenBLAS reads.
   const int64_t dim = std::max(M, N);
-  if (!openmp_blas || double(M) * double(N) * double(K) < 65536.0 || dim < 64) {
-    blas_gemm(trans_a, trans_b, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C,
-              int(ldc));
+  const bool small = double(M) * double(N) * double(K) < 65536.0;
+  if (!openmp_blas || small || dim < 64) {
+    if (!openmp_blas || small || omp_in_parallel()) {
+      blas_gemm(trans_a, trans_b, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C,
+                int(ldc));
+      return;
+    }
+#pragma omp parallel num_threads(1)
+    {
+      omp_set_num_threads(1);
+      blas_gemm(trans_a, trans_b, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C,
+                int(ldc));
+    }
     return;
   }
   // Slabs along C's longer side: one per 1024 rows (or columns), at least 2 and at most 16, an
