@@ -147,25 +147,45 @@ EvalBatch TokenDataset::eval_batch(int64_t B, int64_t T, int64_t index) const {
   const int64_t predictions = val_size() - 1;
   const int64_t full = predictions / T;
   const int64_t full_batches = (full + B - 1) / B;
+  if (index >= full_batches)  // the short last window
+    return read_windows({full * T}, predictions % T);
+  std::vector<int64_t> starts;
+  for (int64_t w = index * B; w < std::min(full, (index + 1) * B); ++w) starts.push_back(w * T);
+  return read_windows(starts, T);
+}
+
+int64_t TokenDataset::subset_batch_count(int64_t windows, int64_t B, int64_t T) const {
+  check_positive(windows, "subset windows");
+  check_positive(B, "batch_size");
+  check_positive(T, "block_size");
+  check_split("val", val_size(), T);
+  const int64_t m = std::min(windows, (val_size() - 1) / T);
+  return (m + B - 1) / B;
+}
+
+EvalBatch TokenDataset::subset_batch(int64_t windows, int64_t B, int64_t T, int64_t index) const {
+  const int64_t count_all = subset_batch_count(windows, B, T);
+  if (index < 0 || index >= count_all)
+    fail("subset batch " + std::to_string(index) + " is out of range [0, " +
+         std::to_string(count_all) + ")");
+  const int64_t full = (val_size() - 1) / T, m = std::min(windows, full);
+  std::vector<int64_t> starts;
+  for (int64_t j = index * B; j < std::min(m, (index + 1) * B); ++j)
+    starts.push_back((m == 1 ? 0 : j * (full - 1) / (m - 1)) * T);
+  return read_windows(starts, T);
+}
+
+EvalBatch TokenDataset::read_windows(const std::vector<int64_t>& starts, int64_t length) const {
   EvalBatch batch;
-  int64_t first_start = 0;
-  if (index < full_batches) {  // full windows index*B .. index*B + count - 1
-    batch.count = std::min(B, full - index * B);
-    batch.length = T;
-    first_start = index * B * T;
-  } else {  // the short last window
-    batch.count = 1;
-    batch.length = predictions % T;
-    first_start = full * T;
-  }
-  batch.x = Tensor::empty({batch.count, batch.length}, DType::I32);
-  batch.y = Tensor::empty({batch.count, batch.length}, DType::I32);
+  batch.count = int64_t(starts.size());
+  batch.length = length;
+  batch.x = Tensor::empty({batch.count, length}, DType::I32);
+  batch.y = Tensor::empty({batch.count, length}, DType::I32);
   int32_t* x = batch.x.data<int32_t>();
   int32_t* y = batch.y.data<int32_t>();
   for (int64_t w = 0; w < batch.count; ++w) {
-    const int64_t start = first_start + w * T;
-    read_val(start, batch.length, x + w * batch.length);
-    read_val(start + 1, batch.length, y + w * batch.length);
+    read_val(starts[size_t(w)], length, x + w * length);
+    read_val(starts[size_t(w)] + 1, length, y + w * length);
   }
   return batch;
 }

@@ -91,9 +91,16 @@ class TokenDataset {
   // tokens() to get the mean over the whole split.
   int64_t eval_batch_count(int64_t B, int64_t T) const;
   EvalBatch eval_batch(int64_t B, int64_t T, int64_t index) const;
+  // A fixed subset of the validation split for cheap estimates: `windows` full windows of T
+  // spread evenly over it (the first, the last full one and evenly between; every full window
+  // when there are fewer), B at a time, in order. The same windows on every call.
+  int64_t subset_batch_count(int64_t windows, int64_t B, int64_t T) const;
+  EvalBatch subset_batch(int64_t windows, int64_t B, int64_t T, int64_t index) const;
 
  private:
   const std::vector<int32_t>& in_memory(const char* accessor) const;
+  // Validation windows of `length` predictions at these starts, one row each.
+  EvalBatch read_windows(const std::vector<int64_t>& starts, int64_t length) const;
 
   std::vector<int32_t> tokens_;                  // in memory (empty when mapped)
   std::shared_ptr<const TokenFile> train_file_;  // mapped (null in memory)

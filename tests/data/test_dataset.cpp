@@ -1,5 +1,6 @@
 // TokenDataset: the nanoGPT split, seeded batches (shapes, shift, bounds, determinism), whole-split
 // evaluation windows (every val target exactly once), and every error path.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -169,6 +170,40 @@ TEST(TokenDataset, EvalBatchesStackWindowsOfEqualLength) {
   EXPECT_EQ(exact.eval_batch_count(3, 8), 2);
   EXPECT_EQ(exact.eval_batch(3, 8, 1).count, 1);
   EXPECT_EQ(exact.eval_batch(3, 8, 1).length, 8);
+}
+
+// The subset for cheap estimates: m full windows spread evenly (the first, the last full one and
+// evenly between), B at a time; all full windows when m exceeds them; never the short one.
+TEST(TokenDataset, SubsetBatchesSpreadFullWindowsOverTheSplit) {
+  TokenDataset ds(scrambled(200), 0.5);  // val 100 tokens, T 8: 12 full windows + one of 3
+  ASSERT_EQ(ds.val_size(), 100);
+  const int64_t T = 8;
+  const std::vector<int32_t> val(ds.val_data(), ds.val_data() + 100);
+  auto starts_of = [&](int64_t m, int64_t B) {
+    std::vector<int64_t> starts;
+    for (int64_t i = 0; i < ds.subset_batch_count(m, B, T); ++i) {
+      const EvalBatch b = ds.subset_batch(m, B, T, i);
+      EXPECT_LE(b.count, B);
+      EXPECT_EQ(b.length, T);
+      const std::vector<int32_t> x = b.x.to_vector<int32_t>(), y = b.y.to_vector<int32_t>();
+      for (int64_t w = 0; w < b.count; ++w) {
+        const auto row = x.begin() + w * T;
+        const auto at = std::search(val.begin(), val.end(), row, row + T);  // scrambled: unique
+        EXPECT_EQ(std::vector<int32_t>(at + 1, at + 1 + T),
+                  std::vector<int32_t>(y.begin() + w * T, y.begin() + (w + 1) * T));
+        starts.push_back(at - val.begin());
+      }
+    }
+    return starts;
+  };
+  EXPECT_EQ(starts_of(4, 3), (std::vector<int64_t>{0, 24, 56, 88}));  // windows 0, 3, 7, 11
+  EXPECT_EQ(ds.subset_batch_count(4, 3, T), 2);
+  EXPECT_EQ(starts_of(1, 5), (std::vector<int64_t>{0}));
+  EXPECT_EQ(starts_of(50, 5).size(), 12u);  // every full window, in order
+  EXPECT_EQ(starts_of(50, 5).back(), 88);
+  EXPECT_TRUE(test::ThrowsWith([&] { ds.subset_batch(4, 3, T, 2); },
+                               {"subset batch 2 is out of range [0, 2)"}));
+  EXPECT_TRUE(test::ThrowsWith([&] { ds.subset_batch_count(0, 3, T); }, {"subset windows"}));
 }
 
 TEST(TokenDatasetErrors, ValFractionAndTinyCorpora) {

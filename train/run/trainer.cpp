@@ -72,27 +72,21 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& cfg, nn::Tra
   return std::make_unique<optim::AdamW>(model.named_parameters(), ao);
 }
 
-namespace {
-
-// The index of the j-th of m batches spread evenly over n (m <= n): 0 first, n - 1 last.
-int64_t spread_index(int64_t j, int64_t m, int64_t n) { return m <= 1 ? 0 : j * (n - 1) / (m - 1); }
-
-}  // namespace
-
 double evaluate(const nn::TransformerLM& model, const data::TokenDataset& data, int64_t batch,
-                int64_t* tokens, bool across_ranks, int64_t max_batches) {
+                int64_t* tokens, bool across_ranks, int64_t subset_windows) {
   NoGradGuard guard;
   const int64_t T = model.config().block_size;
   const Device dev = model.parameters().at(0).device();
-  const int64_t all = data.eval_batch_count(batch, T);
-  const int64_t n = max_batches > 0 ? std::min(max_batches, all) : all;
+  const int64_t n = subset_windows > 0 ? data.subset_batch_count(subset_windows, batch, T)
+                                       : data.eval_batch_count(batch, T);
   // Across ranks, rank r scores batches r, r + N, ...; the per-batch losses are then gathered (a
   // sum where every slot has one non-zero term: exact) and added in order on every rank, so the
   // result is bitwise the one-process result.
   const int64_t stride = across_ranks ? dist::size() : 1, first = across_ranks ? dist::rank() : 0;
   std::vector<double> scored(size_t(2 * n), 0.0);  // mean loss and tokens of batch i at 2i, 2i+1
   for (int64_t i = first; i < n; i += stride) {
-    data::EvalBatch b = data.eval_batch(batch, T, n == all ? i : spread_index(i, n, all));
+    data::EvalBatch b = subset_windows > 0 ? data.subset_batch(subset_windows, batch, T, i)
+                                           : data.eval_batch(batch, T, i);
     const Tensor loss =
         dev == Device::CPU ? model.loss(b.x, b.y) : model.loss(b.x.to(dev), b.y.to(dev));
     scored[size_t(2 * i)] = loss.item();
@@ -209,7 +203,7 @@ bool Run::step(int64_t it) {
   state_.tokens_seen += step_tokens_;
   rates_.add(double(step_tokens_) / std::max(seconds_since(ts), 1e-9));
   if (eval && !evaluate_now(it)) return false;
-  subset_val_ = !eval && rc_.val_subset_interval > 0 && (it + 1) % rc_.val_subset_interval == 0
+  subset_val_ = rc_.val_subset_interval > 0 && (it + 1) % rc_.val_subset_interval == 0
                     ? estimate_val()
                     : NAN;
   log_step(it, lr, train_loss, eval, clip);
@@ -235,13 +229,13 @@ bool Run::evaluate_now(int64_t it) {
   return true;
 }
 
-// The validation loss on train.val_subset_tokens tokens of the split (whole micro-batches of
-// train.batch_size windows, spread evenly over it): a cheap look between whole-split evaluations.
-// No dropout and no random draw: the run is the same with or without these estimates.
+// The validation loss on train.val_subset_tokens tokens of the split (whole windows of
+// block_size, spread evenly over it): a cheap look between whole-split evaluations. No dropout
+// and no random draw: the run is the same with or without these estimates.
 double Run::estimate_val() {
-  const int64_t batches = (rc_.val_subset_tokens + B_ * T_ - 1) / (B_ * T_);
+  const int64_t windows = (rc_.val_subset_tokens + T_ - 1) / T_;
   model_->eval();
-  const double loss = evaluate(*model_, *data_, B_, nullptr, true, batches);
+  const double loss = evaluate(*model_, *data_, eval_batch_, nullptr, true, windows);
   model_->train();
   return loss;
 }

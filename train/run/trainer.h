@@ -46,10 +46,10 @@ TrainResult train(const TrainConfig& cfg, const TrainOptions& options = {});
 
 // Mean cross-entropy over the whole validation split (see docs/data.md); also returns the number
 // of predicted tokens through `tokens`. across_ranks: every data-parallel rank must call it; each
-// scores a share of the batches and all get the one-process result, bit for bit. max_batches > 0:
-// an estimate from that many of the split's batches, spread evenly over it (the first, the last
-// and evenly between), the same ones every call.
+// scores a share of the batches and all get the one-process result, bit for bit.
+// subset_windows > 0: an estimate from that many windows spread evenly over the split
+// (TokenDataset::subset_batch), the same ones every call.
 double evaluate(const nn::TransformerLM& model, const data::TokenDataset& data, int64_t batch,
-                int64_t* tokens = nullptr, bool across_ranks = false, int64_t max_batches = 0);
+                int64_t* tokens = nullptr, bool across_ranks = false, int64_t subset_windows = 0);
 
 }  // namespace lmlab::train

@@ -1,4 +1,4 @@
-// evaluate(): the whole validation split, and the subset estimate (max_batches) that
+// evaluate(): the whole validation split, and the subset estimate (subset_windows) that
 // train.val_subset_interval logs between whole-split evaluations, which must leave the run as it
 // is.
 #include <gtest/gtest.h>
@@ -44,44 +44,39 @@ TEST(Evaluate, AcrossRanksOfOneIsThePlainEvaluation) {
   EXPECT_EQ(n1, s.data.val_size() - 1);
 }
 
-TEST(Evaluate, ASubsetOfAtLeastEveryBatchIsTheWholeSplit) {
+// A subset of every full window is the whole split but its short last window.
+TEST(Evaluate, ASubsetOfEveryFullWindowIsTheSplitButItsShortWindow) {
   SmallModel s;
-  const int64_t n = s.data.eval_batch_count(2, 16);
-  ASSERT_GE(n, 4);
-  int64_t all = 0, capped = 0;
-  const double whole = evaluate(s.model, s.data, 2, &all);
-  EXPECT_EQ(evaluate(s.model, s.data, 2, &capped, false, n + 5), whole);
-  EXPECT_EQ(capped, all);
-  EXPECT_EQ(all, s.data.val_size() - 1);
+  const int64_t full = (s.data.val_size() - 1) / 16;
+  ASSERT_GE(full, 6);
+  int64_t tokens = 0;
+  evaluate(s.model, s.data, 4, &tokens, false, full + 5);
+  EXPECT_EQ(tokens, full * 16);
 }
 
-// Three batches: the first, the middle and the last of the split, token-weighted; the same ones
-// every call; across ranks (of one process) the same number.
-TEST(Evaluate, ASubsetIsTheTokenWeightedMeanOfBatchesSpreadOverTheSplit) {
+// Three windows: the first, the middle and the last full one, token-weighted; the same ones every
+// call, for any batch size; across ranks (of one process) the same number.
+TEST(Evaluate, ASubsetIsTheMeanOverWindowsSpreadOverTheSplit) {
   SmallModel s;
-  const int64_t n = s.data.eval_batch_count(2, 16);
-  ASSERT_GE(n, 5);
+  const int64_t full = (s.data.val_size() - 1) / 16;
   double total = 0;
-  int64_t count = 0;
-  for (int64_t i : {int64_t{0}, (n - 1) / 2, n - 1}) {
-    const data::EvalBatch b = s.data.eval_batch(2, 16, i);
+  for (int64_t i = 0; i < 3; ++i) {
+    const data::EvalBatch b = s.data.subset_batch(3, 1, 16, i);
     NoGradGuard guard;
     total += s.model.loss(b.x, b.y).item() * double(b.tokens());
-    count += b.tokens();
   }
+  const std::vector<int32_t> x0 = s.data.subset_batch(3, 1, 16, 2).x.to_vector<int32_t>();
+  EXPECT_EQ(x0, s.data.eval_batch(1, 16, full - 1).x.to_vector<int32_t>()) << "the last full one";
   int64_t tokens = 0;
   const double est = evaluate(s.model, s.data, 2, &tokens, false, 3);
-  EXPECT_EQ(tokens, count);
-  EXPECT_NEAR(est, total / double(count), 1e-12);
+  EXPECT_EQ(tokens, 3 * 16);
+  EXPECT_NEAR(est, total / 48.0, 1e-6);
   EXPECT_EQ(evaluate(s.model, s.data, 2, nullptr, false, 3), est);
   EXPECT_EQ(evaluate(s.model, s.data, 2, nullptr, true, 3), est);
-  int64_t one = 0;
-  evaluate(s.model, s.data, 2, &one, false, 1);  // one batch: the split's first
-  EXPECT_EQ(one, s.data.eval_batch(2, 16, 0).tokens());
 }
 
 // A run with subset estimates every 2 steps is the run without them: the same weights, the same
-// training rows; the estimates fill val_subset_loss on their steps (not on evaluation steps) and
+// training rows; the estimates fill val_subset_loss on their steps (evaluation steps included) and
 // add rows between log_interval's.
 TEST(Evaluate, SubsetEstimatesLeaveTheRunAsItIs) {
   test::TempDir dir("subset_val");
@@ -104,8 +99,7 @@ TEST(Evaluate, SubsetEstimatesLeaveTheRunAsItIs) {
   size_t matched = 0;
   for (const auto& row : est) {
     const int64_t step = std::stoll(row[0]);
-    const bool eval = step == 0 || (step + 1) % 6 == 0;
-    if ((step + 1) % 2 == 0 && !eval) {
+    if ((step + 1) % 2 == 0) {  // evaluation steps too: the offset to the whole split shows
       ASSERT_FALSE(row[6].empty()) << "step " << step;
       EXPECT_TRUE(std::isfinite(std::stod(row[6])) && std::stod(row[6]) > 0) << row[6];
       estimated.insert(row[0]);
@@ -118,7 +112,7 @@ TEST(Evaluate, SubsetEstimatesLeaveTheRunAsItIs) {
         for (int col : {1, 2, 3, 4, 5, 7, 8}) EXPECT_EQ(p[size_t(col)], row[size_t(col)]);
       }
   }
-  EXPECT_EQ(estimated, (std::set<std::string>{"1", "3", "7", "9"}));
+  EXPECT_EQ(estimated, (std::set<std::string>{"1", "3", "5", "7", "9", "11"}));
   EXPECT_EQ(matched, plain.size()) << "every row of the plain run is in the estimated one";
 }
 
