@@ -57,20 +57,20 @@ std::string failed() {
              : "";
 }
 
-int run(int argc, char** argv) {
-  // OpenMP threads that spin while waiting made 2-thread runs 4-15x slower on shared machines
-  // (docs/recipe.md), and threads that sleep at once pay a futex wake-up for each of the thousands
-  // of parallel regions in a step (~12% of a small model's step, docs/PERFORMANCE.md). So spin
-  // briefly (GOMP_SPINCOUNT=10000, a few microseconds), then sleep. libgomp reads these when it
-  // loads, so set it and re-exec once; values the user set are respected.
+// OpenMP threads that spin while waiting made 2-thread runs 4-15x slower on shared machines
+// (docs/recipe.md), and threads that sleep at once pay a futex wake-up for each of the thousands
+// of parallel regions in a step (~12% of a small model's step, docs/PERFORMANCE.md). So spin
+// briefly (GOMP_SPINCOUNT=10000, a few microseconds), then sleep. OpenBLAS falls back to generic
+// (Prescott) kernels on CPUs it does not know, ~5x slower: pick the matching family
+// (OPENBLAS_CORETYPE; the core in use is printed by `lmlab train` and kept in result.json).
+// libgomp and OpenBLAS read these when they load, so set them and re-exec once; values the user
+// set are respected. Returns only when no re-exec was needed or it failed (then run as we are).
+void reexec_with_tuned_environment(char** argv) {
   bool reexec = false;
   if (!std::getenv("OMP_WAIT_POLICY") && !std::getenv("GOMP_SPINCOUNT")) {
     setenv("GOMP_SPINCOUNT", "10000", 1);
     reexec = true;
   }
-  // OpenBLAS falls back to generic (Prescott) kernels on CPUs it does not know, ~5x slower; it
-  // reads OPENBLAS_CORETYPE when it loads, so pick the matching family and re-exec. A value the
-  // user set is respected; the core in use is printed by `lmlab train` and kept in result.json.
   if (!std::getenv("OPENBLAS_CORETYPE")) {
     const std::string core = lmlab::suggest_blas_core();
     if (!core.empty()) {
@@ -78,7 +78,45 @@ int run(int argc, char** argv) {
       reexec = true;
     }
   }
-  if (reexec) execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
+  if (reexec) execv("/proc/self/exe", argv);
+}
+
+void print_version() {
+#ifdef LMLAB_WITH_CUDA
+  const bool cuda = true;
+#else
+  const bool cuda = false;
+#endif
+  std::cout << "lmlab 0.1.0 (CUDA backend " << (cuda ? "built" : "not built")
+            << ", MPI data parallelism "
+            << (lmlab::train::dist::mpi_built() ? "built" : "not built") << ")\n";
+}
+
+// The command's exit code; an unknown command prints the usage (2).
+int dispatch(const std::string& cmd, int argc, char** argv) {
+  namespace cli = lmlab::train::cli;
+  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (cmd == "--version") {
+    print_version();
+    return 0;
+  }
+  if (cmd == "train") return cli::train_main(argc - 1, argv + 1);
+  if (cmd == "eval") return cli::eval_main(argc - 1, argv + 1);
+  if (cmd == "sample") return cli::sample_main(argc - 1, argv + 1);
+  if (cmd == "ablate") return cli::ablate_main(argc - 1, argv + 1);
+  if (cmd == "bench") return cli::bench_main(argc - 1, argv + 1);
+  if (cmd == "options") return cli::options_main(argc - 1, argv + 1);
+  if (cmd == "prepare") return cli::prepare_main(argc - 1, argv + 1);
+  if (cmd == "tokenizer") return cli::tokenizer_main(argc - 1, argv + 1);
+  std::cerr << "lmlab: unknown command '" << cmd << "'\n" << kUsage;
+  return 2;
+}
+
+int run(int argc, char** argv) {
+  reexec_with_tuned_environment(argv);
   if (argc < 2) {
     std::cerr << kUsage;
     return 2;
@@ -89,31 +127,7 @@ int run(int argc, char** argv) {
     if (lmlab::train::dist::active() && cmd != "train")
       throw lmlab::Error("[dist] only `lmlab train` runs as data-parallel ranks; run `lmlab " +
                          cmd + "` without mpirun (docs/distributed.md)");
-    if (cmd == "-h" || cmd == "--help" || cmd == "help") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (cmd == "--version") {
-#ifdef LMLAB_WITH_CUDA
-      const bool cuda = true;
-#else
-      const bool cuda = false;
-#endif
-      std::cout << "lmlab 0.1.0 (CUDA backend " << (cuda ? "built" : "not built")
-                << ", MPI data parallelism "
-                << (lmlab::train::dist::mpi_built() ? "built" : "not built") << ")\n";
-      return 0;
-    }
-    if (cmd == "train") return lmlab::train::cli::train_main(argc - 1, argv + 1);
-    if (cmd == "eval") return lmlab::train::cli::eval_main(argc - 1, argv + 1);
-    if (cmd == "sample") return lmlab::train::cli::sample_main(argc - 1, argv + 1);
-    if (cmd == "ablate") return lmlab::train::cli::ablate_main(argc - 1, argv + 1);
-    if (cmd == "bench") return lmlab::train::cli::bench_main(argc - 1, argv + 1);
-    if (cmd == "options") return lmlab::train::cli::options_main(argc - 1, argv + 1);
-    if (cmd == "prepare") return lmlab::train::cli::prepare_main(argc - 1, argv + 1);
-    if (cmd == "tokenizer") return lmlab::train::cli::tokenizer_main(argc - 1, argv + 1);
-    std::cerr << "lmlab: unknown command '" << cmd << "'\n" << kUsage;
-    return 2;
+    return dispatch(cmd, argc, argv);
   } catch (const cxxopts::exceptions::exception& e) {
     std::cerr << "lmlab " << cmd << ": " << e.what() << " (see lmlab " << cmd << " --help)\n";
     return 2;
