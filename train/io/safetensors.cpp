@@ -128,24 +128,24 @@ const Tensor& SafeTensors::at(const std::string& name) const {
   return it->second;
 }
 
-SafeTensors load_safetensors(const std::string& path) {
+namespace {
+
+// The file's JSON header (after its 8-byte length), checked against the file's size; sets
+// `header_len` and `file_size`.
+json read_header(const std::string& path, std::ifstream& in, uint64_t* header_len,
+                 uint64_t* file_size) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) fail(path, "no such file");
-  if (!std::filesystem::is_regular_file(path, ec)) fail(path, "not a regular file");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, "cannot open: " + errno_text());
-  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  *file_size = std::filesystem::file_size(path, ec);
   if (ec) fail(path, "cannot read its size: " + ec.message());
-  if (file_size < 8)
+  if (*file_size < 8)
     fail(path,
-         "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
-  uint64_t header_len = 0;
-  in.read(reinterpret_cast<char*>(&header_len), 8);
-  if (header_len > file_size - 8)
-    fail(path, "header length " + std::to_string(header_len) + " runs past the end of the file (" +
-                   std::to_string(file_size) + " bytes)");
-  std::string text(header_len, '\0');
-  if (!in.read(text.data(), std::streamsize(header_len))) fail(path, "read of the header failed");
+         "file is " + std::to_string(*file_size) + " bytes, shorter than the 8-byte header length");
+  in.read(reinterpret_cast<char*>(header_len), 8);
+  if (*header_len > *file_size - 8)
+    fail(path, "header length " + std::to_string(*header_len) + " runs past the end of the file (" +
+                   std::to_string(*file_size) + " bytes)");
+  std::string text(*header_len, '\0');
+  if (!in.read(text.data(), std::streamsize(*header_len))) fail(path, "read of the header failed");
   json header;
   try {
     header = json::parse(text);
@@ -153,18 +153,12 @@ SafeTensors load_safetensors(const std::string& path) {
     fail(path, std::string("header is not valid JSON: ") + e.what());
   }
   if (!header.is_object()) fail(path, "header is not a JSON object");
+  return header;
+}
 
-  SafeTensors st;
-  st.path = path;
-  std::vector<Entry> entries;
-  for (const auto& [name, value] : header.items()) {
-    if (name == "__metadata__")
-      st.metadata = parse_metadata(path, value);
-    else
-      entries.push_back(parse_entry(path, name, value));
-  }
-  // The tensors must tile the data buffer exactly: no overlaps, no holes, no trailing bytes.
-  const uint64_t data_size = file_size - 8 - header_len;
+// The tensors must tile the data buffer of `data_size` bytes exactly: no overlaps, no holes, no
+// trailing bytes.
+void check_tiling(const std::string& path, const std::vector<Entry>& entries, uint64_t data_size) {
   std::vector<const Entry*> order;
   for (const Entry& e : entries) order.push_back(&e);
   std::stable_sort(order.begin(), order.end(), [](const Entry* a, const Entry* b) {
@@ -191,7 +185,28 @@ SafeTensors load_safetensors(const std::string& path) {
                    " trailing bytes after the last tensor (data buffer is " +
                    std::to_string(data_size) + " bytes, tensors cover " + std::to_string(pos) +
                    ")");
+}
 
+}  // namespace
+
+SafeTensors load_safetensors(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) fail(path, "no such file");
+  if (!std::filesystem::is_regular_file(path, ec)) fail(path, "not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, "cannot open: " + errno_text());
+  uint64_t header_len = 0, file_size = 0;
+  const json header = read_header(path, in, &header_len, &file_size);
+  SafeTensors st;
+  st.path = path;
+  std::vector<Entry> entries;
+  for (const auto& [name, value] : header.items()) {
+    if (name == "__metadata__")
+      st.metadata = parse_metadata(path, value);
+    else
+      entries.push_back(parse_entry(path, name, value));
+  }
+  check_tiling(path, entries, file_size - 8 - header_len);
   for (const Entry& e : entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype);
     in.seekg(std::streamoff(8 + header_len + e.begin));
