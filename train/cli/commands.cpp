@@ -253,6 +253,39 @@ int ablate_main(int argc, char** argv) {
   return run_ablation(spec, runs, ao);
 }
 
+namespace {
+
+// (name, config) of every variant `lmlab bench PATH` runs: a config's own, or a spec's variants
+// (those --variant picked, when any).
+std::vector<std::pair<std::string, TrainConfig>> bench_configs(
+    const std::string& path, const std::vector<std::string>& picked,
+    const std::vector<std::string>& sets) {
+  std::vector<std::pair<std::string, TrainConfig>> todo;
+  if (!is_ablation_spec(path)) {
+    if (!picked.empty())
+      throw UsageError("--variant needs an ablation spec; " + path + " is a config");
+    todo.emplace_back(std::filesystem::path(path).stem().string(), load_config(path, sets));
+    return todo;
+  }
+  const AblationSpec spec = load_ablation_spec(path);
+  for (const std::string& p : picked) {
+    bool found = false;
+    for (const AblationVariant& v : spec.variants) found |= v.name == p;
+    if (!found)
+      throw UsageError("--variant " + p + ": " + path + " has no such variant (see --list)");
+  }
+  for (const AblationVariant& v : spec.variants) {
+    if (!picked.empty() && std::find(picked.begin(), picked.end(), v.name) == picked.end())
+      continue;
+    std::vector<std::string> all = override_strings(spec, v);
+    all.insert(all.end(), sets.begin(), sets.end());
+    todo.emplace_back(v.name, load_config(spec.base, all));
+  }
+  return todo;
+}
+
+}  // namespace
+
 int bench_main(int argc, char** argv) {
   cxxopts::Options opts(
       "lmlab bench",
@@ -280,28 +313,7 @@ int bench_main(int argc, char** argv) {
   if (bo.warmup < 0) throw UsageError("--warmup must be >= 0");
   if (bo.peak_n < 0) throw UsageError("--peak-n must be >= 0");
   const std::string path = r.unmatched()[0];
-  // (name, config) of every variant to run.
-  std::vector<std::pair<std::string, TrainConfig>> todo;
-  if (is_ablation_spec(path)) {
-    const AblationSpec spec = load_ablation_spec(path);
-    for (const std::string& p : picked) {
-      bool found = false;
-      for (const AblationVariant& v : spec.variants) found |= v.name == p;
-      if (!found)
-        throw UsageError("--variant " + p + ": " + path + " has no such variant (see --list)");
-    }
-    for (const AblationVariant& v : spec.variants) {
-      if (!picked.empty() && std::find(picked.begin(), picked.end(), v.name) == picked.end())
-        continue;
-      std::vector<std::string> all = override_strings(spec, v);
-      all.insert(all.end(), sets.begin(), sets.end());
-      todo.emplace_back(v.name, load_config(spec.base, all));
-    }
-  } else {
-    if (!picked.empty())
-      throw UsageError("--variant needs an ablation spec; " + path + " is a config");
-    todo.emplace_back(std::filesystem::path(path).stem().string(), load_config(path, sets));
-  }
+  std::vector<std::pair<std::string, TrainConfig>> todo = bench_configs(path, picked, sets);
   if (threads >= 0)
     for (auto& [name, cfg] : todo) cfg.train.threads = threads;
   if (r.count("list")) {
