@@ -96,6 +96,8 @@ std::vector<Field> train_fields() {
       {"train", "bucket_mb", [](C& c) -> FieldRef { return &c.train.bucket_mb; },
        "MiB per gradient all-reduce under mpirun"},
       {"train", "device", [](C& c) -> FieldRef { return &c.train.device; }, "cpu | cuda"},
+      {"train", "precision", [](C& c) -> FieldRef { return &c.train.precision; },
+       "fp32 | tf32 (CUDA only: TF32 tensor-core GEMMs)"},
       {"train", "run_dir", [](C& c) -> FieldRef { return &c.train.run_dir; },
        "output folder; \"\": runs/<config file stem>"},
       {"train", "sample_tokens", [](C& c) -> FieldRef { return &c.train.sample_tokens; },

@@ -45,7 +45,10 @@ struct RunConfig {
   int64_t threads = 0;    // 0: all cores (shared by the data-parallel ranks of a machine)
   int64_t bucket_mb = 8;  // data-parallel gradient all-reduce bucket size (docs/distributed.md)
   std::string device = "cpu";  // cpu | cuda
-  std::string run_dir = "";    // "": runs/<config file stem> (see resolved_run_dir)
+  // fp32 | tf32: on CUDA, tf32 runs cuBLAS GEMMs (and the flash attention kernels, when enabled)
+  // on TF32 tensor cores with fp32 accumulation; the CPU has fp32 only.
+  std::string precision = "fp32";
+  std::string run_dir = "";  // "": runs/<config file stem> (see resolved_run_dir)
   int64_t sample_tokens = 200;
   std::string sample_prompt = "\n";
 

@@ -44,6 +44,7 @@ void Run::open() {
   if (dev_ == Device::CUDA && !cuda::available())
     throw Error("[train] train.device is cuda, but " + cuda::unavailable_reason() +
                 " (set train.device=cpu)");
+  if (dev_ == Device::CUDA) cuda::set_tf32(rc_.precision == "tf32");
   set_num_threads(int(rc_.threads));
   if (rc_.threads == 0 && dist::local_size() > 1)
     set_num_threads(std::max(

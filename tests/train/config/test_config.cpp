@@ -320,6 +320,25 @@ TEST_F(ConfigTest, ValidateWithoutSourceOrLine) {
   EXPECT_NO_THROW(validate(c));
 }
 
+// train.precision: fp32 or tf32; tf32 is a CUDA format, so a CPU run with it is refused.
+TEST_F(ConfigTest, PrecisionIsFp32OrTf32OnCuda) {
+  TrainConfig c;
+  EXPECT_EQ(c.train.precision, "fp32");
+  c.train.precision = "bf16";
+  EXPECT_TRUE(test::ThrowsWith([&] { validate(c); },
+                               {"train.precision must be one of fp32, tf32, got 'bf16'"}));
+  c.train.precision = "tf32";
+  EXPECT_TRUE(
+      test::ThrowsWith([&] { validate(c); }, {"train.precision tf32 needs train.device cuda"}));
+  c.train.device = "cuda";
+  EXPECT_NO_THROW(validate(c));
+  const std::string path = write("p.yaml", "train:\n  device: cuda\n  precision: tf32\n");
+  EXPECT_EQ(load_config(path).train.precision, "tf32");
+  EXPECT_EQ(error_loading(path, {"train.device=cpu"}),
+            "--set train.device=cpu: train.precision tf32 needs train.device cuda (TF32 is a "
+            "tensor-core format; the CPU computes in fp32)");
+}
+
 TEST_F(ConfigTest, ToYamlRoundTripsExactly) {
   const std::string path = write(
       "odd.yaml",
