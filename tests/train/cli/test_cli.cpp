@@ -2,6 +2,7 @@
 // eval and sample on trained, weights-only and foreign corpora, and every bad input (exit 1 for
 // errors, 2 for usage, a message naming the file / key / shape, no half-written file) and --help.
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "autograd/kernels/cuda_runtime.h"
 #include "tests/test_util.h"
@@ -411,6 +412,21 @@ TEST_F(CliTest, BadConfigsNameTheFileLineAndKey) {
   if (!cuda::available())  // without a GPU, asking for one is a clear error that names the fix
     expect_failure(train(run, {"train.device=cuda"}), 1,
                    {"train.device is cuda", "train.device=cpu"}, run);
+}
+
+// On a GPU, `train.precision: tf32` trains the tiny model to the CPU's loss within TF32's error
+// (the same run in fp32 on the CPU beside it). Skipped without a GPU.
+TEST_F(CliTest, CudaTf32RunTracksTheCpuRun) {
+  if (!cuda::available()) GTEST_SKIP() << "no GPU: " << cuda::unavailable_reason();
+  const std::string cpu = dir_ / "cpu", gpu = dir_ / "gpu";
+  ASSERT_EQ(train(cpu, {"train.max_iters=30"}).code, 0);
+  const RunResult r =
+      train(gpu, {"train.max_iters=30", "train.device=cuda", "train.precision=tf32"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto a = nlohmann::json::parse(test::read_file(cpu + "/result.json"));
+  const auto b = nlohmann::json::parse(test::read_file(gpu + "/result.json"));
+  const double la = a["final_val_loss"], lb = b["final_val_loss"];
+  EXPECT_NEAR(lb, la, 1e-2 * la);
 }
 
 TEST_F(CliTest, UsageErrorsExit2) {
