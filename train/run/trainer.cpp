@@ -203,9 +203,8 @@ bool Run::step(int64_t it) {
   state_.tokens_seen += step_tokens_;
   rates_.add(double(step_tokens_) / std::max(seconds_since(ts), 1e-9));
   if (eval && !evaluate_now(it)) return false;
-  subset_val_ = rc_.val_subset_interval > 0 && (it + 1) % rc_.val_subset_interval == 0
-                    ? estimate_val()
-                    : NAN;
+  subset_val_ =
+      rc_.val_subset_interval > 0 && (it + 1) % rc_.val_subset_interval == 0 ? estimate_val() : NAN;
   log_step(it, lr, train_loss, eval, clip);
   return checkpoint_or_stop(it, stop_requested, last);
 }
