@@ -30,10 +30,12 @@ constexpr size_t kPruneFloor = 4096;
 thread_local size_t g_prune_at = kPruneFloor;
 
 // Adds g into a slot. Intermediate slots may alias (add's backward hands dy to both inputs), so
-// they are combined out of place; a leaf's first gradient is copied, so the optimizer owns it.
+// they are combined out of place; a leaf's first gradient must be its own (the optimizer and
+// clipping write it in place): taken as it is when nothing else references its storage (a GEMM's
+// fresh weight gradient), copied otherwise.
 void accumulate(AutogradMeta& slot, const Tensor& g) {
   if (!slot.grad.defined())
-    slot.grad = slot.is_leaf ? clone(g) : g;
+    slot.grad = !slot.is_leaf || g.sole_owner() ? g : clone(g);
   else if (slot.is_leaf)
     slot.grad.add_(g);
   else

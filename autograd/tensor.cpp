@@ -150,6 +150,12 @@ bool Tensor::is_contiguous() const {
   return true;
 }
 
+bool Tensor::sole_owner() const {
+  return defined() && impl_.use_count() == 1 && storage().use_count() == 1 && !impl().meta &&
+         offset() == 0 && is_contiguous() &&
+         size_t(numel()) * dtype_size(dtype()) == storage()->nbytes();
+}
+
 void* Tensor::raw_data() const {
   return static_cast<char*>(storage()->data()) + offset() * int64_t(dtype_size(dtype()));
 }

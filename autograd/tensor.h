@@ -77,6 +77,9 @@ class Tensor {
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
   TensorImpl* impl_ptr() const { return impl_.get(); }
   bool same_storage(const Tensor& other) const { return storage() == other.storage(); }
+  // True when this handle is the only reference to its storage and views all of it, contiguously
+  // and without autograd state: a gradient the tape may hand to a leaf without copying it.
+  bool sole_owner() const;
   uint64_t version() const { return impl().storage->version(); }
 
   // ---- conversions and views (differentiable where the result is) ----

@@ -164,7 +164,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   // Each gradient needs the other operand: save a only if b needs its gradient, and vice versa.
   Saved sa(b.requires_grad() ? a : Tensor()), sb(a.requires_grad() ? b : Tensor());
   const Shape shape_a = a.shape(), shape_b = b.shape();
-  tape::record("matmul", {a, b}, y, [sa, sb, shape_a, shape_b](const Tensor& dy) {
+  // b a transposed view of a row-major matrix (a Linear's weight^T): its gradient is formed as
+  // that matrix's gradient, contiguous, so the leaf takes it without a transposing copy.
+  const bool b_transposed = b.dim() == 2 && b.size(0) > 1 && b.size(1) > 1 && b.strides()[0] == 1 &&
+                            b.strides()[1] >= b.size(0);
+  tape::record("matmul", {a, b}, y, [sa, sb, shape_a, shape_b, b_transposed](const Tensor& dy) {
     const Tensor& av = sa.get("matmul");
     const Tensor& bv = sb.get("matmul");
     Grads g(2);
@@ -173,8 +177,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     if (av.defined()) {
       if (shape_b.size() == 2) {
         // db = sum over every row r of a_r^T dy_r = A^T @ DY with A (rows, K), DY (rows, N):
-        // one GEMM, no (B, K, N) temporary.
-        g[1] = matmul(transpose(rows_of(av), -1, -2), rows_of(dy));
+        // one GEMM, no (B, K, N) temporary. Transposed b: (DY^T @ A)^T, the same sums.
+        if (b_transposed)
+          g[1] = transpose(matmul(transpose(rows_of(dy), -1, -2), rows_of(av)), 0, 1);
+        else
+          g[1] = matmul(transpose(rows_of(av), -1, -2), rows_of(dy));
       } else {
         // db = a^T @ dy per batch, summed over the dims b was broadcast along.
         g[1] = sum_to(matmul(transpose(av, -1, -2), dy), shape_b);

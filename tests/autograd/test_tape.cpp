@@ -78,6 +78,25 @@ TEST(Tape, LeafGradsDoNotAliasEachOther) {
   EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{1, 1}));
 }
 
+TEST(Tape, ALeafTakesAFreshGradientAsItIsAndCopiesAShared) {
+  // A Linear's weight gradient comes fresh from one GEMM (formed as the weight's own layout, not
+  // as a transposed view): the leaf keeps it, contiguous and with the right values.
+  Tensor x = Tensor::from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {3, 2});
+  Tensor w = leaf({1, 0, 0, 1, 1, 1}, {3, 2});  // (out 3, in 2)
+  tape::backward(sum(matmul(x, transpose(w, 0, 1))));
+  ASSERT_TRUE(w.grad().is_contiguous());
+  EXPECT_EQ(w.grad().to_vector<double>(), (std::vector<double>{9, 12, 9, 12, 9, 12}));
+  // A gradient something else still references (here: the same seed handed to both inputs of
+  // add and kept by the first leaf) is copied, so writing one leaf's gradient leaves the other's.
+  Tensor a = leaf({1, 1}, {2}), b = leaf({2, 2}, {2});
+  tape::backward(sum(add(a, b)));
+  {
+    NoGradGuard g;
+    a.grad().mul_(10);
+  }
+  EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{1, 1}));
+}
+
 TEST(Tape, BackwardTwiceWithoutRetainIsAClearError) {
   Tensor x = leaf({1, 2}, {2});
   Tensor loss = sum(mul(x, x));
