@@ -77,9 +77,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   want += want % 2;
   const int64_t slab = std::max<int64_t>(32, ((dim + want - 1) / want + 15) / 16 * 16);
   const int64_t slabs = (dim + slab - 1) / slab;
-  const int threads = omp_in_parallel() ? 1 : int(std::min<int64_t>(omp_get_max_threads(), slabs));
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int64_t s = 0; s < slabs; ++s) {
+  auto run_slab = [&](int64_t s) {
     const int64_t lo = s * slab, n = std::min(dim, lo + slab) - lo;
     if (by_rows) {  // rows lo .. lo + n of C and of op(A)
       const T* a = trans_a ? A + lo : A + lo * lda;
@@ -90,7 +88,16 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
       blas_gemm(trans_a, trans_b, int(M), int(n), int(K), alpha, A, int(lda), b, int(ldb), beta,
                 C + lo, int(ldc));
     }
+  };
+  // Inside a parallel region (attention's per-head GEMMs: over a thousand a step) the slabs run
+  // in a plain loop: even a one-thread nested region costs a team set-up per call.
+  const int threads = omp_in_parallel() ? 1 : int(std::min<int64_t>(omp_get_max_threads(), slabs));
+  if (threads <= 1) {
+    for (int64_t s = 0; s < slabs; ++s) run_slab(s);
+    return;
   }
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int64_t s = 0; s < slabs; ++s) run_slab(s);
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
