@@ -10,6 +10,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libopenblas-dev            # BLAS (cblas_sgemm)
   libopenblas0-openmp        # its OpenMP build, which lmlab links (shares lmlab's thread pool)
+  libdnnl-dev                # oneDNN: float32 GEMMs (faster than OpenBLAS on the model's shapes)
   libgtest-dev googletest    # unit tests
   libbenchmark-dev           # bench/
   libcxxopts-dev             # the CLI

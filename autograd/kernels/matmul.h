@@ -1,13 +1,20 @@
 // GEMM: C = alpha * op(A) @ op(B) + beta * C on row-major buffers, op = transpose when the flag is
-// set (BLAS semantics; lda/ldb/ldc are row strides). The CPU side calls cblas_sgemm/dgemm.
+// set (BLAS semantics; lda/ldb/ldc are row strides). The CPU side calls oneDNN's dnnl_sgemm or
+// OpenBLAS's cblas_sgemm / cblas_dgemm (kernels/cpu/matmul.cpp).
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace lmlab::cpu {
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
           int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+// The library that runs float32 GEMMs in this process, e.g. "oneDNN 2.6.3" or "OpenBLAS"
+// (float64 always goes to OpenBLAS). oneDNN when lmlab was built with it, unless the environment
+// sets LMLAB_GEMM=openblas.
+std::string sgemm_backend();
 
 }  // namespace lmlab::cpu
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "autograd/error.h"
+#include "autograd/kernels/matmul.h"
 #include "autograd/tape.h"
 #include "autograd/threads.h"
 #include "data/dataset.h"
@@ -90,6 +91,7 @@ BenchResult run_bench(const TrainConfig& cfg_in, const std::string& name, const 
   r.threads = num_threads();
   r.blas_core = blas_core_name();
   r.blas_library = blas_library_path();
+  r.gemm_backend = cpu::sgemm_backend();
   if (o.peak_n > 0) r.peak_gflops = blas_sgemm_gflops(o.peak_n);
 
   Generator init_gen(uint64_t(cfg.train.seed));
@@ -156,11 +158,11 @@ std::string bench_config_json(const TrainConfig& in) {
 std::string format_bench(const BenchResult& r) {
   std::ostringstream s;
   s << "bench " << r.name << ": " << fixed(double(r.num_parameters) / 1e6, 2) << "M params, "
-    << r.tokens_per_step << " tokens/step, " << r.threads << " threads, BLAS core " << r.blas_core
-    << " (" << r.blas_library << ")\n  step " << fixed(r.step_ms, 2) << " ms median (min "
-    << fixed(r.step_ms_min, 2) << ", max " << fixed(r.step_ms_max, 2)
-    << ") = " << fixed(r.tokens_per_s, 0) << " tokens/s\n  " << fixed(r.flops_per_step / 1e9, 3)
-    << " GFLOP/step = " << fixed(r.gflops, 1) << " GFLOP/s";
+    << r.tokens_per_step << " tokens/step, " << r.threads << " threads, GEMMs " << r.gemm_backend
+    << ", BLAS core " << r.blas_core << " (" << r.blas_library << ")\n  step "
+    << fixed(r.step_ms, 2) << " ms median (min " << fixed(r.step_ms_min, 2) << ", max "
+    << fixed(r.step_ms_max, 2) << ") = " << fixed(r.tokens_per_s, 0) << " tokens/s\n  "
+    << fixed(r.flops_per_step / 1e9, 3) << " GFLOP/step = " << fixed(r.gflops, 1) << " GFLOP/s";
   if (r.peak_gflops > 0)
     s << " = " << fixed(100 * r.mfu, 1) << "% MFU (sgemm peak " << fixed(r.peak_gflops, 1)
       << " GFLOP/s)";
@@ -187,6 +189,7 @@ std::string bench_json(const BenchResult& r) {
   j["step_rss_mb"] = r.step_rss_mb;
   j["blas_core"] = r.blas_core;
   j["blas_library"] = r.blas_library;
+  j["gemm_backend"] = r.gemm_backend;
   j["threads"] = r.threads;
   return j.dump();
 }

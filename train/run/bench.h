@@ -29,6 +29,7 @@ struct BenchResult {
   double step_rss_mb = 0;     // peak resident memory minus the resident memory before the steps
   std::string blas_core;
   std::string blas_library;  // which OpenBLAS build (OpenMP or pthread) was loaded
+  std::string gemm_backend;  // the library of every float32 GEMM (cpu::sgemm_backend)
   int threads = 0;
 };
 

@@ -1,30 +1,75 @@
-// GEMM on the CPU: a row-major wrapper over OpenBLAS's cblas_sgemm / cblas_dgemm.
+// GEMM on the CPU: a row-major wrapper over oneDNN's dnnl_sgemm (float32, when lmlab is built
+// with oneDNN) and OpenBLAS's cblas_sgemm / cblas_dgemm.
 //
-// Threads: with the OpenMP build of OpenBLAS, a product is cut into slabs of C (rows, or columns
-// when C is wider than tall) that our OpenMP threads share, each slab a one-thread GEMM over the
-// full K (OpenBLAS runs single-threaded inside an OpenMP region). OpenBLAS's own multi-threaded
-// GEMM on the small products of a tiny model spent a large part of each step synchronising its
-// threads (sched_yield between packed panels); the slabs need one barrier. The slab boundaries
-// follow from the shape alone, so results do not depend on the thread count
-// (tests/autograd/ops/test_matmul.cpp). With the pthread build (its own pool), OpenBLAS threads
-// each call itself.
+// Threads: a product is cut into slabs of C (rows, or columns when C is wider than tall) that our
+// OpenMP threads share, each slab a one-thread GEMM over the full K (both libraries run
+// single-threaded inside an OpenMP region). OpenBLAS's own multi-threaded GEMM on the small
+// products of a tiny model spent a large part of each step synchronising its threads
+// (sched_yield between packed panels); the slabs need one barrier. The slab boundaries follow
+// from the shape alone and every GEMM runs on one thread, so results do not depend on the thread
+// count (tests/autograd/ops/test_matmul.cpp). With OpenBLAS's pthread build (its own pool) and no
+// oneDNN, OpenBLAS threads each call itself.
+//
+// Backend: oneDNN's sgemm beat OpenBLAS's (Cooperlake kernels) on every one-thread slab of the
+// small and medium models' forward and backward GEMMs but one (bench/bench_gemm_backends.cpp:
+// 0.98-1.18x, no zero-fill of C before a beta = 0 product, lighter packing), and made the small
+// step ~8% faster and the medium one ~6% (docs/PERFORMANCE.md). LMLAB_GEMM=openblas picks
+// OpenBLAS instead (A/B runs; bitwise the rounding of the OpenBLAS builds before it).
 #include "autograd/kernels/matmul.h"
 
 #include <cblas.h>
 #include <omp.h>
+#ifdef LMLAB_WITH_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
 
 #include <algorithm>
 #include <cassert>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
 
 extern "C" int openblas_get_parallel(void);  // 0: sequential, 1: pthreads, 2: OpenMP
 
 namespace lmlab::cpu {
 
+template <class T>
+constexpr bool is_float = std::is_same_v<T, float>;
+
 static CBLAS_TRANSPOSE flag(bool trans) { return trans ? CblasTrans : CblasNoTrans; }
+
+static bool use_dnnl() {
+#ifdef LMLAB_WITH_DNNL
+  static const bool on = [] {
+    const char* v = std::getenv("LMLAB_GEMM");
+    return v == nullptr || std::strcmp(v, "openblas") != 0;
+  }();
+  return on;
+#else
+  return false;
+#endif
+}
+
+std::string sgemm_backend() {
+#ifdef LMLAB_WITH_DNNL
+  if (use_dnnl()) {
+    const dnnl_version_t* v = dnnl_version();
+    return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+           std::to_string(v->patch);
+  }
+#endif
+  return "OpenBLAS";
+}
 
 static void blas_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
                       const float* B, int ldb, float beta, float* C, int ldc) {
+#ifdef LMLAB_WITH_DNNL
+  if (use_dnnl()) {
+    dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+#endif
   cblas_sgemm(CblasRowMajor, flag(ta), flag(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -47,15 +92,18 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   assert(lda >= 1 && lda >= (trans_a ? M : K));
   assert(ldb >= 1 && ldb >= (trans_b ? K : N));
   assert(ldc >= 1 && ldc >= N);
-  static const bool openmp_blas = openblas_get_parallel() == 2;
-  // Small products (below ~64k multiply-adds, or narrow) go to OpenBLAS whole, on one thread:
-  // OpenBLAS's own threading of a narrow product with a long K (M, N < 64) follows the thread
-  // count and, with some kernel families (Haswell), so do its results. Inside a one-thread region
-  // omp_set_num_threads(1) sets only that region's thread count, which OpenBLAS reads.
+  // oneDNN runs on lmlab's OpenMP pool whatever OpenBLAS build is linked.
+  static const bool openmp_pool = openblas_get_parallel() == 2 || (is_float<T> && use_dnnl());
+  // Small products (below ~64k multiply-adds, or narrow) run whole, on one thread. OpenBLAS keeps
+  // a small one on one thread itself, but its own threading of a narrow product with a long K
+  // (M, N < 64) follows the thread count and, with some kernel families (Haswell), so do its
+  // results; oneDNN may thread any product. Those are pinned: inside a one-thread region
+  // omp_set_num_threads(1) sets only that region's thread count, which both libraries read.
   const int64_t dim = std::max(M, N);
   const bool small = double(M) * double(N) * double(K) < 65536.0;
-  if (!openmp_blas || small || dim < 64) {
-    if (!openmp_blas || small || omp_in_parallel()) {
+  if (!openmp_pool || small || dim < 64) {
+    const bool pin = dim < 64 || (is_float<T> && use_dnnl());
+    if (!openmp_pool || !pin || omp_in_parallel() || omp_get_max_threads() == 1) {
       blas_gemm(trans_a, trans_b, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C,
                 int(ldc));
       return;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "autograd/kernels/matmul.h"
 #include "tests/train/cli_util.h"
 #include "train/run/bench.h"
 
@@ -63,9 +64,10 @@ TEST_F(BenchTest, MeasuresTrainingStepsConsistently) {
   EXPECT_GT(r.peak_rss_mb, 1);
   EXPECT_FALSE(r.blas_core.empty());
   EXPECT_NE(r.blas_library.find("openblas"), std::string::npos) << r.blas_library;
+  EXPECT_EQ(r.gemm_backend, cpu::sgemm_backend());
   // The text report names every number.
   const std::string text = format_bench(r);
-  for (const char* part : {"tokens/s", "GFLOP/s", "MFU", "peak RSS", "BLAS core"})
+  for (const char* part : {"tokens/s", "GFLOP/s", "MFU", "peak RSS", "BLAS core", "GEMMs "})
     EXPECT_NE(text.find(part), std::string::npos) << text;
 }
 
@@ -108,6 +110,17 @@ TEST_F(BenchTest, CliListsRunsAndResolvesASpecsVariants) {
   EXPECT_EQ(r["threads"], 1);
   EXPECT_GT(r["tokens_per_s"].get<double>(), 0);
   EXPECT_GT(r["mfu"].get<double>(), 0);
+  EXPECT_EQ(r["gemm_backend"], cpu::sgemm_backend());
+
+  // LMLAB_GEMM=openblas sends every GEMM to OpenBLAS, and the report says so.
+  test::ChildOptions openblas;
+  openblas.env = {"LMLAB_GEMM=openblas"};
+  const RunResult forced = test::run_lmlab(
+      {"bench", kSmall, "--variant", "pre_rms_kv1", "--steps", "1", "--warmup", "0", "--peak-n",
+       "0", "--threads", "1", "--json", "--set", "data.corpus=" + corpus_},
+      io_.str(), openblas);
+  ASSERT_EQ(forced.code, 0) << forced.err;
+  EXPECT_EQ(nlohmann::json::parse(forced.out)["gemm_backend"], "OpenBLAS");
 }
 
 TEST_F(BenchTest, CliNamesBadVariantsAndOptions) {
