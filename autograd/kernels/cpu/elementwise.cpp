@@ -48,15 +48,30 @@ struct CpuMath {
   }
 };
 
+// The chunk loops also get an AVX-512 clone (x86-64-v4), which the loader picks on CPUs that have
+// it (GCC's target_clones; lmlab itself is built for x86-64-v3): GELU's forward and backward
+// loops ran 2x faster. A clone has to be its own function, outside the OpenMP region (the
+// region's outlined body would not be cloned). Results are the same bits either way: one formula
+// per lane, no FMA contraction (tests/autograd/ops/test_unary.cpp checks every op against scalar
+// evaluation).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__AVX512F__)
+#define LMLAB_AVX512_CLONE __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define LMLAB_AVX512_CLONE
+#endif
+
+template <class T, class F>
+LMLAB_AVX512_CLONE static void map_chunk(const T* x, T* y, int64_t lo, int64_t hi, F f) {
+#pragma omp simd
+  for (int64_t i = lo; i < hi; ++i) y[i] = f(x[i]);
+}
+
 template <class T, class F>
 static void map(const T* x, T* y, int64_t n, F f) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t hi = std::min(n, (c + 1) * kChunk);
-#pragma omp simd
-    for (int64_t i = c * kChunk; i < hi; ++i) y[i] = f(x[i]);
-  }
+  for (int64_t c = 0; c < chunks; ++c)
+    map_chunk(x, y, c * kChunk, std::min(n, (c + 1) * kChunk), f);
 }
 
 template <class T>
@@ -69,14 +84,18 @@ void unary_forward(UnaryOp op, const T* x, T* y, int64_t n, double p) {
 }
 
 template <class T, class F>
+LMLAB_AVX512_CLONE static void map_backward_chunk(const T* x, const T* y, const T* dy, T* dx,
+                                                  int64_t lo, int64_t hi, F f) {
+#pragma omp simd
+  for (int64_t i = lo; i < hi; ++i) dx[i] = dy[i] * f(x[i], y[i]);
+}
+
+template <class T, class F>
 static void map_backward(const T* x, const T* y, const T* dy, T* dx, int64_t n, F f) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t hi = std::min(n, (c + 1) * kChunk);
-#pragma omp simd
-    for (int64_t i = c * kChunk; i < hi; ++i) dx[i] = dy[i] * f(x[i], y[i]);
-  }
+  for (int64_t c = 0; c < chunks; ++c)
+    map_backward_chunk(x, y, dy, dx, c * kChunk, std::min(n, (c + 1) * kChunk), f);
 }
 
 template <class T>

@@ -3,6 +3,7 @@
 // parallel path, and the error paths.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -195,6 +196,35 @@ TEST(UnaryOps, SameComputationTwiceIsBitwiseIdentical) {
   for (const UnaryCase& c : all_cases()) {
     Tensor xi = c.domain == Domain::Positive ? add(mul(exp(x), 0.5), 0.1) : x;
     EXPECT_EQ(c.f(xi).to_vector<float>(), c.f(xi).to_vector<float>()) << c.name;
+  }
+}
+
+TEST(UnaryOps, VectorLanesMatchOneElementAtATime) {
+  // The float kernels run in SIMD lanes (AVX2, or the AVX-512 clone on CPUs that have it); a
+  // one-element tensor takes the scalar tail of the loop. The same bits both ways, forward and
+  // backward, over a range that reaches exp's clamps and tanh's saturation (guards against a
+  // miscompiled vector path, such as GCC 12's AVX-512 SLP bug in test_reduce.cpp).
+  std::vector<float> v;
+  for (int i = -6000; i <= 6000; ++i) v.push_back(float(i) * 0.0173f);
+  const Tensor x = Tensor::from_vector(v, {int64_t(v.size())});
+  for (const UnaryCase& c : all_cases()) {
+    Tensor xi = c.domain == Domain::Positive ? add(mul(x, x), 0.01) : x;
+    Tensor xl = xi.detach().requires_grad_();
+    const Tensor y = c.f(xl);
+    tape::backward(sum(y));
+    const std::vector<float> xs = xi.to_vector<float>(), ys = y.detach().to_vector<float>();
+    const std::vector<float> gs = xl.grad().to_vector<float>();
+    int mismatches = 0;
+    for (size_t i = 0; i < xs.size(); i += 7) {
+      Tensor one = Tensor::from_vector(std::vector<float>{xs[i]}, {1}).requires_grad_();
+      const Tensor y1 = c.f(one);
+      tape::backward(sum(y1));
+      const bool same_y = std::memcmp(&ys[i], y1.detach().data<float>(), sizeof(float)) == 0;
+      const bool same_g = std::memcmp(&gs[i], one.grad().data<float>(), sizeof(float)) == 0;
+      if (!(same_y && same_g) && ++mismatches <= 3)
+        ADD_FAILURE() << c.name << " at x = " << xs[i] << ": lanes y " << ys[i] << " dy " << gs[i]
+                      << ", one element y " << y1.item() << " dy " << one.grad().item();
+    }
   }
 }
 
