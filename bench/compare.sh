@@ -85,7 +85,13 @@ for v in dict.fromkeys(r["variant"] for r in rows):
           f"{med([r['lmlab']['peak_rss_mb'] for r in rs]):>5.0f}/{med([r['pytorch']['peak_rss_mb'] for r in rs]):<6.0f} "
           f"{med([r['lmlab']['step_rss_mb'] for r in rs]):>5.0f}/{med([r['pytorch']['step_rss_mb'] for r in rs]):<6.0f}")
 r0 = rows[0]
-print(f"lmlab: {r0['lmlab']['blas_library']}, core {r0['lmlab']['blas_core']}, {r0['lmlab']['threads']} threads, sgemm peak "
+# The machine kind: speed ratios differ between CPU families (Intel Xeon and AMD EPYC machines).
+cpu = open("/proc/cpuinfo").read()
+model = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("model name")), "?")
+flags = next((l.split(":", 1)[1].split() for l in cpu.splitlines() if l.startswith("flags")), [])
+isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+print(f"machine: {model}, {isa}, {len([l for l in cpu.splitlines() if l.startswith('processor')])} CPUs")
+print(f"lmlab: GEMMs {r0['lmlab'].get('gemm_backend', '?')}; {r0['lmlab']['blas_library']}, core {r0['lmlab']['blas_core']}, {r0['lmlab']['threads']} threads, sgemm peak "
       f"{max(r['lmlab']['peak_gflops'] for r in rows):.1f} GFLOP/s; PyTorch {r0['pytorch']['torch']} "
       f"({r0['pytorch']['blas']}, OPENBLAS_CORETYPE={r0['pytorch']['openblas_coretype']}), best of "
       f"1..{r0['lmlab']['threads']} threads per run: {sorted(set(r['pytorch']['threads'] for r in rows))}")

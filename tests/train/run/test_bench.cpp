@@ -147,6 +147,8 @@ TEST_F(BenchTest, CompareScriptPairsLmlabWithPytorch) {
   ASSERT_EQ(std::system(cmd.c_str()), 0) << test::read_file(out);
   const std::string text = test::read_file(out);
   EXPECT_NE(text.find("ratio"), std::string::npos) << text;
+  EXPECT_NE(text.find("machine: "), std::string::npos) << text;  // the CPU model and its ISA
+  EXPECT_NE(text.find("GEMMs "), std::string::npos) << text;
   const auto row = nlohmann::json::parse(test::read_file(dir_ / "all.jsonl"));
   EXPECT_GT(row["ratio"].get<double>(), 0);
   EXPECT_EQ(row["pytorch"]["framework"], "pytorch");
