@@ -50,16 +50,23 @@ int64_t check_targets(const Shape& logits, Device device, const Tensor& targets,
   return count;
 }
 
-// loss_rows and lse (rows) from z (rows, V); then loss = sum(loss_rows) / count, summed in double.
+// loss = sum(loss_rows) / count, summed in double (the mean over the rows that count).
+void mean_of_rows(const Tensor& loss_rows, const Tensor& loss, int64_t count, const char* op) {
+  dispatch_float(loss, op, [&]<class T, Device D>(Backend<T, D> be) {
+    be.pick(cpu::sum_dim<T>, cuda::sum_dim)(loss_rows.data<T>(), loss.data<T>(), 1,
+                                            loss_rows.numel(), 1, 1.0 / double(count));
+  });
+}
+
+// loss_rows and lse (rows) from z (rows, V); then loss = their mean over `count` rows.
 void forward_kernel(const Tensor& z, const Tensor& targets, const Tensor& loss_rows,
                     const Tensor& lse, const Tensor& loss, int64_t count, int32_t ignore) {
   const int64_t rows = loss_rows.numel(), V = z.shape().back();
   dispatch_float(z, kOp, [&]<class T, Device D>(Backend<T, D> be) {
     be.pick(cpu::cross_entropy_forward<T>, cuda::cross_entropy_forward)(
         z.data<T>(), targets.data<int32_t>(), loss_rows.data<T>(), lse.data<T>(), rows, V, ignore);
-    be.pick(cpu::sum_dim<T>, cuda::sum_dim)(loss_rows.data<T>(), loss.data<T>(), 1, rows, 1,
-                                            1.0 / double(count));
   });
+  mean_of_rows(loss_rows, loss, count, kOp);
 }
 
 // dz = dy / count * (softmax(z) - onehot(targets)) row by row, zero for ignored rows.
@@ -189,10 +196,7 @@ Tensor linear_cross_entropy_chunked(LinearCe& f, int64_t chunk) {
   }
   for (int64_t r0 = 0; r0 < N; r0 += chunk) linear_ce_rows(f, r0, std::min(chunk, N - r0));
   Tensor loss = Tensor::empty({}, dt, dev);
-  dispatch_float(loss, kLinearOp, [&]<class T, Device D>(Backend<T, D> be) {
-    be.pick(cpu::sum_dim<T>, cuda::sum_dim)(f.loss_rows.data<T>(), loss.data<T>(), 1, N, 1,
-                                            1.0 / double(f.count));
-  });
+  mean_of_rows(f.loss_rows, loss, f.count, kLinearOp);
   if (f.dh.defined())
     tape::record(kLinearOp, {f.h, f.w}, loss, [dh = f.dh, dw = f.dw](const Tensor& dy) {
       return Grads{mul(dh, dy), mul(dw, dy)};

@@ -1,11 +1,11 @@
-// Causal grouped-KV attention on the CPU. Each head's products are small GEMMs through OpenBLAS
-// (called inside our OpenMP loop, where the OpenMP build of OpenBLAS runs them on the calling
-// thread): scores = q k^T over the whole (Tq, Tk) block, then a masked row softmax, then att v.
-// The masked part of each score row is computed and discarded (at most half the score FLOPs) in
-// exchange for GEMM speed: hand-written per-row loops over a few dozen keys ran at ~7 GFLOP/s.
-// Each (b, h) (forward, dq) and each (b, kv head) (dk, dv) is computed by one thread in a fixed
-// order, so results are bitwise identical for any thread count. Tensors are addressed through
-// HeadStrides (kernels/attention.h): nn's (B, T, heads, HS) layouts are read and written in place.
+// Causal grouped-KV attention on the CPU. Each head's products are small GEMMs through cpu::gemm
+// (oneDNN or OpenBLAS; called inside our OpenMP loop, where they run on the calling thread): scores
+// = q k^T over the whole (Tq, Tk) block, then a masked row softmax, then att v. The masked part of
+// each score row is computed and discarded (at most half the score FLOPs) in exchange for GEMM
+// speed: hand-written per-row loops over a few dozen keys ran at ~7 GFLOP/s. Each (b, h) (forward,
+// dq) and each (b, kv head) (dk, dv) is computed by one thread in a fixed order, so results are
+// bitwise identical for any thread count. Tensors are addressed through HeadStrides
+// (kernels/attention.h): nn's (B, T, heads, HS) layouts are read and written in place.
 #include "autograd/kernels/attention.h"
 
 #include <algorithm>

@@ -134,6 +134,26 @@ TEST_F(BenchTest, CliNamesBadVariantsAndOptions) {
   test::expect_failure(lmlab({"bench", dir_ / "missing.yaml"}), 1, {"missing.yaml"});
 }
 
+// bench/ab.sh alternates builds and reports each one's median against the first.
+TEST_F(BenchTest, AbScriptComparesBuilds) {
+  const std::string out = dir_ / "ab.txt", wrapper = dir_ / "openblas.sh";
+  test::write_file(wrapper,
+                   "#!/bin/bash\nLMLAB_GEMM=openblas exec " + test::lmlab_binary() + " \"$@\"\n");
+  ASSERT_EQ(std::system(("chmod +x " + wrapper).c_str()), 0);
+  const std::string cmd = "bash " + std::string(LMLAB_SOURCE_DIR) + "/bench/ab.sh " + kSmall +
+                          " pre_ln_kv4 " + test::lmlab_binary() + " " + wrapper +
+                          " --pairs 2 --steps 1 > " + out + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << test::read_file(out);
+  const std::string text = test::read_file(out);
+  EXPECT_NE(text.find("median tokens/s over 2 runs each"), std::string::npos) << text;
+  EXPECT_NE(text.find("x1.000"), std::string::npos) << text;
+  EXPECT_NE(text.find(wrapper), std::string::npos) << text;
+  EXPECT_EQ(std::system(("bash " + std::string(LMLAB_SOURCE_DIR) + "/bench/ab.sh " + kSmall +
+                         " >/dev/null 2>&1")
+                            .c_str()) == 0,
+            false);  // too few arguments: a usage error
+}
+
 // The side-by-side script end to end, when PyTorch is installed (python3-torch is a reference
 // tool only: CI does not have it, and then this test skips).
 TEST_F(BenchTest, CompareScriptPairsLmlabWithPytorch) {
