@@ -13,8 +13,8 @@
 // Backend: oneDNN's sgemm beat OpenBLAS's (Cooperlake kernels) on every one-thread slab of the
 // small and medium models' forward and backward GEMMs but one (bench/bench_gemm_backends.cpp:
 // 0.98-1.18x, no zero-fill of C before a beta = 0 product, lighter packing), and made the small
-// step ~8% faster and the medium one ~6% (docs/PERFORMANCE.md). LMLAB_GEMM=openblas picks
-// OpenBLAS instead (A/B runs; bitwise the rounding of the OpenBLAS builds before it).
+// step ~7% faster and the medium one ~6% (docs/PERFORMANCE.md, log row 12). LMLAB_GEMM=openblas
+// in the environment picks OpenBLAS instead (A/B runs, or OpenBLAS's rounding).
 #include "autograd/kernels/matmul.h"
 
 #include <cblas.h>
