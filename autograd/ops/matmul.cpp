@@ -22,14 +22,20 @@ struct Operand {
   int64_t ld = 1;
 };
 
+// Whether the last two dims (R, C) of x are stored as a row-major (C, R) matrix (a transposed
+// view). A size-1 dim has no meaningful stride, so it never blocks a layout.
+bool stored_transposed(const Tensor& x) {
+  const int64_t R = x.size(-2), C = x.size(-1);
+  const int64_t s0 = x.strides()[x.dim() - 2], s1 = x.strides()[x.dim() - 1];
+  return (R == 1 || s0 == 1) && (C == 1 || s1 >= std::max<int64_t>(R, 1));
+}
+
 Operand blas_operand(const Tensor& x) {
   const int64_t R = x.size(-2), C = x.size(-1);
   const int64_t s0 = x.strides()[x.dim() - 2], s1 = x.strides()[x.dim() - 1];
-  // A size-1 dim has no meaningful stride, so it never blocks a layout.
   if ((C == 1 || s1 == 1) && (R == 1 || s0 >= std::max<int64_t>(C, 1)))
     return {x, false, R == 1 ? std::max<int64_t>(C, 1) : s0};
-  if ((R == 1 || s0 == 1) && (C == 1 || s1 >= std::max<int64_t>(R, 1)))
-    return {x, true, C == 1 ? std::max<int64_t>(R, 1) : s1};
+  if (stored_transposed(x)) return {x, true, C == 1 ? std::max<int64_t>(R, 1) : s1};
   return {contiguous_copy(x), false, std::max<int64_t>(C, 1)};
 }
 
@@ -166,8 +172,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   const Shape shape_a = a.shape(), shape_b = b.shape();
   // b a transposed view of a row-major matrix (a Linear's weight^T): its gradient is formed as
   // that matrix's gradient, contiguous, so the leaf takes it without a transposing copy.
-  const bool b_transposed = b.dim() == 2 && b.size(0) > 1 && b.size(1) > 1 && b.strides()[0] == 1 &&
-                            b.strides()[1] >= b.size(0);
+  const bool b_transposed = b.dim() == 2 && b.size(0) > 1 && b.size(1) > 1 && stored_transposed(b);
   tape::record("matmul", {a, b}, y, [sa, sb, shape_a, shape_b, b_transposed](const Tensor& dy) {
     const Tensor& av = sa.get("matmul");
     const Tensor& bv = sb.get("matmul");

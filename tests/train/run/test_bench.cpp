@@ -148,10 +148,8 @@ TEST_F(BenchTest, AbScriptComparesBuilds) {
   EXPECT_NE(text.find("median tokens/s over 2 runs each"), std::string::npos) << text;
   EXPECT_NE(text.find("x1.000"), std::string::npos) << text;
   EXPECT_NE(text.find(wrapper), std::string::npos) << text;
-  EXPECT_EQ(std::system(("bash " + std::string(LMLAB_SOURCE_DIR) + "/bench/ab.sh " + kSmall +
-                         " >/dev/null 2>&1")
-                            .c_str()) == 0,
-            false);  // too few arguments: a usage error
+  const std::string usage = "bash " + std::string(LMLAB_SOURCE_DIR) + "/bench/ab.sh " + kSmall;
+  EXPECT_NE(std::system((usage + " >/dev/null 2>&1").c_str()), 0);  // too few arguments
 }
 
 // The side-by-side script end to end, when PyTorch is installed (python3-torch is a reference
