@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "autograd/kernels/cpu/avx512_clone.h"
 #include "autograd/kernels/cpu/fast_math.h"
 #include "autograd/kernels/pointwise.h"
 
@@ -48,18 +49,9 @@ struct CpuMath {
   }
 };
 
-// The chunk loops also get an AVX-512 clone (x86-64-v4), which the loader picks on CPUs that have
-// it (GCC's target_clones; lmlab itself is built for x86-64-v3): GELU's forward and backward
-// loops ran 2x faster. A clone has to be its own function, outside the OpenMP region (the
-// region's outlined body would not be cloned). Results are the same bits either way: one formula
-// per lane, no FMA contraction (tests/autograd/ops/test_unary.cpp checks every op against scalar
-// evaluation).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__AVX512F__)
-#define LMLAB_AVX512_CLONE __attribute__((target_clones("arch=x86-64-v4", "default")))
-#else
-#define LMLAB_AVX512_CLONE
-#endif
-
+// The chunk loops also get an AVX-512 clone (avx512_clone.h): GELU's forward and backward loops
+// ran 2x faster. tests/autograd/ops/test_unary.cpp checks every op's lanes against scalar
+// evaluation.
 template <class T, class F>
 LMLAB_AVX512_CLONE static void map_chunk(const T* x, T* y, int64_t lo, int64_t hi, F f) {
 #pragma omp simd
