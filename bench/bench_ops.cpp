@@ -1,5 +1,6 @@
 // Op micro-benchmarks (Google Benchmark): sgemm through lmlab::matmul next to a direct cblas_sgemm
-// on identical inputs (GFLOP/s), and the memory-bound ops add, gelu and softmax (GB/s).
+// on identical inputs (GFLOP/s), and the memory-bound ops add, gelu, softmax and the
+// cross-entropy (GB/s).
 // How to run them and the numbers measured: docs/PERFORMANCE.md.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "autograd/tape.h"
 
 using namespace lmlab;
 
@@ -113,6 +115,24 @@ void softmax_op(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * rows * cols * 2 * int64_t(sizeof(float)));
 }
 
+// The mean cross-entropy of (rows, V) logits and its gradient, forward and backward: each logit
+// read and its gradient written, so counts 2 floats per element. V 65 is the char vocabulary of
+// the nanoGPT-CPU size, 8192 a BPE one; args (rows, V).
+void cross_entropy_op(benchmark::State& state) {
+  const int64_t rows = state.range(0), V = state.range(1);
+  Tensor logits = random_f32({rows, V}, 9);
+  logits.requires_grad_();
+  std::vector<int32_t> t(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) t[size_t(r)] = int32_t((r * 7919) % V);
+  const Tensor targets = Tensor::from_vector(t, {rows});
+  for (auto _ : state) {
+    logits.zero_grad();
+    tape::backward(cross_entropy(logits, targets));
+    benchmark::DoNotOptimize(logits.grad().data<float>());
+  }
+  state.SetBytesProcessed(state.iterations() * rows * V * 2 * int64_t(sizeof(float)));
+}
+
 // Wall time throughout (BLAS and OpenMP threads do the work, not only the calling thread), and a
 // "min" next to Google Benchmark's mean / median / stddev: on a shared machine noise only adds.
 benchmark::internal::Benchmark* timed(benchmark::internal::Benchmark* b) {
@@ -141,6 +161,9 @@ int main(int argc, char** argv) {
   timed(benchmark::RegisterBenchmark("add_16M/lmlab", add_op));
   timed(benchmark::RegisterBenchmark("gelu_16M/lmlab", gelu_op));
   timed(benchmark::RegisterBenchmark("softmax_4096x1024/lmlab", softmax_op));
+  for (int64_t V : {65, 8192})
+    timed(benchmark::RegisterBenchmark("cross_entropy_fwd_bwd/lmlab", cross_entropy_op)
+              ->Args({768, V}));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
