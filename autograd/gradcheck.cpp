@@ -29,10 +29,8 @@ std::vector<double> evaluate(const GradcheckFn& f, const std::vector<Tensor>& in
   return y.to_vector<double>();
 }
 
-}  // namespace
-
-GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs,
-                          const GradcheckOptions& opt) {
+// The indices of the inputs that require grad (each must be a float64 CPU tensor).
+std::vector<size_t> checked_inputs(const std::vector<Tensor>& inputs) {
   std::vector<size_t> checked;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].requires_grad()) continue;
@@ -41,28 +39,42 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
     checked.push_back(i);
   }
   if (checked.empty()) throw Error("[gradcheck] no input requires grad");
+  return checked;
+}
 
-  // Analytic Jacobian, row by row: J[o][input][k] = d out[o] / d input[k].
+// The analytic Jacobian, one backward pass per output element: J[o][c][k] = d out[o] / d
+// inputs[checked[c]][k].
+std::vector<std::vector<std::vector<double>>> analytic_jacobian(
+    const GradcheckFn& f, const std::vector<Tensor>& inputs, const std::vector<size_t>& checked) {
   tape::clear();
   Tensor out = f(inputs);
   if (out.dtype() != DType::F64) throw Error("[gradcheck] f must return a float64 tensor");
-  const int64_t n_out = out.numel();
-  std::vector<std::vector<std::vector<double>>> J(n_out);
   if (!out.requires_grad())
     throw Error("[gradcheck] the output does not depend on any input that requires grad");
-  for (int64_t o = 0; o < n_out; ++o) {
+  std::vector<std::vector<std::vector<double>>> J(size_t(out.numel()));
+  for (int64_t o = 0; o < out.numel(); ++o) {
     for (size_t i : checked) inputs[i].zero_grad();
     Tensor seed = Tensor::zeros(out.shape(), DType::F64);
     seed.data<double>()[o] = 1.0;
     tape::backward(out, seed, /*retain_graph=*/true);
     for (size_t i : checked) {
       Tensor g = inputs[i].grad();
-      J[o].push_back(g.defined() ? g.to_vector<double>()
-                                 : std::vector<double>(size_t(inputs[i].numel()), 0.0));
+      J[size_t(o)].push_back(g.defined() ? g.to_vector<double>()
+                                         : std::vector<double>(size_t(inputs[i].numel()), 0.0));
     }
   }
   tape::clear();
   for (size_t i : checked) inputs[i].zero_grad();
+  return J;
+}
+
+}  // namespace
+
+GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs,
+                          const GradcheckOptions& opt) {
+  const std::vector<size_t> checked = checked_inputs(inputs);
+  const auto J = analytic_jacobian(f, inputs, checked);
+  const int64_t n_out = int64_t(J.size());
 
   // Numerical Jacobian, column by column, compared as we go.
   GradcheckResult result;
@@ -78,7 +90,7 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
       v = orig;
       for (int64_t o = 0; o < n_out; ++o) {
         const double numeric = (plus[o] - minus[o]) / (2 * opt.eps);
-        const double analytic = J[o][c][k];
+        const double analytic = J[size_t(o)][c][size_t(k)];
         if (!(std::abs(analytic - numeric) <= opt.atol + opt.rtol * std::abs(numeric))) {
           std::ostringstream os;
           os.precision(10);

@@ -78,6 +78,35 @@ double rel_diff(const Tensor& a, const Tensor& b) {
   return err / std::max(scale, 1e-30);
 }
 
+// The flash path's results against the cuBLAS path's (rel_diff of each).
+struct Diffs {
+  double out, dq, dk, dv;
+  double max() const { return std::max({out, dq, dk, dv}); }
+};
+
+// A case's readable line and its ATTN key=value line; scratch_mb is the flash kernels' own.
+void print_case(const Shape4& s, bool tf32, const Times& cublas, const Times& flash,
+                double scratch_mb, const Diffs& d) {
+  const double att_mb = 2.0 * double(s.B * s.NH * s.T * s.T) * 4 / 1e6;
+  const double lse_mb = double(s.B * s.NH * s.T) * 4 / 1e6;
+  std::printf(
+      "attention B=%lld NH=%lld KVH=%lld T=%lld HS=%lld %s: cuBLAS %.2f ms (fwd %.2f) | flash "
+      "%.2f ms (fwd %.2f) | %.2fx | att+dscores %.1f MB vs lse %.2f MB + scratch %.2f MB | "
+      "flash vs cuBLAS: out %.1e dq %.1e dk %.1e dv %.1e%s\n",
+      (long long)s.B, (long long)s.NH, (long long)s.KVH, (long long)s.T, (long long)s.HS,
+      tf32 ? "TF32" : "FP32", cublas.total_ms, cublas.fwd_ms, flash.total_ms, flash.fwd_ms,
+      cublas.total_ms / flash.total_ms, att_mb, lse_mb, scratch_mb, d.out, d.dq, d.dk, d.dv,
+      d.max() > 1e-2 ? "  MISMATCH" : "");
+  std::printf(
+      "ATTN B=%lld NH=%lld KVH=%lld T=%lld HS=%lld tf32=%d cublas_ms=%.3f cublas_fwd_ms=%.3f "
+      "flash_ms=%.3f flash_fwd_ms=%.3f att_dscores_mb=%.1f lse_mb=%.2f flash_scratch_mb=%.2f "
+      "max_rel_diff=%.2e\n",
+      (long long)s.B, (long long)s.NH, (long long)s.KVH, (long long)s.T, (long long)s.HS,
+      tf32 ? 1 : 0, cublas.total_ms, cublas.fwd_ms, flash.total_ms, flash.fwd_ms, att_mb, lse_mb,
+      scratch_mb, d.max());
+  std::fflush(stdout);
+}
+
 void run_case(const Shape4& s, bool tf32, int reps) {
   cuda::set_tf32(tf32);
   const int64_t B = s.B, NH = s.NH, KVH = s.KVH, T = s.T, HS = s.HS;
@@ -125,27 +154,9 @@ void run_case(const Shape4& s, bool tf32, int reps) {
             dk_f.data<float>(), dv_f.data<float>(), skv, B, NH, KVH, T, T, HS);
       },
       reps);
-  const double scratch_mb = double(cuda::peak_bytes() - before) / 1e6;
-  const double att_mb = 2.0 * double(B * NH * T * T) * 4 / 1e6;
-  const double lse_mb = double(B * NH * T) * 4 / 1e6;
-  const double d_out = rel_diff(out_f, out_c), d_dq = rel_diff(dq_f, dq_c);
-  const double d_dk = rel_diff(dk_f, dk_c), d_dv = rel_diff(dv_f, dv_c);
-  std::printf(
-      "attention B=%lld NH=%lld KVH=%lld T=%lld HS=%lld %s: cuBLAS %.2f ms (fwd %.2f) | flash "
-      "%.2f ms (fwd %.2f) | %.2fx | att+dscores %.1f MB vs lse %.2f MB + scratch %.2f MB | "
-      "flash vs cuBLAS: out %.1e dq %.1e dk %.1e dv %.1e%s\n",
-      (long long)B, (long long)NH, (long long)KVH, (long long)T, (long long)HS,
-      tf32 ? "TF32" : "FP32", cublas.total_ms, cublas.fwd_ms, flash.total_ms, flash.fwd_ms,
-      cublas.total_ms / flash.total_ms, att_mb, lse_mb, scratch_mb, d_out, d_dq, d_dk, d_dv,
-      std::max({d_out, d_dq, d_dk, d_dv}) > 1e-2 ? "  MISMATCH" : "");
-  std::printf(
-      "ATTN B=%lld NH=%lld KVH=%lld T=%lld HS=%lld tf32=%d cublas_ms=%.3f cublas_fwd_ms=%.3f "
-      "flash_ms=%.3f flash_fwd_ms=%.3f att_dscores_mb=%.1f lse_mb=%.2f flash_scratch_mb=%.2f "
-      "max_rel_diff=%.2e\n",
-      (long long)B, (long long)NH, (long long)KVH, (long long)T, (long long)HS, tf32 ? 1 : 0,
-      cublas.total_ms, cublas.fwd_ms, flash.total_ms, flash.fwd_ms, att_mb, lse_mb, scratch_mb,
-      std::max({d_out, d_dq, d_dk, d_dv}));
-  std::fflush(stdout);
+  const Diffs d{rel_diff(out_f, out_c), rel_diff(dq_f, dq_c), rel_diff(dk_f, dk_c),
+                rel_diff(dv_f, dv_c)};
+  print_case(s, tf32, cublas, flash, double(cuda::peak_bytes() - before) / 1e6, d);
 }
 
 }  // namespace

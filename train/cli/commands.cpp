@@ -155,6 +155,28 @@ int sample_main(int argc, char** argv) {
 
 namespace {
 
+// This lmlab binary's path, which an ablation's runs (child processes, Slurm tasks) start.
+std::string own_binary() {
+  std::error_code ec;
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  if (ec) throw Error("[ablate] cannot find the lmlab binary (/proc/self/exe): " + ec.message());
+  return exe;
+}
+
+// `lmlab ablate --dry-run`: the variants with their overrides, then each run's directory and state.
+void print_ablation_plan(const AblationSpec& spec, const std::vector<AblationRun>& runs) {
+  std::cout << "ablate: " << spec.name << ": " << spec.variants.size() << " variants x "
+            << spec.seeds.size() << " seeds = " << runs.size() << " runs (base " << spec.base
+            << ")\n";
+  for (const AblationVariant& v : spec.variants) {
+    std::cout << "  " << v.name << ":";
+    for (const std::string& o : override_strings(spec, v)) std::cout << " " << o;
+    std::cout << "\n";
+  }
+  for (const AblationRun& run : runs)
+    std::cout << "  " << run.dir << ": " << run_state_name(run_state(run)) << "\n";
+}
+
 // `lmlab ablate` of a spec with `tune:`: the sweep's runs (--dry-run), the report from disk once
 // the sweep has ended (--report-only), or the sweep then the seeds (run_tuned_ablation).
 int ablate_tuned(const AblationSpec& spec, AblateOptions& ao, const cxxopts::ParseResult& r) {
@@ -182,9 +204,7 @@ int ablate_tuned(const AblationSpec& spec, AblateOptions& ao, const cxxopts::Par
               << "\n";
     return 0;
   }
-  std::error_code ec;
-  ao.exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  if (ec) throw Error("[ablate] cannot find the lmlab binary (/proc/self/exe): " + ec.message());
+  ao.exe = own_binary();
   return run_tuned_ablation(spec, ao);
 }
 
@@ -220,16 +240,7 @@ int ablate_main(int argc, char** argv) {
   const std::vector<AblationRun> runs = plan_ablation(spec, ao.out_dir);
   if (r.count("dry-run")) {
     check_ablation_dir(spec, runs, ao.out_dir);
-    std::cout << "ablate: " << spec.name << ": " << spec.variants.size() << " variants x "
-              << spec.seeds.size() << " seeds = " << runs.size() << " runs (base " << spec.base
-              << ")\n";
-    for (const AblationVariant& v : spec.variants) {
-      std::cout << "  " << v.name << ":";
-      for (const std::string& o : override_strings(spec, v)) std::cout << " " << o;
-      std::cout << "\n";
-    }
-    for (const AblationRun& run : runs)
-      std::cout << "  " << run.dir << ": " << run_state_name(run_state(run)) << "\n";
+    print_ablation_plan(spec, runs);
     return 0;
   }
   if (r.count("report-only")) {
@@ -239,9 +250,7 @@ int ablate_main(int argc, char** argv) {
     std::cout << "ablate: report in " << write_ablation_report(spec, runs, ao.out_dir) << "\n";
     return 0;
   }
-  std::error_code ec;
-  ao.exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  if (ec) throw Error("[ablate] cannot find the lmlab binary (/proc/self/exe): " + ec.message());
+  ao.exe = own_binary();
   if (r.count("emit-slurm")) {
     const std::string dir = r["emit-slurm"].as<std::string>();
     const int n = emit_slurm(spec, runs, ao, dir);

@@ -239,8 +239,13 @@ TEST_F(CliTest, EvalAndSampleOnFullAndWeightsOnlyCheckpoints) {
   const RunResult init = train(dir_ / "init", {"train.max_iters=2"}, {"--init-from", w});
   EXPECT_EQ(init.code, 0) << init.err;
   EXPECT_EQ(load_checkpoint(dir_ / "init/ckpt.safetensors").state.step, 2);
+}
 
-  // --data: another corpus over the same characters; one with a new character is refused.
+// eval --data: another corpus over the same characters; one with a new character is refused, as
+// is --init-from onto it.
+TEST_F(CliTest, EvalOnAnotherCorpusOfTheSameCharacters) {
+  const std::string run = dir_ / "run", ckpt = run + "/ckpt.safetensors";
+  ASSERT_EQ(train(run, {"train.max_iters=2"}).code, 0);
   const std::string other_corpus = dir_ / "other.txt";
   test::write_file(other_corpus, test::small_corpus(200));
   RunResult eo = lmlab({"eval", ckpt, "--data", other_corpus, "--batch", "3"});
