@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lmlab vs PyTorch on the same model, training step and threads, run alternately in one invocation
 # (lmlab, PyTorch, lmlab, PyTorch, ...) so that a noisy, shared machine slows both alike. Prints,
-# per variant, every pair's tokens/s and ratio, and the median ratio; then one summary table.
+# per variant, every pair's tokens/s and ratio, and the median ratio; then one summary table (MFU:
+# the median over pairs of lmlab's GFLOP/s against the sgemm peak measured in the same pair).
 #
 #   bash bench/compare.sh CONFIG|SPEC [--pairs N] [--steps N] [--variant NAME]... [--threads N]
 #                         [--lmlab PATH] [--json FILE]
@@ -49,9 +50,11 @@ for v in "${variants[@]}"; do
   th="$("$py" -c "import json,sys,os; t=json.load(open(sys.argv[1]))['threads']; print(t if t>0 else os.cpu_count())" "$tmp/resolved.json")"
   echo "== $v ($th threads, $pairs pairs x $steps steps)"
   for ((i = 1; i <= pairs; ++i)); do
-    # lmlab measures the sgemm peak on the first pair only (it takes about a second).
-    peak=0; [[ $i -eq 1 ]] && peak=2048
-    a="$("$lmlab" bench "$config" "${va[@]}" --threads "$th" --steps "$steps" --peak-n "$peak" --json)"
+    # lmlab measures the sgemm peak in every pair (about a second), just before its steps: the
+    # machine's speed drifts by 10-30% over minutes, and an MFU against a peak measured at another
+    # moment moves with the drift (medium post_rms_kv2 on 2026-12-06: 74% in the pair that measured
+    # the peak, 56-57% in the two after it, while PyTorch ran 10-20% slower too).
+    a="$("$lmlab" bench "$config" "${va[@]}" --threads "$th" --steps "$steps" --peak-n 2048 --json)"
     core="$("$py" -c "import json,sys; print(json.loads(sys.argv[1])['blas_core'])" "$a")"
     libdir="$("$py" -c "import json,sys,os; print(os.path.dirname(json.loads(sys.argv[1])['blas_library']))" "$a")"
     b="$(LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" OPENBLAS_CORETYPE="$core" \
@@ -77,14 +80,16 @@ for v in dict.fromkeys(r["variant"] for r in rows):
     rs = [r for r in rows if r["variant"] == v]
     med = lambda xs: statistics.median(xs)
     ratios = [r["ratio"] for r in rs]
-    peak = max(r["lmlab"]["peak_gflops"] for r in rs)
     gf = med([r["lmlab"]["gflops"] for r in rs])
+    # MFU per pair against the peak measured in that pair, then the median over pairs.
+    mfu = med([r["lmlab"]["gflops"] / r["lmlab"]["peak_gflops"] for r in rs if r["lmlab"]["peak_gflops"]] or [0])
     print(f"{v:<14} {med([r['lmlab']['tokens_per_s'] for r in rs]):>11.0f} "
           f"{med([r['pytorch']['tokens_per_s'] for r in rs]):>11.0f} {med(ratios):>6.2f} "
-          f"{min(ratios):>5.2f} {max(ratios):>5.2f} {gf:>8.1f} {100 * gf / peak if peak else 0:>5.1f}% "
+          f"{min(ratios):>5.2f} {max(ratios):>5.2f} {gf:>8.1f} {100 * mfu:>5.1f}% "
           f"{med([r['lmlab']['peak_rss_mb'] for r in rs]):>5.0f}/{med([r['pytorch']['peak_rss_mb'] for r in rs]):<6.0f} "
           f"{med([r['lmlab']['step_rss_mb'] for r in rs]):>5.0f}/{med([r['pytorch']['step_rss_mb'] for r in rs]):<6.0f}")
 r0 = rows[0]
+peaks = [r["lmlab"]["peak_gflops"] for r in rows]
 # The machine kind: speed ratios differ between CPU families (Intel Xeon and AMD EPYC machines).
 cpu = open("/proc/cpuinfo").read()
 model = next((l.split(":", 1)[1].strip() for l in cpu.splitlines() if l.startswith("model name")), "?")
@@ -92,7 +97,7 @@ flags = next((l.split(":", 1)[1].split() for l in cpu.splitlines() if l.startswi
 isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
 print(f"machine: {model}, {isa}, {len([l for l in cpu.splitlines() if l.startswith('processor')])} CPUs")
 print(f"lmlab: GEMMs {r0['lmlab'].get('gemm_backend', '?')}; {r0['lmlab']['blas_library']}, core {r0['lmlab']['blas_core']}, {r0['lmlab']['threads']} threads, sgemm peak "
-      f"{max(r['lmlab']['peak_gflops'] for r in rows):.1f} GFLOP/s; PyTorch {r0['pytorch']['torch']} "
+      f"{min(peaks):.1f}-{max(peaks):.1f} GFLOP/s over the run (MFU per pair against its own); PyTorch {r0['pytorch']['torch']} "
       f"({r0['pytorch']['blas']}, OPENBLAS_CORETYPE={r0['pytorch']['openblas_coretype']}), best of "
       f"1..{r0['lmlab']['threads']} threads per run: {sorted(set(r['pytorch']['threads'] for r in rows))}")
 PY
