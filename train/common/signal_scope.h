@@ -21,6 +21,8 @@ class StopSignalScope {
  private:
   struct sigaction old_int_ {
   }, old_term_{};
+  stack_t old_stack_{};
+  bool has_old_stack_ = false;
 };
 
 }  // namespace lmlab::train
