@@ -13,8 +13,9 @@ extern "C" void on_stop_signal(int sig) { g_received = sig; }
 // The handler runs on a stack of its own (SA_ONSTACK), never on the interrupted code's. A SIGINT
 // during training corrupted the heap inside oneDNN's sgemm in about 1 run of 100 on a loaded
 // machine (none in 400 with OpenBLAS GEMMs, none in ~400 with this stack); the suspect is the
-// handler's frame landing on data that JIT code keeps below its stack pointer. The stack serves
-// the thread that made the scope, which gets the signal unless it blocks it.
+// handler's frame landing on data that JIT code keeps below its stack pointer. Only the thread that
+// made the scope has this stack: a signal the kernel hands to another thread (an OpenMP worker)
+// still runs on that thread's own stack.
 std::vector<char>& signal_stack() {
   static std::vector<char> stack(size_t(1) << 16);
   return stack;
