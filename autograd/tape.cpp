@@ -5,6 +5,7 @@
 #include <atomic>
 #include <unordered_set>
 
+#include "autograd/autocast.h"
 #include "autograd/ops.h"
 
 namespace lmlab {
@@ -33,13 +34,22 @@ thread_local size_t g_prune_at = kPruneFloor;
 // they are combined out of place; a leaf's first gradient must be its own (the optimizer and
 // clipping write it in place): taken as it is when nothing else references its storage (a GEMM's
 // fresh weight gradient), copied otherwise.
+// bfloat16 has no elementwise kernels: its gradients are summed in float32 and rounded once.
 void accumulate(AutogradMeta& slot, const Tensor& g) {
-  if (!slot.grad.defined())
+  if (!slot.grad.defined()) {
     slot.grad = !slot.is_leaf || g.sole_owner() ? g : clone(g);
-  else if (slot.is_leaf)
+  } else if (g.dtype() == DType::BF16) {
+    Tensor sum =
+        to_dtype(add(to_dtype(slot.grad, DType::F32), to_dtype(g, DType::F32)), DType::BF16);
+    if (slot.is_leaf)
+      slot.grad.copy_(sum);
+    else
+      slot.grad = sum;
+  } else if (slot.is_leaf) {
     slot.grad.add_(g);
-  else
+  } else {
     slot.grad = add(slot.grad, g);
+  }
 }
 
 // Removes the nodes flagged in `drop` (same length as the tape), keeping the others in order.
@@ -235,7 +245,8 @@ void backward(const Tensor& root, const Tensor& droot, bool retain_graph,
     throw Error("[backward] gradient is " + to_string(droot.dtype()) + " on " +
                 to_string(droot.device()) + " for a root of shape " + to_string(root.shape()) +
                 " that is " + to_string(root.dtype()) + " on " + to_string(root.device()));
-  NoGradGuard guard;  // backward rules compute with ops, but never record
+  NoGradGuard guard;                      // backward rules compute with ops, but never record
+  AutocastGuard no_autocast(DType::F32);  // rules keep the dtypes their forward chose
   const std::vector<size_t> order = nodes_reaching(root_meta);
   accumulate(root_meta, droot);
   if (root_meta.is_leaf) return;

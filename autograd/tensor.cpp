@@ -83,6 +83,7 @@ Tensor Tensor::arange(double start, double end, double step, DType dtype) {
       case DType::F32: t.data<float>()[i] = float(v); break;
       case DType::F64: t.data<double>()[i] = v; break;
       case DType::I32: t.data<int32_t>()[i] = int32_t(v); break;
+      case DType::BF16: t.data<bf16>()[i] = bf16(float(v)); break;
     }
   }
   return t;
@@ -91,8 +92,9 @@ Tensor Tensor::arange(double start, double end, double step, DType dtype) {
 template <class Fill>
 static Tensor random_fill(const Shape& shape, Generator& gen, DType dtype, const char* op,
                           Fill fill) {
-  if (!is_float(dtype))
-    throw Error(std::string("[") + op + "] dtype must be float, got " + to_string(dtype));
+  if (dtype != DType::F32 && dtype != DType::F64)
+    throw Error(std::string("[") + op + "] dtype must be float32 or float64, got " +
+                to_string(dtype));
   Tensor t = Tensor::empty(shape, dtype);
   uint64_t offset = gen.advance(uint64_t(t.numel()));
   if (dtype == DType::F32)
@@ -170,6 +172,7 @@ T* Tensor::data() const {
 template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
 template int32_t* Tensor::data<int32_t>() const;
+template bf16* Tensor::data<bf16>() const;
 
 Tensor make_view(const Tensor& base, const Shape& shape, const Strides& strides, int64_t offset) {
   auto impl = std::make_shared<TensorImpl>();
@@ -241,6 +244,11 @@ static double read_element(const Tensor& t, int64_t off) {
       std::memcpy(&v, buf, 4);
       return v;
     }
+    case DType::BF16: {
+      bf16 v;
+      std::memcpy(&v, buf, 2);
+      return float(v);
+    }
   }
   return 0;
 }
@@ -271,6 +279,11 @@ void Tensor::set(std::initializer_list<int64_t> index, double value) {
       std::memcpy(buf, &v, 4);
       break;
     }
+    case DType::BF16: {
+      const bf16 v{float(value)};
+      std::memcpy(buf, &v, 2);
+      break;
+    }
   }
   const size_t es = dtype_size(dtype());
   char* dst = static_cast<char*>(storage()->data()) + off * int64_t(es);
@@ -291,6 +304,7 @@ std::vector<T> Tensor::to_vector() const {
 template std::vector<float> Tensor::to_vector<float>() const;
 template std::vector<double> Tensor::to_vector<double>() const;
 template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
+template std::vector<bf16> Tensor::to_vector<bf16>() const;
 
 std::string Tensor::to_string(int64_t max_elements) const {
   if (!defined()) return "tensor(undefined)";
@@ -370,6 +384,8 @@ Tensor& Tensor::fill_(double value) {
   if (device() == Device::CUDA) {
     if (dtype() == DType::I32)
       cuda::fill(data<int32_t>(), n, int32_t(value));
+    else if (dtype() == DType::BF16)
+      cuda::fill(data<bf16>(), n, bf16(float(value)));
     else
       cuda::fill(data<float>(), n, float(value));
   } else {
@@ -377,6 +393,7 @@ Tensor& Tensor::fill_(double value) {
       case DType::F32: cpu::fill(data<float>(), n, float(value)); break;
       case DType::F64: cpu::fill(data<double>(), n, value); break;
       case DType::I32: cpu::fill(data<int32_t>(), n, int32_t(value)); break;
+      case DType::BF16: cpu::fill(data<bf16>(), n, bf16(float(value))); break;
     }
   }
   storage()->bump_version();
@@ -396,7 +413,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
   if (numel() > 0) {
     if (device() == Device::CUDA) {
       cuda::copy_strided(s.raw_data(), ss.data(), raw_data(), strides().data(), shape().data(),
-                         dim());
+                         dim(), dtype_size(dtype()));
     } else {
       switch (dtype()) {
         case DType::F32:
@@ -409,6 +426,10 @@ Tensor& Tensor::copy_(const Tensor& src) {
           break;
         case DType::I32:
           cpu::copy_strided(s.data<int32_t>(), ss.data(), data<int32_t>(), strides().data(),
+                            shape().data(), dim());
+          break;
+        case DType::BF16:
+          cpu::copy_strided(s.data<bf16>(), ss.data(), data<bf16>(), strides().data(),
                             shape().data(), dim());
           break;
       }

@@ -4,10 +4,16 @@
 // model and step in PyTorch: tools/bench_torch_gpu.py; both are run by scripts/gpu_check.sh.
 //
 //   bench_gpu_train [--config gpt2s|tiny|default|nanogpt_cpu|all] [--batch B] [--steps N]
-//                   [--warmup W] [--tf32 0|1] [--profile N] [--block-size T]
+//                   [--warmup W] [--precision fp32|tf32|bf16] [--profile N] [--block-size T]
 //                   [--attention flash|gemm]
-// --attention flash (the default here): TF32 runs use the flash kernels (cuda::set_flash_attention,
-// off in training until a GPU run confirms them); gemm: cuBLAS and a saved (T, T) att.
+// --precision (default fp32; `--tf32 0|1` is kept as another spelling of fp32|tf32): fp32 GEMMs,
+// TF32 GEMMs, or bf16 mixed precision as `train.precision: bf16` runs it: the forward under
+// AutocastGuard(DType::BF16) (autograd/autocast.h: matmul and attention in bf16 with fp32
+// accumulation), backward, clipping and AdamW outside it on fp32 parameters, and TF32 on for the
+// GEMMs that stay fp32 (the fused LM head + cross-entropy).
+// --attention flash (the default here): TF32 and bf16 runs use the flash kernels
+// (cuda::set_flash_attention, off in training until a GPU run confirms them); gemm: cuBLAS and a
+// saved (T, T) att.
 // Prints one "RESULT ..." line per config (parsed by gpu_check.sh) after a readable line; with
 // --profile N, then a table of GPU time per kernel over N further steps (see print_profile).
 #include <algorithm>
@@ -17,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/autocast.h"
 #include "autograd/kernels/cuda_runtime.h"
 #include "nn/transformer.h"
 #include "optim/adamw.h"
@@ -31,6 +38,22 @@ namespace {
 // Dense peak rates of an H200 SXM (NVIDIA datasheet; the same GH100 compute as the H100 SXM).
 constexpr double kPeakFp32 = 67e12;
 constexpr double kPeakTf32 = 494.7e12;
+// BF16 tensor cores, dense (NVIDIA datasheet: 1,979 TFLOP/s with 2:4 sparsity, half of it dense).
+// A bf16 step's MFU is counted against it although its LM head GEMMs run in TF32, as nanoGPT's
+// estimate_mfu counts a whole autocast step against the bf16 peak.
+constexpr double kPeakBf16 = 989.4e12;
+
+enum class Precision { FP32, TF32, BF16 };
+
+const char* precision_name(Precision p) {
+  return p == Precision::BF16 ? "bf16" : p == Precision::TF32 ? "tf32" : "fp32";
+}
+const char* precision_label(Precision p) {
+  return p == Precision::BF16 ? "BF16" : p == Precision::TF32 ? "TF32" : "FP32";
+}
+double peak_flops(Precision p) {
+  return p == Precision::BF16 ? kPeakBf16 : p == Precision::TF32 ? kPeakTf32 : kPeakFp32;
+}
 
 struct BenchConfig {
   std::string name;
@@ -93,8 +116,12 @@ void print_profile(const BenchConfig& b, Step& step, int steps, double median_s)
   std::fflush(stdout);
 }
 
-void run(const BenchConfig& b, int steps, int warmup, bool tf32, int profile_steps) {
+void run(const BenchConfig& b, int steps, int warmup, Precision precision, int profile_steps) {
+  const bool tf32 = precision != Precision::FP32;  // bf16 runs its remaining fp32 GEMMs in TF32
   cuda::set_tf32(tf32);
+  // F32: autocast off (the guard then changes nothing); BF16: the forward in mixed precision.
+  const DType compute = precision == Precision::BF16 ? DType::BF16 : DType::F32;
+  cuda::reset_peak_bytes();  // peak mem per config (an earlier config's tensors are freed by now)
   Generator gen(1);
   nn::TransformerLM model(model_config(b), gen);
   model.to(Device::CUDA);
@@ -113,7 +140,10 @@ void run(const BenchConfig& b, int steps, int warmup, bool tf32, int profile_ste
 
   double loss_value = 0;
   auto step = [&] {
-    Tensor loss = model.loss(ids, targets);
+    Tensor loss = [&] {  // the forward inside the autocast scope, backward outside it
+      AutocastGuard autocast(compute);
+      return model.loss(ids, targets);
+    }();
     tape::backward(loss);
     optim::clip_grad_norm(params, 1.0);
     opt.step(3e-4);
@@ -133,19 +163,20 @@ void run(const BenchConfig& b, int steps, int warmup, bool tf32, int profile_ste
   const double tokens = double(b.batch * b.block_size);
   const double tok_s = tokens / median_s;
   const double flops = flops_per_token(b, model.num_parameters()) * tok_s;
-  const double peak = tf32 ? kPeakTf32 : kPeakFp32;
+  const double peak = peak_flops(precision);
   std::printf(
-      "%-12s B=%lld T=%lld params=%.2fM  %.2f ms/step  %.0f tok/s  %.1f TFLOP/s  MFU %.1f%% "
+      "%-12s %s B=%lld T=%lld params=%.2fM  %.2f ms/step  %.0f tok/s  %.1f TFLOP/s  MFU %.1f%% "
       "of %s peak %.1f TFLOP/s  loss %.4f  peak mem %.2f GB\n",
-      b.name.c_str(), (long long)b.batch, (long long)b.block_size,
+      b.name.c_str(), precision_label(precision), (long long)b.batch, (long long)b.block_size,
       double(model.num_parameters()) / 1e6, median_s * 1e3, tok_s, flops / 1e12, 100 * flops / peak,
-      tf32 ? "TF32" : "FP32", peak / 1e12, loss_value, double(cuda::peak_bytes()) / 1e9);
+      precision_label(precision), peak / 1e12, loss_value, double(cuda::peak_bytes()) / 1e9);
+  // tf32= (kept for older parsers) is the TF32 switch: 1 for bf16 too; precision= tells them apart.
   std::printf(
-      "RESULT config=%s mode=%s batch=%lld T=%lld tok_s=%.1f ms=%.3f mfu=%.4f tf32=%d "
-      "peak_gb=%.2f\n",
+      "RESULT config=%s mode=%s batch=%lld T=%lld tok_s=%.1f ms=%.3f mfu=%.4f precision=%s "
+      "tf32=%d peak_gb=%.2f\n",
       b.name.c_str(), cuda::flash_attention_enabled() ? "lmlab" : "lmlab_gemm_attention",
       (long long)b.batch, (long long)b.block_size, tok_s, median_s * 1e3, flops / peak,
-      tf32 ? 1 : 0, double(cuda::peak_bytes()) / 1e9);
+      precision_name(precision), tf32 ? 1 : 0, double(cuda::peak_bytes()) / 1e9);
   std::fflush(stdout);
   if (profile_steps > 0) print_profile(b, step, profile_steps, median_s);
 }
@@ -156,7 +187,7 @@ int main(int argc, char** argv) {
   std::string which = "all";
   int64_t batch = 0, block_size = 0;
   int steps = 20, warmup = 5, profile = 0;
-  bool tf32 = false;
+  Precision precision = Precision::FP32;
   cuda::set_flash_attention(true);
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
@@ -168,8 +199,12 @@ int main(int argc, char** argv) {
       steps = std::atoi(value.c_str());
     else if (key == "--warmup")
       warmup = std::atoi(value.c_str());
-    else if (key == "--tf32")
-      tf32 = value == "1";
+    else if (key == "--precision" && (value == "fp32" || value == "tf32" || value == "bf16"))
+      precision = value == "bf16"   ? Precision::BF16
+                  : value == "tf32" ? Precision::TF32
+                                    : Precision::FP32;
+    else if (key == "--tf32" && (value == "0" || value == "1"))  // the older spelling
+      precision = value == "1" ? Precision::TF32 : Precision::FP32;
     else if (key == "--profile")
       profile = std::atoi(value.c_str());
     else if (key == "--block-size")
@@ -177,7 +212,8 @@ int main(int argc, char** argv) {
     else if (key == "--attention" && (value == "flash" || value == "gemm"))
       cuda::set_flash_attention(value == "flash");
     else {
-      std::fprintf(stderr, "bench_gpu_train: unknown option %s\n", key.c_str());
+      std::fprintf(stderr, "bench_gpu_train: unknown option or value: %s %s\n", key.c_str(),
+                   value.c_str());
       return 2;
     }
   }
@@ -190,7 +226,7 @@ int main(int argc, char** argv) {
       if (which != "all" && which != b.name) continue;
       if (batch > 0) b.batch = batch;
       if (block_size > 0) b.block_size = block_size;
-      run(b, std::max(steps, 1), std::max(warmup, 0), tf32, std::max(profile, 0));
+      run(b, std::max(steps, 1), std::max(warmup, 0), precision, std::max(profile, 0));
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_gpu_train: %s\n", e.what());

@@ -6,6 +6,8 @@
 #pragma once
 #include <cstdint>
 
+#include "autograd/types.h"
+
 namespace lmlab::kernels {
 
 // The attention kernels take q, k, v, out and their gradients in any layout whose head-size dim is
@@ -83,6 +85,21 @@ void flash_attention_backward(const float* q, HeadStrides sq, const float* k, He
                               const float* v, HeadStrides sv, const float* out, HeadStrides so,
                               const float* lse, const float* dout, HeadStrides sdo, float* dq,
                               HeadStrides sdq, float* dk, float* dv, HeadStrides sdkv, int64_t B,
+                              int64_t NH, int64_t KVH, int64_t Tq, int64_t Tk, int64_t HS);
+
+// bfloat16 in and out (mixed precision, autograd/autocast.h; lse stays float): the same kernels and
+// contracts, with bf16 tiles widened into the fp32 shared-memory tiles as they load (exact: a bf16
+// value is a TF32 value), the products always on tensor cores (WMMA TF32, fp32 accumulation: so
+// bf16 x bf16 products are exact and only P and dS are rounded, to TF32), softmax statistics in
+// fp32, and out, dq, dk, dv rounded to bf16 once, as they are stored.
+void flash_attention_forward(const bf16* q, HeadStrides sq, const bf16* k, HeadStrides sk,
+                             const bf16* v, HeadStrides sv, bf16* out, HeadStrides so, float* lse,
+                             int64_t B, int64_t NH, int64_t KVH, int64_t Tq, int64_t Tk,
+                             int64_t HS);
+void flash_attention_backward(const bf16* q, HeadStrides sq, const bf16* k, HeadStrides sk,
+                              const bf16* v, HeadStrides sv, const bf16* out, HeadStrides so,
+                              const float* lse, const bf16* dout, HeadStrides sdo, bf16* dq,
+                              HeadStrides sdq, bf16* dk, bf16* dv, HeadStrides sdkv, int64_t B,
                               int64_t NH, int64_t KVH, int64_t Tq, int64_t Tk, int64_t HS);
 
 }  // namespace lmlab::cuda

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "autograd/types.h"
+
 namespace lmlab::cpu {
 
 template <class T>
@@ -22,5 +24,10 @@ namespace lmlab::cuda {
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// bfloat16 operands and result, fp32 accumulation (CUBLAS_COMPUTE_32F on bf16 tensor cores);
+// C rounded to bf16 once (mixed precision, autograd/autocast.h).
+void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const bf16* A, int64_t lda, const bf16* B, int64_t ldb, float beta, bf16* C,
+               int64_t ldc);
 
 }  // namespace lmlab::cuda

@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "autograd/autocast.h"
 #include "autograd/kernels/cuda_runtime.h"
 #include "autograd/ops.h"
 #include "autograd/ops/dispatch.h"
@@ -55,10 +56,12 @@ Dims check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const ch
 }
 
 // The GPU runs the op as the flash kernels (kernels/attention.h: the log-sum-exp saved instead of
-// att, heads read through their strides) when TF32 is on, they serve the head size and
-// cuda::set_flash_attention has not turned them off; else as cuBLAS GEMMs on contiguous heads.
+// att, heads read through their strides) when cuda::set_flash_attention turned them on, they serve
+// the head size and the inputs are bfloat16 or TF32 is on; else as cuBLAS GEMMs on contiguous
+// heads (float32).
 bool flash_path(const Tensor& q, const Dims& d) {
-  return q.device() == Device::CUDA && cuda::flash_attention_enabled() && cuda::tf32_enabled() &&
+  return q.device() == Device::CUDA && cuda::flash_attention_enabled() &&
+         (cuda::tf32_enabled() || q.dtype() == DType::BF16) &&
          cuda::flash_attention_supported(d.HS);
 }
 
@@ -135,11 +138,17 @@ Grads flash_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Te
   Tensor dq = empty_in_layout_of(q, q.shape(), true);
   Tensor dk = empty_in_layout_of(k, k.shape(), true);
   Tensor dv = empty_in_layout_of(k, v.shape(), true);  // dk and dv share one layout
-  cuda::flash_attention_backward(
-      q.data<float>(), head_strides(q), k.data<float>(), head_strides(k), v.data<float>(),
-      head_strides(v), out.data<float>(), head_strides(out), lse.data<float>(), dout.data<float>(),
-      head_strides(dout), dq.data<float>(), head_strides(dq), dk.data<float>(), dv.data<float>(),
-      head_strides(dk), d.B, d.NH, d.KVH, d.Tq, d.Tk, d.HS);
+  auto run = [&]<class T>(T) {
+    cuda::flash_attention_backward(q.data<T>(), head_strides(q), k.data<T>(), head_strides(k),
+                                   v.data<T>(), head_strides(v), out.data<T>(), head_strides(out),
+                                   lse.data<float>(), dout.data<T>(), head_strides(dout),
+                                   dq.data<T>(), head_strides(dq), dk.data<T>(), dv.data<T>(),
+                                   head_strides(dk), d.B, d.NH, d.KVH, d.Tq, d.Tk, d.HS);
+  };
+  if (q.dtype() == DType::BF16)
+    run(bf16());
+  else
+    run(float());
   return Grads{dq, dk, dv};
 }
 
@@ -150,10 +159,15 @@ Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
          v = kernel_layout(v_in, true);
   Tensor out = empty_in_layout_of(q, q.shape(), true);
   Tensor lse = Tensor::empty({d.B, d.NH, d.Tq}, DType::F32, Device::CUDA);
-  cuda::flash_attention_forward(q.data<float>(), head_strides(q), k.data<float>(), head_strides(k),
-                                v.data<float>(), head_strides(v), out.data<float>(),
-                                head_strides(out), lse.data<float>(), d.B, d.NH, d.KVH, d.Tq, d.Tk,
-                                d.HS);
+  auto run = [&]<class T>(T) {
+    cuda::flash_attention_forward(q.data<T>(), head_strides(q), k.data<T>(), head_strides(k),
+                                  v.data<T>(), head_strides(v), out.data<T>(), head_strides(out),
+                                  lse.data<float>(), d.B, d.NH, d.KVH, d.Tq, d.Tk, d.HS);
+  };
+  if (q.dtype() == DType::BF16)
+    run(bf16());
+  else
+    run(float());
   if (tape::needs_grad({q, k, v})) {
     Saved sq(q), sk(k), sv(v), so(out), slse(lse);
     tape::record("causal_attention", {q, k, v}, out, [sq, sk, sv, so, slse, d](const Tensor& g) {
@@ -165,14 +179,29 @@ Tensor flash_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_i
   return out;
 }
 
+// bfloat16 without a bf16 kernel (the CPU; the GPU off the flash path): the float32 op between
+// casts on the tape, so inputs, output and gradients are rounded where a bf16 kernel rounds them.
+Tensor widened_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
+  AutocastGuard off(DType::F32);  // the float32 op inside must not cast back to bf16
+  const DType f = DType::F32;
+  return to_dtype(causal_attention(to_dtype(q, f), to_dtype(k, f), to_dtype(v, f)), DType::BF16);
+}
+
 }  // namespace
 
 // Fused: one forward kernel saving att = softmax probabilities (B, NH, Tq, Tk), one tape node
-// whose backward returns {dq, dk, dv} (docs/attention.md); on the GPU with TF32, the flash path.
+// whose backward returns {dq, dk, dv} (docs/attention.md); on the GPU with TF32 or bf16, the
+// flash path. Under autocast (autocast.h), float32 inputs run as bfloat16 between casts.
 Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in) {
   const Dims d = check_attention(q_in, k_in, v_in, "causal_attention");
+  if (autocast_bf16() && q_in.dtype() == DType::F32) {
+    const DType h = DType::BF16;
+    return to_dtype(causal_attention(to_dtype(q_in, h), to_dtype(k_in, h), to_dtype(v_in, h)),
+                    DType::F32);
+  }
   if (flash_path(q_in, d) && q_in.numel() > 0 && k_in.numel() > 0)
     return flash_attention(q_in, k_in, v_in, d);
+  if (q_in.dtype() == DType::BF16) return widened_attention(q_in, k_in, v_in);
   Tensor q = kernel_layout(q_in), k = kernel_layout(k_in), v = kernel_layout(v_in);
   const bool work = q.numel() > 0 && k.numel() > 0;
   Tensor out = work ? empty_in_layout_of(q, q.shape()) : Tensor::zeros_like(q);

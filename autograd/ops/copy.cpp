@@ -48,25 +48,46 @@ Tensor to_device(const Tensor& x, Device device) {
 
 template <class From, class To>
 static void convert_into(const Tensor& x, Tensor& y) {
-  cpu::convert(x.data<From>(), y.data<To>(), x.numel());
+  if (x.device() == Device::CUDA) {
+    if constexpr (requires { cuda::convert(x.data<From>(), y.data<To>(), x.numel()); })
+      cuda::convert(x.data<From>(), y.data<To>(), x.numel());
+  } else {
+    cpu::convert(x.data<From>(), y.data<To>(), x.numel());
+  }
+}
+
+// Converts contiguous c into y (a new tensor of y's dtype, same device); false when no kernel does
+// that pair on c's device.
+static bool convert_pair(const Tensor& c, Tensor& y) {
+  using D = DType;
+  const D from = c.dtype(), to = y.dtype();
+  if (from == D::F32 && to == D::BF16) return convert_into<float, bf16>(c, y), true;
+  if (from == D::BF16 && to == D::F32) return convert_into<bf16, float>(c, y), true;
+  if (c.device() == Device::CUDA) return false;  // the GPU converts float32 <-> bfloat16 only
+  if (from == D::F32 && to == D::F64) return convert_into<float, double>(c, y), true;
+  if (from == D::F64 && to == D::F32) return convert_into<double, float>(c, y), true;
+  if (from == D::I32 && to == D::F32) return convert_into<int32_t, float>(c, y), true;
+  if (from == D::I32 && to == D::F64) return convert_into<int32_t, double>(c, y), true;
+  if (from == D::F32 && to == D::I32) return convert_into<float, int32_t>(c, y), true;
+  if (from == D::F64 && to == D::I32) return convert_into<double, int32_t>(c, y), true;
+  // float64 -> bfloat16 rounds through float32 (as PyTorch's c10::BFloat16 does).
+  if (from == D::F64 && to == D::BF16) return convert_into<double, bf16>(c, y), true;
+  if (from == D::BF16 && to == D::F64) return convert_into<bf16, double>(c, y), true;
+  return false;
 }
 
 Tensor to_dtype(const Tensor& x, DType dtype) {
   check_defined(x, "to");
   if (x.dtype() == dtype) return x;
-  if (x.device() != Device::CPU)
-    throw Error(
-        "[to] dtype conversion runs on the CPU; move the tensor with .to(Device::CPU) first");
+  check_device_dtype(dtype, x.device(), "to");
   Tensor c = x.is_contiguous() ? x : copy_data(x);  // the node below covers x; no clone node
-  Tensor y = Tensor::empty(x.shape(), dtype);
-  using D = DType;
-  if (x.dtype() == D::F32 && dtype == D::F64) convert_into<float, double>(c, y);
-  if (x.dtype() == D::F64 && dtype == D::F32) convert_into<double, float>(c, y);
-  if (x.dtype() == D::I32 && dtype == D::F32) convert_into<int32_t, float>(c, y);
-  if (x.dtype() == D::I32 && dtype == D::F64) convert_into<int32_t, double>(c, y);
-  if (x.dtype() == D::F32 && dtype == D::I32) convert_into<float, int32_t>(c, y);
-  if (x.dtype() == D::F64 && dtype == D::I32) convert_into<double, int32_t>(c, y);
-  if (is_float(dtype)) {
+  Tensor y = Tensor::empty(x.shape(), dtype, x.device());
+  if (!convert_pair(c, y))
+    throw Error("[to] no conversion from " + to_string(x.dtype()) + " to " + to_string(dtype) +
+                " on " + to_string(x.device()) + " (shape " + to_string(x.shape()) +
+                "); the GPU converts between float32 and bfloat16 only: move the tensor with "
+                ".to(Device::CPU) first");
+  if (is_float(dtype) && is_float(x.dtype())) {
     const DType from = x.dtype();
     tape::record("to_dtype", {x}, y,
                  [from](const Tensor& dy) { return Grads{to_dtype(dy, from)}; });

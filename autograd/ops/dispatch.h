@@ -44,7 +44,8 @@ struct Backend {
   check_device_dtype(x, op);
   throw Error(std::string("[") + op + "] has no kernel for " + to_string(x.dtype()) +
               " tensors on " + to_string(x.device()) + " (shape " + to_string(x.shape()) +
-              "); kernels take float32 or float64 on the CPU, float32 on CUDA");
+              "); kernels take float32 or float64 on the CPU, float32 on CUDA (bfloat16: "
+              "only the casts, matmul and causal_attention, e.g. under an AutocastGuard)");
 }
 
 // Calls f(Backend<T, D>{}) for x's element type T and device D; returns what f returns.

@@ -7,6 +7,7 @@
 #include <climits>
 #include <optional>
 
+#include "autograd/autocast.h"
 #include "autograd/ops.h"
 #include "autograd/ops/dispatch.h"
 
@@ -73,12 +74,13 @@ Strides batch_strides(const Tensor& x) {
 }
 
 // y[i] = a[i] @ b[i] for every index i of `batch`, one GEMM after another (BLAS threads each
-// one), on the backend `be`. Batch dims are addressed through strides; broadcast dims have
-// stride 0. Each y[i] (M, N) is contiguous = op(a[i]) (M, K) @ op(b[i]) (K, N).
-template <class T, Device D>
-void batched_gemm(Backend<T, D> be, const Operand& a, const Operand& b, const Shape& batch,
-                  int64_t M, int64_t N, int64_t K, Tensor& y) {
-  const auto gemm = be.pick(cpu::gemm<T>, cuda::gemm);
+// one), elements of type T through `gemm` (cpu::gemm's arguments). Batch dims are addressed
+// through strides; broadcast dims have stride 0. Each y[i] (M, N) is contiguous = op(a[i]) (M, K)
+// @ op(b[i]) (K, N).
+template <class T, class Gemm>
+void batched_gemm(Gemm gemm, const Operand& a, const Operand& b, const Shape& batch, int64_t M,
+                  int64_t N, int64_t K, Tensor& y) {
+  using Scalar = std::conditional_t<std::is_same_v<T, bf16>, float, T>;  // alpha and beta
   const int64_t nb = int64_t(batch.size());
   const Strides sa = broadcast_strides(batch_of(a.t), batch_strides(a.t), batch);
   const Strides sb = broadcast_strides(batch_of(b.t), batch_strides(b.t), batch);
@@ -88,8 +90,8 @@ void batched_gemm(Backend<T, D> be, const Operand& a, const Operand& b, const Sh
   std::vector<int64_t> idx(nb, 0);
   int64_t off_a = 0, off_b = 0;
   for (int64_t i = 0, n = numel(batch); i < n; ++i) {
-    gemm(a.trans, b.trans, M, N, K, T(1), pa + off_a, a.ld, pb + off_b, b.ld, T(0), py + i * M * N,
-         N);
+    gemm(a.trans, b.trans, M, N, K, Scalar(1), pa + off_a, a.ld, pb + off_b, b.ld, Scalar(0),
+         py + i * M * N, N);
     for (int64_t d = nb - 1; d >= 0; --d) {  // odometer step over the batch index
       off_a += sa[d];
       off_b += sb[d];
@@ -101,8 +103,18 @@ void batched_gemm(Backend<T, D> be, const Operand& a, const Operand& b, const Sh
   }
 }
 
+Tensor product(const Tensor& a, const Tensor& b);
+
+// bfloat16 on the CPU: the operands widened to float32 (exact), one float32 product (so every
+// bf16 x bf16 term is exact and the sums run in float32, as the GPU's bf16 GEMM does), the result
+// rounded to bfloat16 once. An emulation for checking numerics, slower than float32.
+Tensor widened_product(const Tensor& a, const Tensor& b) {
+  return to_dtype(product(to_dtype(a, DType::F32), to_dtype(b, DType::F32)), DType::BF16);
+}
+
 // The forward product, no checks and no recording.
 Tensor product(const Tensor& a, const Tensor& b) {
+  if (a.dtype() == DType::BF16 && a.device() == Device::CPU) return widened_product(a, b);
   Shape batch = broadcast_shapes(batch_of(a), batch_of(b), "matmul");
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
   Shape out = batch;
@@ -122,8 +134,12 @@ Tensor product(const Tensor& a, const Tensor& b) {
     }
   }
   const Operand oa = blas_operand(lhs), ob = blas_operand(b);
+  if (a.dtype() == DType::BF16) {
+    batched_gemm<bf16>(cuda::gemm_bf16, oa, ob, batch, rows, N, K, y);
+    return y;
+  }
   dispatch_float(a, "matmul", [&]<class T, Device D>(Backend<T, D> be) {
-    batched_gemm(be, oa, ob, batch, rows, N, K, y);
+    batched_gemm<T>(be.pick(cpu::gemm<T>, cuda::gemm), oa, ob, batch, rows, N, K, y);
   });
   return y;
 }
@@ -161,6 +177,9 @@ void check_operands(const Tensor& a, const Tensor& b) {
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_operands(a, b);
+  // Mixed precision (autocast.h): bf16 casts on the tape around a bf16 product.
+  if (autocast_bf16() && a.dtype() == DType::F32)
+    return to_dtype(matmul(to_dtype(a, DType::BF16), to_dtype(b, DType::BF16)), DType::F32);
   Tensor y;
   {
     NoGradGuard no_grad;  // copies made for BLAS are internal, not graph nodes

@@ -165,6 +165,9 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim, int6
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
+  // bfloat16 (a bf16 matmul's gradient over broadcast batch dims): summed in float32, rounded once.
+  if (x.dtype() == DType::BF16)
+    return to_dtype(sum_to(to_dtype(x, DType::F32), shape), DType::BF16);
   const int64_t lead = x.dim() - int64_t(shape.size());
   if (lead < 0)
     throw Error("[sum_to] cannot reduce shape " + to_string(x.shape()) + " to " + to_string(shape));

@@ -7,17 +7,28 @@
 // Tolerances, max |gpu - cpu| <= rtol * max(max |cpu|, 1) per tensor (the floor matters only where
 // the exact result vanishes: T = 1 gives dq = dk = 0, where TF32 leaves ~1e-6):
 //   fp32 (TF32 off: fp32 FMAs)       1e-5 for everything; the sharp check of the tiling, masking
-//   and
-//                                    online softmax, which both paths share;
+//                                    and online softmax, which both paths share;
 //   TF32 on (tensor cores, WMMA)     2e-3 for out and lse, 4e-3 for dq, dk, dv (two TF32 products
 //                                    deep; cuBLAS's TF32 attention errs as much: ~3e-4..8e-4 a
-//                                    head).
+//                                    head);
+//   bf16 (the bf16 overloads)        1e-2 for out, 2e-3 for lse, 2e-2 for dq, dk, dv. The inputs
+//                                    are rounded to bf16 first and the reference runs on those
+//                                    values, so only the kernels' own rounding counts: out, dq, dk
+//                                    and dv are rounded to bf16 as stored (2^-9 relative, ~2e-3 of
+//                                    the largest element), on top of TF32's P and dS (bf16 values
+//                                    are exact in TF32: Q, K, V and dout are not rounded again;
+//                                    ~5e-4 a product, ~1e-3 two deep) and D from the bf16 out
+//                                    (2^-9); lse stays float, from exact q.k products (TF32's 2e-3
+//                                    is loose for it). The margins are 3-5x of those estimates.
 // Outputs start as NaN, so an element the kernels do not write fails; padding between the rows of
-// a padded layout must still be NaN afterwards. The backward must be bitwise deterministic.
+// a padded layout must still be NaN afterwards (a bf16 NaN too). The backward must be bitwise
+// deterministic.
 //
 // Device-generic (cuda_test_util.h: DeviceParity): the /cuda half runs the flash kernels, the /cpu
-// half the same harness on the CPU float kernels (lse from their att), so a harness bug fails in
-// every CI run and not only on the GPU.
+// half the same harness on the CPU float kernels (lse from their att; for bf16 on the widened
+// bf16 inputs, with out, dq, dk, dv rounded to bf16, as the op's CPU bf16 path does), so a harness
+// bug fails in every CI run and not only on the GPU. The bf16 kernels are compiled, not yet run on
+// a GPU.
 #include <cmath>
 #include <limits>
 
@@ -51,36 +62,51 @@ const std::vector<Case> kCases = {
     {1, 2, 2, 129, 129, 128}, {2, 8, 2, 190, 200, 64},
 };
 
+// Strided layouts are checked on fewer cases: one small GQA case, one long KV-cache block.
+const std::vector<Case> kStridedCases = {{2, 6, 3, 45, 45, 8}, {1, 4, 2, 70, 135, 64}};
+
+// Relative tolerances (the top comment) for out, lse and the gradients.
+struct Rtol {
+  double out, lse, grad;
+};
+constexpr Rtol kFp32{1e-5, 1e-5, 1e-5}, kTf32{2e-3, 2e-3, 4e-3}, kBf16{1e-2, 2e-3, 2e-2};
+
 enum class Layout { Contiguous, Transposed, Padded };
 
-// A (B, H, T, HS) tensor on `device` holding `values` (or NaN): contiguous, a transposed view of
-// (B, T, H, HS) memory, or a narrowed view of a (B, H, T + 5, HS + 3) buffer (padding NaN).
+// A (B, H, T, HS) tensor of `dtype` on `device` holding `values` (float32, or NaN when undefined;
+// rounded to bf16 for a bf16 tensor): contiguous, a transposed view of (B, T, H, HS) memory, or a
+// narrowed view of a (B, H, T + 5, HS + 3) buffer (padding NaN).
 struct Heads {
   Tensor base, view;
   HeadStrides strides() const { return {view.strides()[0], view.strides()[1], view.strides()[2]}; }
-  float* data() const { return view.data<float>(); }
+  template <class T = float>
+  T* data() const {
+    return view.data<T>();
+  }
 };
-Heads make_heads(Device device, const Shape& s, Layout layout, const Tensor& values = Tensor()) {
+Heads make_heads(Device device, const Shape& s, Layout layout, const Tensor& values = Tensor(),
+                 DType dtype = DType::F32) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const Tensor v = values.defined() ? values : Tensor::full(s, nan);
   Heads d;
   if (layout == Layout::Contiguous) {
-    d.base = v.clone().to(device);
+    d.base = v.clone().to(dtype).to(device);
     d.view = d.base;
   } else if (layout == Layout::Transposed) {
-    d.base = transpose(v, 1, 2).clone().to(device);
+    d.base = transpose(v, 1, 2).clone().to(dtype).to(device);
     d.view = transpose(d.base, 1, 2);
   } else {
     Tensor host = Tensor::full({s[0], s[1], s[2] + 5, s[3] + 3}, nan);
     host.narrow(2, 0, s[2]).narrow(3, 0, s[3]).copy_(v);
-    d.base = host.to(device);
+    d.base = host.to(dtype).to(device);
     d.view = d.base.narrow(2, 0, s[2]).narrow(3, 0, s[3]);
   }
   return d;
 }
 // Every element of the base buffer outside the view is still NaN (nothing written past a row).
 ::testing::AssertionResult PaddingUntouched(const Heads& d, const std::string& what) {
-  const std::vector<float> all = d.base.to(Device::CPU).contiguous().to_vector<float>();
+  const std::vector<float> all =
+      d.base.to(Device::CPU).contiguous().to(DType::F32).to_vector<float>();
   const Shape& s = d.view.shape();
   const Strides& st = d.view.strides();
   std::vector<char> inside(all.size(), 0);
@@ -95,10 +121,11 @@ Heads make_heads(Device device, const Shape& s, Layout layout, const Tensor& val
   return ::testing::AssertionSuccess();
 }
 
-// max |got - want| <= rtol * max(max |want|, 1); got float (any device, any layout), want double.
+// max |got - want| <= rtol * max(max |want|, 1); got float or bf16 (any device, any layout), want
+// double.
 ::testing::AssertionResult Near(const Tensor& got, const Tensor& want, double rtol,
                                 const std::string& what) {
-  const std::vector<float> g = got.to(Device::CPU).contiguous().to_vector<float>();
+  const std::vector<float> g = got.to(Device::CPU).contiguous().to(DType::F32).to_vector<float>();
   const std::vector<double> w = want.contiguous().to_vector<double>();
   if (g.size() != w.size()) return ::testing::AssertionFailure() << what << ": sizes differ";
   double scale = 1, err = 0;
@@ -118,9 +145,15 @@ Heads make_heads(Device device, const Shape& s, Layout layout, const Tensor& val
 struct Inputs {
   Tensor q, k, v, dout;  // CPU float32, contiguous (B, H, T, HS)
 };
-Inputs random_inputs(const Case& c, uint64_t seed) {
-  return {randn32({c.B, c.NH, c.Tq, c.HS}, seed), randn32({c.B, c.KVH, c.Tk, c.HS}, seed + 1),
-          randn32({c.B, c.KVH, c.Tk, c.HS}, seed + 2), randn32({c.B, c.NH, c.Tq, c.HS}, seed + 3)};
+// N(0, 1) inputs; for bf16 rounded to bf16 values (still float32 tensors: the reference and the
+// CPU half read them widened, the bf16 kernels get them converted exactly).
+Inputs random_inputs(const Case& c, uint64_t seed, DType dtype = DType::F32) {
+  Inputs in{randn32({c.B, c.NH, c.Tq, c.HS}, seed), randn32({c.B, c.KVH, c.Tk, c.HS}, seed + 1),
+            randn32({c.B, c.KVH, c.Tk, c.HS}, seed + 2),
+            randn32({c.B, c.NH, c.Tq, c.HS}, seed + 3)};
+  if (dtype == DType::BF16)
+    for (Tensor* x : {&in.q, &in.k, &in.v, &in.dout}) *x = x->to(DType::BF16).to(DType::F32);
+  return in;
 }
 
 // lse_i = s_ij - log a_ij at the row's largest a_ij (at least 1 / Tk: no cancellation), from the
@@ -172,30 +205,24 @@ struct Outputs {
   Tensor lse;
 };
 
-// Forward then backward on `device`, inputs and outputs in `layout`, outputs starting as NaN: the
-// flash kernels on the GPU; on the CPU the CPU float kernels (lse from their att), which checks
-// this harness in every build.
-Outputs run_device(Device device, const Case& c, const Inputs& in, Layout layout) {
-  const Heads q = make_heads(device, in.q.shape(), layout, in.q);
-  const Heads k = make_heads(device, in.k.shape(), layout, in.k);
-  const Heads v = make_heads(device, in.v.shape(), layout, in.v);
-  const Heads dout = make_heads(device, in.dout.shape(), layout, in.dout);
-  Outputs f{make_heads(device, in.q.shape(), layout), make_heads(device, in.q.shape(), layout),
-            make_heads(device, in.k.shape(), layout), make_heads(device, in.k.shape(), layout),
-            Tensor::full({c.B, c.NH, c.Tq}, std::numeric_limits<double>::quiet_NaN(), DType::F32,
-                         device)};
-  if (device == Device::CUDA) {
-    cuda::flash_attention_forward(q.data(), q.strides(), k.data(), k.strides(), v.data(),
-                                  v.strides(), f.out.data(), f.out.strides(), f.lse.data<float>(),
-                                  c.B, c.NH, c.KVH, c.Tq, c.Tk, c.HS);
-    cuda::flash_attention_backward(q.data(), q.strides(), k.data(), k.strides(), v.data(),
-                                   v.strides(), f.out.data(), f.out.strides(), f.lse.data<float>(),
-                                   dout.data(), dout.strides(), f.dq.data(), f.dq.strides(),
-                                   f.dk.data(), f.dv.data(), f.dk.strides(), c.B, c.NH, c.KVH, c.Tq,
-                                   c.Tk, c.HS);
-    cuda::synchronize();
-    return f;
-  }
+// The flash kernels for element type T (float or bf16) on the GPU.
+template <class T>
+void run_flash(const Case& c, const Heads& q, const Heads& k, const Heads& v, const Heads& dout,
+               Outputs& f) {
+  cuda::flash_attention_forward(q.data<T>(), q.strides(), k.data<T>(), k.strides(), v.data<T>(),
+                                v.strides(), f.out.data<T>(), f.out.strides(), f.lse.data<float>(),
+                                c.B, c.NH, c.KVH, c.Tq, c.Tk, c.HS);
+  cuda::flash_attention_backward(q.data<T>(), q.strides(), k.data<T>(), k.strides(), v.data<T>(),
+                                 v.strides(), f.out.data<T>(), f.out.strides(), f.lse.data<float>(),
+                                 dout.data<T>(), dout.strides(), f.dq.data<T>(), f.dq.strides(),
+                                 f.dk.data<T>(), f.dv.data<T>(), f.dk.strides(), c.B, c.NH, c.KVH,
+                                 c.Tq, c.Tk, c.HS);
+  cuda::synchronize();
+}
+
+// The CPU float kernels, lse from their att.
+void run_cpu(const Case& c, const Heads& q, const Heads& k, const Heads& v, const Heads& dout,
+             Outputs& f) {
   Tensor att = Tensor::empty({c.B, c.NH, c.Tq, c.Tk}), ds = Tensor::empty(att.shape());
   cpu::attention_forward(q.data(), q.strides(), k.data(), k.strides(), v.data(), v.strides(),
                          f.out.data(), f.out.strides(), att.data<float>(), c.B, c.NH, c.KVH, c.Tq,
@@ -206,19 +233,57 @@ Outputs run_device(Device device, const Case& c, const Inputs& in, Layout layout
                           att.data<float>(), dout.data(), dout.strides(), f.dq.data(),
                           f.dq.strides(), f.dk.data(), f.dv.data(), f.dk.strides(),
                           ds.data<float>(), c.B, c.NH, c.KVH, c.Tq, c.Tk, c.HS);
+}
+
+// Float outputs rounded to bf16 into NaN-filled bf16 buffers of the same layout (lse stays float):
+// what the op's CPU bf16 path stores.
+Outputs rounded_to_bf16(const Outputs& g, Layout layout) {
+  auto to_bf16 = [&](const Heads& h) {
+    Heads r = make_heads(Device::CPU, h.view.shape(), layout, Tensor(), DType::BF16);
+    r.view.copy_(h.view.to(DType::BF16));
+    return r;
+  };
+  return {to_bf16(g.out), to_bf16(g.dq), to_bf16(g.dk), to_bf16(g.dv), g.lse};
+}
+
+// Forward then backward on `device`, inputs and outputs of `dtype` (float32 or bf16, lse float32)
+// in `layout`, outputs starting as NaN: the flash kernels on the GPU; on the CPU the CPU float
+// kernels (for bf16 on the widened inputs, outputs rounded to bf16), which checks this harness in
+// every build.
+Outputs run_device(Device device, const Case& c, const Inputs& in, Layout layout,
+                   DType dtype = DType::F32) {
+  if (device == Device::CPU && dtype == DType::BF16)
+    return rounded_to_bf16(run_device(device, c, in, layout), layout);
+  const Heads q = make_heads(device, in.q.shape(), layout, in.q, dtype);
+  const Heads k = make_heads(device, in.k.shape(), layout, in.k, dtype);
+  const Heads v = make_heads(device, in.v.shape(), layout, in.v, dtype);
+  const Heads dout = make_heads(device, in.dout.shape(), layout, in.dout, dtype);
+  const Tensor none;
+  Outputs f{make_heads(device, in.q.shape(), layout, none, dtype),
+            make_heads(device, in.q.shape(), layout, none, dtype),
+            make_heads(device, in.k.shape(), layout, none, dtype),
+            make_heads(device, in.k.shape(), layout, none, dtype),
+            Tensor::full({c.B, c.NH, c.Tq}, std::numeric_limits<double>::quiet_NaN(), DType::F32,
+                         device)};
+  if (device == Device::CPU)
+    run_cpu(c, q, k, v, dout, f);
+  else if (dtype == DType::BF16)
+    run_flash<bf16>(c, q, k, v, dout, f);
+  else
+    run_flash<float>(c, q, k, v, dout, f);
   return f;
 }
 
 ::testing::AssertionResult Check(Device device, const Case& c, const Inputs& in,
-                                 const Results& want, Layout layout, double rtol_fwd,
-                                 double rtol_grad, const std::string& mode) {
-  const Outputs got = run_device(device, c, in, layout);
+                                 const Results& want, Layout layout, Rtol rtol,
+                                 const std::string& mode, DType dtype = DType::F32) {
+  const Outputs got = run_device(device, c, in, layout, dtype);
   const std::string what = mode + " " + name(c);
-  for (auto r : {Near(got.out.view, want.out, rtol_fwd, what + " out"),
-                 Near(got.lse, want.lse, rtol_fwd, what + " lse"),
-                 Near(got.dq.view, want.dq, rtol_grad, what + " dq"),
-                 Near(got.dk.view, want.dk, rtol_grad, what + " dk"),
-                 Near(got.dv.view, want.dv, rtol_grad, what + " dv")})
+  for (auto r : {Near(got.out.view, want.out, rtol.out, what + " out"),
+                 Near(got.lse, want.lse, rtol.lse, what + " lse"),
+                 Near(got.dq.view, want.dq, rtol.grad, what + " dq"),
+                 Near(got.dk.view, want.dk, rtol.grad, what + " dk"),
+                 Near(got.dv.view, want.dv, rtol.grad, what + " dv")})
     if (!r) return r;
   if (layout == Layout::Padded)
     for (const Heads* d : {&got.out, &got.dq, &got.dk, &got.dv}) {
@@ -227,10 +292,11 @@ Outputs run_device(Device device, const Case& c, const Inputs& in, Layout layout
     }
   return ::testing::AssertionSuccess();
 }
+// Random inputs of `dtype`'s values, checked against the CPU double kernels on those values.
 ::testing::AssertionResult Matches(Device device, const Case& c, uint64_t seed, Layout layout,
-                                   double rtol_fwd, double rtol_grad, const std::string& mode) {
-  const Inputs in = random_inputs(c, seed);
-  return Check(device, c, in, reference(c, in), layout, rtol_fwd, rtol_grad, mode);
+                                   Rtol rtol, const std::string& mode, DType dtype = DType::F32) {
+  const Inputs in = random_inputs(c, seed, dtype);
+  return Check(device, c, in, reference(c, in), layout, rtol, mode, dtype);
 }
 
 TEST_P(CudaFlashAttention, SupportedHeadSizes) {
@@ -246,22 +312,33 @@ TEST_P(CudaFlashAttention, SupportedHeadSizes) {
 
 TEST_P(CudaFlashAttention, Fp32MatchesCpu) {
   for (const Case& c : kCases)
-    EXPECT_TRUE(Matches(device(), c, 11, Layout::Contiguous, 1e-5, 1e-5, "fp32"));
+    EXPECT_TRUE(Matches(device(), c, 11, Layout::Contiguous, kFp32, "fp32"));
 }
 
 TEST_P(CudaFlashAttention, Tf32MatchesCpu) {
   use_tf32();
   for (const Case& c : kCases)
-    EXPECT_TRUE(Matches(device(), c, 11, Layout::Contiguous, 2e-3, 4e-3, "tf32"));
+    EXPECT_TRUE(Matches(device(), c, 11, Layout::Contiguous, kTf32, "tf32"));
+}
+
+// bf16 in and out, tensor cores whatever set_tf32 says (it stays off here), every case and the
+// strided layouts.
+TEST_P(CudaFlashAttention, Bf16MatchesCpu) {
+  for (const Case& c : kCases)
+    EXPECT_TRUE(Matches(device(), c, 11, Layout::Contiguous, kBf16, "bf16", DType::BF16));
+  for (Layout layout : {Layout::Transposed, Layout::Padded})
+    for (const Case& c : kStridedCases)
+      EXPECT_TRUE(Matches(device(), c, 21, layout, kBf16,
+                          layout == Layout::Padded ? "bf16 padded" : "bf16 transposed",
+                          DType::BF16));
 }
 
 TEST_P(CudaFlashAttention, StridedLayouts) {
-  const std::vector<Case> cases = {{2, 6, 3, 45, 45, 8}, {1, 4, 2, 70, 135, 64}};
   for (bool tf32 : {false, true}) {
     if (tf32) use_tf32();
     for (Layout layout : {Layout::Transposed, Layout::Padded})
-      for (const Case& c : cases)
-        EXPECT_TRUE(Matches(device(), c, 21, layout, tf32 ? 2e-3 : 1e-5, tf32 ? 4e-3 : 1e-5,
+      for (const Case& c : kStridedCases)
+        EXPECT_TRUE(Matches(device(), c, 21, layout, tf32 ? kTf32 : kFp32,
                             std::string(tf32 ? "tf32" : "fp32") +
                                 (layout == Layout::Padded ? " padded" : " transposed")));
   }
@@ -274,25 +351,28 @@ TEST_P(CudaFlashAttention, Gpt2SmallShapes) {
     const Inputs in = random_inputs(c, 31);
     const Results want = reference(c, in);
     cuda::set_tf32(true);
-    EXPECT_TRUE(Check(device(), c, in, want, Layout::Transposed, 2e-3, 4e-3, "tf32"));
+    EXPECT_TRUE(Check(device(), c, in, want, Layout::Transposed, kTf32, "tf32"));
     cuda::set_tf32(false);
-    EXPECT_TRUE(Check(device(), c, in, want, Layout::Contiguous, 1e-5, 1e-5, "fp32"));
+    EXPECT_TRUE(Check(device(), c, in, want, Layout::Contiguous, kFp32, "fp32"));
   }
 }
 
 TEST_P(CudaFlashAttention, BackwardIsDeterministic) {
   const Case c{2, 8, 2, 190, 200, 64};
   const Inputs in = random_inputs(c, 41);
-  for (bool tf32 : {false, true}) {
-    if (tf32) use_tf32();
-    const Outputs a = run_device(device(), c, in, Layout::Transposed);
-    const Outputs b = run_device(device(), c, in, Layout::Transposed);
-    EXPECT_TRUE(Same(a.out.view, b.out.view, "out"));
-    EXPECT_TRUE(Same(a.lse, b.lse, "lse"));
-    EXPECT_TRUE(Same(a.dq.view, b.dq.view, "dq"));
-    EXPECT_TRUE(Same(a.dk.view, b.dk.view, "dk"));
-    EXPECT_TRUE(Same(a.dv.view, b.dv.view, "dv"));
-  }
+  auto twice = [&](DType dtype, const std::string& mode) {
+    const Outputs a = run_device(device(), c, in, Layout::Transposed, dtype);
+    const Outputs b = run_device(device(), c, in, Layout::Transposed, dtype);
+    EXPECT_TRUE(Same(a.out.view, b.out.view, mode + " out"));
+    EXPECT_TRUE(Same(a.lse, b.lse, mode + " lse"));
+    EXPECT_TRUE(Same(a.dq.view, b.dq.view, mode + " dq"));
+    EXPECT_TRUE(Same(a.dk.view, b.dk.view, mode + " dk"));
+    EXPECT_TRUE(Same(a.dv.view, b.dv.view, mode + " dv"));
+  };
+  twice(DType::F32, "fp32");
+  use_tf32();
+  twice(DType::F32, "tf32");
+  twice(DType::BF16, "bf16");
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, CudaFlashAttention, ::testing::Values(Device::CUDA, Device::CPU),

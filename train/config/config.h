@@ -45,8 +45,11 @@ struct RunConfig {
   int64_t threads = 0;    // 0: all cores (shared by the data-parallel ranks of a machine)
   int64_t bucket_mb = 8;  // data-parallel gradient all-reduce bucket size (docs/distributed.md)
   std::string device = "cpu";  // cpu | cuda
-  // fp32 | tf32: on CUDA, tf32 runs cuBLAS GEMMs (and the flash attention kernels, when enabled)
-  // on TF32 tensor cores with fp32 accumulation; the CPU has fp32 only.
+  // fp32 | tf32 | bf16. tf32 (CUDA only): cuBLAS GEMMs (and the flash attention kernels, when
+  // enabled) on TF32 tensor cores with fp32 accumulation. bf16: mixed precision
+  // (autograd/autocast.h): matmuls and attention in bfloat16 with fp32 accumulation, everything
+  // else and the parameters and optimizer state in fp32; on CUDA the other GEMMs on TF32. The CPU
+  // runs bf16 as an emulation (bf16 rounding, fp32 GEMMs): same numerics, slower than fp32.
   std::string precision = "fp32";
   std::string run_dir = "";  // "": runs/<config file stem> (see resolved_run_dir)
   int64_t sample_tokens = 200;

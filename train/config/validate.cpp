@@ -80,7 +80,7 @@ void check_train(const RunConfig& r, nn::ConfigChecks& k) {
   k.at_least("train.seed", r.seed, int64_t{0});
   k.at_least("train.threads", r.threads, int64_t{0});
   k.one_of("train.device", r.device, {"cpu", "cuda"});
-  k.one_of("train.precision", r.precision, {"fp32", "tf32"});
+  k.one_of("train.precision", r.precision, {"fp32", "tf32", "bf16"});
   k.require(r.precision != "tf32" || r.device == "cuda", {"train.precision", "train.device"},
             "train.precision tf32 needs train.device cuda (TF32 is a tensor-core format; the CPU "
             "computes in fp32)");

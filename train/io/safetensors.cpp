@@ -33,6 +33,7 @@ const char* dtype_name(DType t) {
     case DType::F32: return "F32";
     case DType::F64: return "F64";
     case DType::I32: return "I32";
+    case DType::BF16: return "BF16";
   }
   return "?";
 }
@@ -43,7 +44,8 @@ DType parse_dtype(const std::string& path, const std::string& name, const json& 
   if (s == "F32") return DType::F32;
   if (s == "F64") return DType::F64;
   if (s == "I32") return DType::I32;
-  fail(path, "tensor '" + name + "' has dtype " + s + "; lmlab reads F32, F64 and I32");
+  if (s == "BF16") return DType::BF16;
+  fail(path, "tensor '" + name + "' has dtype " + s + "; lmlab reads F32, F64, I32 and BF16");
 }
 
 // A non-negative JSON integer, or an error naming the tensor and the field.

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/autocast.h"
 #include "autograd/random.h"
 #include "data/dataset.h"
 #include "data/tokenizer.h"
@@ -59,6 +60,7 @@ class Run {
   int world_ = 1, rank_ = 0;
   bool writer_ = true, quiet_ = false, tty_ = false;
   std::string dir_, ckpt_path_;
+  std::unique_ptr<AutocastGuard> autocast_;  // train.precision bf16: every forward of the run
   std::unique_ptr<Checkpoint> resume_, init_;
   std::optional<data::Tokenizer> tok_;  // set by load_data()
   std::optional<data::TokenDataset> data_;

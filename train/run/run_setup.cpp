@@ -44,7 +44,12 @@ void Run::open() {
   if (dev_ == Device::CUDA && !cuda::available())
     throw Error("[train] train.device is cuda, but " + cuda::unavailable_reason() +
                 " (set train.device=cpu)");
-  if (dev_ == Device::CUDA) cuda::set_tf32(rc_.precision == "tf32");
+  // bf16 (autograd/autocast.h): matmuls and attention in bf16 for every forward of the run (steps,
+  // evaluations, samples), the GEMMs left in fp32 (the fused LM head + loss) on TF32, attention
+  // on the flash kernels, which take bf16. Backward runs with autocast off by itself.
+  if (dev_ == Device::CUDA) cuda::set_tf32(rc_.precision != "fp32");
+  if (dev_ == Device::CUDA && rc_.precision == "bf16") cuda::set_flash_attention(true);
+  if (rc_.precision == "bf16") autocast_ = std::make_unique<AutocastGuard>(DType::BF16);
   set_num_threads(int(rc_.threads));
   if (rc_.threads == 0 && dist::local_size() > 1)
     set_num_threads(std::max(

@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <type_traits>
 #include <vector>
 
 #include "autograd/random.h"
@@ -67,7 +68,14 @@ void fill_uniform(T* y, int64_t n, uint64_t seed, uint64_t offset, double lo, do
 template <class From, class To>
 void convert(const From* x, To* y, int64_t n) {
 #pragma omp parallel for schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<To>(x[i]);
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_same_v<From, bf16>)
+      y[i] = static_cast<To>(float(x[i]));  // exact; then to To
+    else if constexpr (std::is_same_v<To, bf16>)
+      y[i] = bf16(float(x[i]));  // double rounds through float first, as PyTorch's BFloat16
+    else
+      y[i] = static_cast<To>(x[i]);
+  }
 }
 
 template void copy_strided<float>(const float*, const int64_t*, float*, const int64_t*,
@@ -89,5 +97,12 @@ template void convert<int32_t, float>(const int32_t*, float*, int64_t);
 template void convert<int32_t, double>(const int32_t*, double*, int64_t);
 template void convert<float, int32_t>(const float*, int32_t*, int64_t);
 template void convert<double, int32_t>(const double*, int32_t*, int64_t);
+template void copy_strided<bf16>(const bf16*, const int64_t*, bf16*, const int64_t*, const int64_t*,
+                                 int64_t);
+template void fill<bf16>(bf16*, int64_t, bf16);
+template void convert<float, bf16>(const float*, bf16*, int64_t);
+template void convert<bf16, float>(const bf16*, float*, int64_t);
+template void convert<double, bf16>(const double*, bf16*, int64_t);
+template void convert<bf16, double>(const bf16*, double*, int64_t);
 
 }  // namespace lmlab::cpu

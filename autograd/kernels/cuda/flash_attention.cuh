@@ -14,7 +14,17 @@
 // shared tiles, so nothing depends on the accumulators' register layout. The policies take their
 // operands as Mma::Elem; a bf16 policy (m16n16k16 fragments) needs its own Elem tiles for Q, K, V,
 // dout and the probabilities (the layouts below are float-only and say so).
+//
+// Global memory holds T = float or bf16 (the params structs, the kernels and the row loads and
+// stores are templates over it): a bf16 element is widened to float as it is loaded into the fp32
+// shared tiles (exact) and a result is rounded to bf16 (nearest even) as it is stored, so the
+// tiles, the products and the softmax are the same code for both; with T = float the widening and
+// rounding are the identity. lse and D stay float. bf16 runs with Tf32Mma only (the entry points):
+// a bf16 value is a TF32 value, so the operand rounding leaves Q, K, V and dout unchanged. The
+// shared tiles stay fp32 for bf16 too (the same shared memory; halving it takes the bf16 policy
+// above). The bf16 instances are compiled, not yet run on a GPU.
 #pragma once
+#include <cuda_bf16.h>
 #include <mma.h>
 
 #include <cmath>
@@ -41,18 +51,43 @@ struct Dims {
   int64_t NH, G, Tq, Tk, HS;  // G = NH / KVH query heads per kv head
   float scale, scale_log2;    // 1 / sqrt(HS), log2(e) / sqrt(HS)
 };
+// T: the element type of q, k, v, out, dout, dq, dk, dv (float or bf16); lse and D are float.
+template <class T>
 struct FwdParams {
-  const float *q, *k, *v;
+  const T *q, *k, *v;
   HeadStrides sq, sk, sv, so;
-  float *out, *lse;
+  T* out;
+  float* lse;
   Dims d;
 };
+template <class T>
 struct BwdParams {
-  const float *q, *k, *v, *dout, *lse, *D;
+  const T *q, *k, *v, *dout;
+  const float *lse, *D;
   HeadStrides sq, sk, sv, sdo, sdq, sdkv;
-  float *dq, *dk, *dv;
+  T *dq, *dk, *dv;
   Dims d;
 };
+
+// Global element <-> float: the identity for float; for bf16 exact widening and rounding to nearest
+// even (cvt.rn.bf16.f32: bf16(float)'s result for every non-NaN; a NaN stays a NaN, its bits may
+// differ).
+__device__ __forceinline__ float widen(float x) { return x; }
+__device__ __forceinline__ float widen(bf16 x) {
+  return __bfloat162float(__ushort_as_bfloat16(x.bits));
+}
+template <class T>
+__device__ __forceinline__ T narrow(float x);
+template <>
+__device__ __forceinline__ float narrow<float>(float x) {
+  return x;
+}
+template <>
+__device__ __forceinline__ bf16 narrow<bf16>(float x) {
+  bf16 r;
+  r.bits = __bfloat16_as_ushort(__float2bfloat16_rn(x));
+  return r;
+}
 
 template <class P>
 __device__ __forceinline__ P* head_ptr(P* base, HeadStrides s, int64_t b, int64_t h) {
@@ -171,14 +206,15 @@ struct BwdSmem {  // Q, dout, K, V, two square score tiles (S / P, dP / dS), per
 // ---- block-wide loads and warp-wide stores between global and shared memory ----
 
 // Rows r0 .. r0 + R - 1 of a (rows, HS) matrix with row stride `pos` into a shared (R, HSP) tile,
-// zero past `rows` and past HS (padding adds nothing to any product). The whole block.
-template <int R, int HSP, class Elem>
-__device__ void load_rows(Elem* dst, const float* src, int64_t pos, int64_t r0, int64_t rows,
+// zero past `rows` and past HS (padding adds nothing to any product), widened to float. The whole
+// block.
+template <int R, int HSP, class Elem, class T>
+__device__ void load_rows(Elem* dst, const T* src, int64_t pos, int64_t r0, int64_t rows,
                           int64_t HS) {
   for (int idx = threadIdx.x; idx < R * HSP; idx += kThreads) {
     const int r = idx / HSP, c = idx % HSP;
     const bool in = r0 + r < rows && c < HS;
-    dst[r * (HSP + kPad) + c] = Elem(in ? src[(r0 + r) * pos + c] : 0.0f);
+    dst[r * (HSP + kPad) + c] = Elem(in ? widen(src[(r0 + r) * pos + c]) : 0.0f);
   }
 }
 // The backward's per-row terms of query rows i0 ..: lse in log2 units and D (zero past Tq).
@@ -191,12 +227,14 @@ __device__ inline void load_row_terms(float* lse2, float* D, const float* lse, c
   }
 }
 // The warp's 16 rows r0.. of a shared float tile (leading dim ld) times `mul` into global rows
-// g0 + r0 + .. below `rows`, columns below HS.
-__device__ inline void store_rows(float* dst, int64_t pos, const float* src, int ld, int64_t g0,
-                                  int64_t rows, int64_t HS, float mul) {
+// g0 + r0 + .. below `rows`, columns below HS (rounded to T once, after the multiplication).
+template <class T>
+__device__ void store_rows(T* dst, int64_t pos, const float* src, int ld, int64_t g0, int64_t rows,
+                           int64_t HS, float mul) {
   const int r0 = warp_row0();
   for (int r = r0; r < r0 + 16 && g0 + r < rows; ++r)
-    for (int64_t c = lane_id(); c < HS; c += 32) dst[(g0 + r) * pos + c] = src[r * ld + c] * mul;
+    for (int64_t c = lane_id(); c < HS; c += 32)
+      dst[(g0 + r) * pos + c] = narrow<T>(src[r * ld + c] * mul);
 }
 
 // ---- forward ----
@@ -268,23 +306,23 @@ __device__ __forceinline__ void forward_tile(float* smem, const Dims& d, int64_t
 }
 
 // out_i = O_i / l_i and lse_i = (m_i + log2 l_i) ln 2 (natural log) for the warp's rows below Tq.
-template <int HSP>
-__device__ void forward_finish(const float* smem, const FwdParams& p, int64_t b, int64_t h,
+template <int HSP, class T>
+__device__ void forward_finish(const float* smem, const FwdParams<T>& p, int64_t b, int64_t h,
                                int64_t i0) {
   using L = FwdSmem<HSP>;
-  float* out = head_ptr(p.out, p.so, b, h);
+  T* out = head_ptr(p.out, p.so, b, h);
   float* lse = p.lse + (b * p.d.NH + h) * p.d.Tq;
   for (int r = warp_row0(); r < warp_row0() + 16 && i0 + r < p.d.Tq; ++r) {
     const float l = smem[L::l + r], inv = 1.0f / l;
     for (int64_t c = lane_id(); c < p.d.HS; c += 32)
-      out[(i0 + r) * p.so.pos + c] = smem[L::o + r * L::kLd + c] * inv;
+      out[(i0 + r) * p.so.pos + c] = narrow<T>(smem[L::o + r * L::kLd + c] * inv);
     if (lane_id() == 0) lse[i0 + r] = (smem[L::m + r] + log2f(l)) * kLn2;
   }
 }
 
 // Block (query tile, head h, batch b). Query tiles run last first: they see the most keys.
-template <class Mma, int HSP>
-__global__ void __launch_bounds__(kThreads) flash_forward_kernel(const FwdParams p) {
+template <class Mma, int HSP, class T>
+__global__ void __launch_bounds__(kThreads) flash_forward_kernel(const FwdParams<T> p) {
   static_assert(std::is_same_v<typename Mma::Elem, float>, "FwdSmem lays out float tiles");
   using L = FwdSmem<HSP>;
   extern __shared__ __align__(128) float smem[];
@@ -296,8 +334,8 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const FwdParams
     smem[L::m + r] = -INFINITY;
     smem[L::l + r] = 0.0f;
   }
-  const float* k = head_ptr(p.k, p.sk, b, kvh);
-  const float* v = head_ptr(p.v, p.sv, b, kvh);
+  const T* k = head_ptr(p.k, p.sk, b, kvh);
+  const T* v = head_ptr(p.v, p.sv, b, kvh);
   // Key tiles up to the last key the tile's last row sees (at position Tk - Tq + its index).
   const int64_t last = (i0 + kBr < p.d.Tq ? i0 + kBr : p.d.Tq) - 1 + p.d.Tk - p.d.Tq;
   for (int64_t j0 = 0; j0 <= last; j0 += kBc) {
@@ -315,18 +353,20 @@ __global__ void __launch_bounds__(kThreads) flash_forward_kernel(const FwdParams
 // D_i = dout_i . out_i for every row (b, h, i), one warp per row: the softmax Jacobian's row term
 // sum_j a_ij datt_ij, since out_i = sum_j a_ij v_j and datt_ij = dout_i . v_j. dout is rounded as
 // the datt product rounds it (Mma::operand), so that D matches the datt the tiles compute and each
-// row's dscores sum to zero as they should (with TF32 at T = 1, dq = dk = 0 exactly).
-template <class Mma>
-__global__ void flash_rowdot_kernel(const float* out, HeadStrides so, const float* dout,
-                                    HeadStrides sdo, float* D, int64_t NH, int64_t Tq, int64_t HS,
-                                    int64_t rows) {
+// row's dscores sum to zero as they should (with TF32 at T = 1, dq = dk = 0 exactly). With
+// T = bf16, out and dout are widened (dout is then unchanged by the TF32 rounding) and out is the
+// forward's stored, rounded out, as in FlashAttention's own bf16 kernels: D then differs from
+// sum_j a_ij datt_ij by dout_i . (out_i - bf16(out_i)), ~2^-9 relative.
+template <class Mma, class T>
+__global__ void flash_rowdot_kernel(const T* out, HeadStrides so, const T* dout, HeadStrides sdo,
+                                    float* D, int64_t NH, int64_t Tq, int64_t HS, int64_t rows) {
   const int64_t per_block = blockDim.x / 32, warps = int64_t(gridDim.x) * per_block;
   for (int64_t row = blockIdx.x * per_block + threadIdx.x / 32; row < rows; row += warps) {
     const int64_t i = row % Tq, b = row / Tq / NH, h = row / Tq % NH;
-    const float* o = head_ptr(out, so, b, h) + i * so.pos;
-    const float* g = head_ptr(dout, sdo, b, h) + i * sdo.pos;
+    const T* o = head_ptr(out, so, b, h) + i * so.pos;
+    const T* g = head_ptr(dout, sdo, b, h) + i * sdo.pos;
     float acc = 0.0f;
-    for (int64_t c = lane_id(); c < HS; c += 32) acc += o[c] * Mma::operand(g[c]);
+    for (int64_t c = lane_id(); c < HS; c += 32) acc += widen(o[c]) * Mma::operand(widen(g[c]));
     acc = warp_sum(acc);
     if (lane_id() == 0) D[row] = acc;
   }
@@ -373,8 +413,8 @@ __device__ __forceinline__ void dkdv_tile(float* smem, typename Mma::Acc (&dk)[H
 
 // Block (key tile, kv head, batch b): sums over the G query heads of the group, in head order, and
 // over the query tiles that see a key of the tile, in order; warp w accumulates keys 16w..16w+15.
-template <class Mma, int HSP>
-__global__ void __launch_bounds__(kThreads) flash_dkdv_kernel(const BwdParams p) {
+template <class Mma, int HSP, class T>
+__global__ void __launch_bounds__(kThreads) flash_dkdv_kernel(const BwdParams<T> p) {
   static_assert(std::is_same_v<typename Mma::Elem, float>, "BwdSmem lays out float tiles");
   using L = BwdSmem<HSP>;
   extern __shared__ __align__(128) float smem[];
@@ -449,8 +489,8 @@ __device__ __forceinline__ void dq_tile(float* smem, typename Mma::Acc (&dq)[HSP
 }
 
 // Block (query tile, head h, batch b), last tiles first; warp w accumulates rows 16w..16w+15.
-template <class Mma, int HSP>
-__global__ void __launch_bounds__(kThreads) flash_dq_kernel(const BwdParams p) {
+template <class Mma, int HSP, class T>
+__global__ void __launch_bounds__(kThreads) flash_dq_kernel(const BwdParams<T> p) {
   static_assert(std::is_same_v<typename Mma::Elem, float>, "BwdSmem lays out float tiles");
   using L = BwdSmem<HSP>;
   extern __shared__ __align__(128) float smem[];
@@ -464,8 +504,8 @@ __global__ void __launch_bounds__(kThreads) flash_dq_kernel(const BwdParams p) {
   typename Mma::Acc dq[HSP / 16];
 #pragma unroll
   for (int n = 0; n < HSP / 16; ++n) Mma::zero(dq[n]);
-  const float* k = head_ptr(p.k, p.sk, b, kvh);
-  const float* v = head_ptr(p.v, p.sv, b, kvh);
+  const T* k = head_ptr(p.k, p.sk, b, kvh);
+  const T* v = head_ptr(p.v, p.sv, b, kvh);
   const int64_t last = (i0 + kBr < d.Tq ? i0 + kBr : d.Tq) - 1 + d.Tk - d.Tq;
   for (int64_t j0 = 0; j0 <= last; j0 += kBc) {
     __syncthreads();  // every warp is done with the previous K and V tiles

@@ -15,5 +15,16 @@ void flash_attention_backward(const float*, HeadStrides, const float*, HeadStrid
                               int64_t, int64_t, int64_t, int64_t, int64_t, int64_t) {
   no_cuda("flash_attention_backward");
 }
+void flash_attention_forward(const bf16*, HeadStrides, const bf16*, HeadStrides, const bf16*,
+                             HeadStrides, bf16*, HeadStrides, float*, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t) {
+  no_cuda("flash_attention_forward");
+}
+void flash_attention_backward(const bf16*, HeadStrides, const bf16*, HeadStrides, const bf16*,
+                              HeadStrides, const bf16*, HeadStrides, const float*, const bf16*,
+                              HeadStrides, bf16*, HeadStrides, bf16*, bf16*, HeadStrides, int64_t,
+                              int64_t, int64_t, int64_t, int64_t, int64_t) {
+  no_cuda("flash_attention_backward");
+}
 
 }  // namespace lmlab::cuda

@@ -9,5 +9,9 @@ void gemm(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, c
           int64_t, float, float*, int64_t) {
   no_cuda("matmul");
 }
+void gemm_bf16(bool, bool, int64_t, int64_t, int64_t, float, const bf16*, int64_t, const bf16*,
+               int64_t, float, bf16*, int64_t) {
+  no_cuda("matmul");
+}
 
 }  // namespace lmlab::cuda

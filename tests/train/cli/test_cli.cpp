@@ -434,6 +434,20 @@ TEST_F(CliTest, CudaTf32RunTracksTheCpuRun) {
   EXPECT_NEAR(lb, la, 1e-2 * la);
 }
 
+// `train.precision: bf16` on the CPU (its emulation of mixed precision: bf16 roundings around
+// float32 kernels) trains the tiny model to the fp32 run's loss within bf16's noise.
+TEST_F(CliTest, Bf16RunTracksTheFp32Run) {
+  const std::string fp32 = dir_ / "fp32", bf16 = dir_ / "bf16";
+  ASSERT_EQ(train(fp32, {"train.max_iters=30"}).code, 0);
+  const RunResult r = train(bf16, {"train.max_iters=30", "train.precision=bf16"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto a = nlohmann::json::parse(test::read_file(fp32 + "/result.json"));
+  const auto b = nlohmann::json::parse(test::read_file(bf16 + "/result.json"));
+  const double la = a["final_val_loss"], lb = b["final_val_loss"];
+  EXPECT_NEAR(lb, la, 2e-2 * la);
+  EXPECT_NE(lb, la);  // it did run in bf16
+}
+
 TEST_F(CliTest, UsageErrorsExit2) {
   const std::string run = dir_ / "run", ckpt = dir_ / "x.safetensors";
   expect_failure(lmlab({}), 2, {"usage: lmlab <command>"});

@@ -320,13 +320,16 @@ TEST_F(ConfigTest, ValidateWithoutSourceOrLine) {
   EXPECT_NO_THROW(validate(c));
 }
 
-// train.precision: fp32 or tf32; tf32 is a CUDA format, so a CPU run with it is refused.
-TEST_F(ConfigTest, PrecisionIsFp32OrTf32OnCuda) {
+// train.precision: fp32, tf32 or bf16; tf32 is a CUDA format, so a CPU run with it is refused;
+// bf16 runs on both (the CPU emulates it).
+TEST_F(ConfigTest, PrecisionIsFp32Tf32OnCudaOrBf16) {
   TrainConfig c;
   EXPECT_EQ(c.train.precision, "fp32");
-  c.train.precision = "bf16";
+  c.train.precision = "fp16";
   EXPECT_TRUE(test::ThrowsWith([&] { validate(c); },
-                               {"train.precision must be one of fp32, tf32, got 'bf16'"}));
+                               {"train.precision must be one of fp32, tf32, bf16, got 'fp16'"}));
+  c.train.precision = "bf16";
+  EXPECT_NO_THROW(validate(c));
   c.train.precision = "tf32";
   EXPECT_TRUE(
       test::ThrowsWith([&] { validate(c); }, {"train.precision tf32 needs train.device cuda"}));

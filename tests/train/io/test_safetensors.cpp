@@ -44,6 +44,8 @@ SafeTensors sample() {
   st.tensors["b.f64"] = Tensor::from_vector(std::vector<double>{0.1, -1e300, 7}, {3});
   st.tensors["c.i32"] =
       Tensor::from_vector(std::vector<int32_t>{-1, 0, 2147483647, -2147483647 - 1}, {2, 2});
+  st.tensors["d.bf16"] =
+      Tensor::from_vector(std::vector<float>{1.5f, -3e38f, 1e-3f}, {3}).to(DType::BF16);
   st.tensors["scalar"] = Tensor::full({}, 2.5);
   st.tensors["empty"] = Tensor::zeros({0, 3});
   st.metadata = {{"step", "42"}, {"note", "quotes \" and \\ and unicode \xc3\xa9"}};
@@ -173,8 +175,8 @@ TEST_F(SafeTensorsTest, RejectsMalformedHeaders) {
   EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "F32", "shape": [1]}})", "abcd"),
                       "'a' has no \"data_offsets\""));
   EXPECT_TRUE(rejects(
-      write_raw(R"({"a": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}})", "abcd"),
-      "tensor 'a' has dtype BF16; lmlab reads F32, F64 and I32"));
+      write_raw(R"({"a": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}})", "abcd"),
+      "tensor 'a' has dtype F16; lmlab reads F32, F64, I32 and BF16"));
   EXPECT_TRUE(
       rejects(write_raw(R"({"a": {"dtype": 7, "shape": [1], "data_offsets": [0, 4]}})", "abcd"),
               "\"dtype\" is not a string"));
