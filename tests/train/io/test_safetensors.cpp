@@ -174,9 +174,9 @@ TEST_F(SafeTensorsTest, RejectsMalformedHeaders) {
   EXPECT_TRUE(rejects(write_raw("{\"a\": 3}", ""), "tensor 'a' is not a JSON object"));
   EXPECT_TRUE(rejects(write_raw(R"({"a": {"dtype": "F32", "shape": [1]}})", "abcd"),
                       "'a' has no \"data_offsets\""));
-  EXPECT_TRUE(rejects(
-      write_raw(R"({"a": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}})", "abcd"),
-      "tensor 'a' has dtype F16; lmlab reads F32, F64, I32 and BF16"));
+  EXPECT_TRUE(
+      rejects(write_raw(R"({"a": {"dtype": "F16", "shape": [2], "data_offsets": [0, 4]}})", "abcd"),
+              "tensor 'a' has dtype F16; lmlab reads F32, F64, I32 and BF16"));
   EXPECT_TRUE(
       rejects(write_raw(R"({"a": {"dtype": 7, "shape": [1], "data_offsets": [0, 4]}})", "abcd"),
               "\"dtype\" is not a string"));
