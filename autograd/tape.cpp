@@ -147,9 +147,12 @@ std::vector<std::vector<AutogradMeta*>> leaves_ready_after(const std::vector<siz
   return ready_after;
 }
 
-// Runs one node's rule on its output's gradient and accumulates into its inputs' slots.
-void run_node(Node& node, const Tensor& dy) {
+// Runs one node's rule on its output's gradient and accumulates into its inputs' slots. dy is
+// dropped before the accumulation: a gradient that views dy's storage (a transpose's, a
+// reshape's) is then its storage's only handle, which a leaf takes without a copy.
+void run_node(Node& node, Tensor dy) {
   Grads grads = node.backward(dy);
+  dy = Tensor();
   if (grads.size() != node.inputs.size())
     throw Error(std::string("[") + node.name + "] backward returned " +
                 std::to_string(grads.size()) + " gradients for " +
@@ -257,7 +260,7 @@ void backward(const Tensor& root, const Tensor& droot, bool retain_graph,
     Tensor dy = node.output->grad;
     if (dy.defined()) {  // undefined: no gradient flowed here (e.g. through an integer path)
       if (!retain_graph) node.output->grad = Tensor();  // free intermediate grads as we go
-      run_node(node, dy);
+      run_node(node, std::move(dy));
     }
     if (on_leaf_ready)
       for (AutogradMeta* leaf : ready_after[k])

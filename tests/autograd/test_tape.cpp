@@ -97,6 +97,25 @@ TEST(Tape, ALeafTakesAFreshGradientAsItIsAndCopiesAShared) {
   EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{1, 1}));
 }
 
+// A gradient that reaches a leaf through a view's backward (a transposed weight's, as every
+// Linear's) views the storage its op made; once that op's own dy is dropped it is that storage's
+// only handle, and the leaf takes the storage itself (no copy of every weight gradient per step).
+TEST(Tape, ALeafTakesAGradientThatCameThroughAViewWithoutACopy) {
+  Tensor w = leaf({1, 2, 3, 4, 5, 6}, {3, 2});
+  const Tensor wt = transpose(w, 0, 1);
+  const void* made = nullptr;
+  Tensor out = Tensor::zeros({2, 3}, DType::F64);
+  tape::record("probe", {wt}, out, [&made](const Tensor& dy) {
+    Tensor g = Tensor::ones({3, 2}, DType::F64);  // the op's fresh gradient, in w's layout
+    made = g.raw_data();
+    return Grads{transpose(g, 0, 1)};  // handed out as a (2, 3) view, as dy's shape says
+  });
+  tape::backward(sum(out));
+  ASSERT_NE(made, nullptr);
+  EXPECT_EQ(w.grad().raw_data(), made);
+  EXPECT_EQ(w.grad().to_vector<double>(), (std::vector<double>(6, 1.0)));
+}
+
 TEST(Tape, BackwardTwiceWithoutRetainIsAClearError) {
   Tensor x = leaf({1, 2}, {2});
   Tensor loss = sum(mul(x, x));
