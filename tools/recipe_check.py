@@ -18,6 +18,9 @@ mirrors the trainer (train/run/trainer.cpp) piece by piece:
                biases 0, norm gains 1: the same distribution as lmlab, other draws;
                --init lmlab: lmlab's exact draws (Tensor::randn ported), for pipeline checks
     optimizer  torch.optim.AdamW, decay on dim >= 2 only, clip_grad_norm_, lmlab's warmup + cosine
+    precision  train.precision bf16: every forward (training and eval) under
+               torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's mixed precision beside
+               lmlab's (autograd/autocast.h); fp32 otherwise
     eval       the whole validation split in non-overlapping block_size windows, batches of
                max(B, 8192 / T) rows, token-weighted mean; at step 0, every eval_interval, the last
 Both run with OMP_WAIT_POLICY=PASSIVE unless the environment sets it (see the comment below).
@@ -26,6 +29,7 @@ prints final / best val losses, their difference and median tokens/s. Exit statu
 val losses differ by more than --tolerance (0.03).
 """
 import argparse
+import contextlib
 import copy
 import csv
 import math
@@ -181,11 +185,19 @@ def initialize(model, c, seed, kind):
                 offset += p.numel()
 
 
-def evaluate(model, data, batch, T):
+def autocast(precision):
+    """PyTorch's mixed precision for train.precision bf16 (matmuls in bf16, losses in fp32)."""
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def evaluate(model, data, batch, T, precision):
     total, count = 0.0, 0
     with torch.no_grad():
         for x, y in data.eval_batches(batch, T):
-            loss = F.cross_entropy(model(x).view(-1, model.c["vocab_size"]), y.reshape(-1))
+            with autocast(precision):
+                loss = F.cross_entropy(model(x).view(-1, model.c["vocab_size"]).float(), y.reshape(-1))
             total += loss.item() * y.numel()
             count += y.numel()
     return total / count
@@ -224,7 +236,8 @@ def train_torch(cfg, init_kind, out_csv):
         loss_sum = 0.0
         for _ in range(accum):
             x, y = data.sample_batch(B, T, data_seed)
-            loss = F.cross_entropy(model(x).view(-1, c["vocab_size"]), y.reshape(-1))
+            with autocast(r["precision"]):
+                loss = F.cross_entropy(model(x).view(-1, c["vocab_size"]).float(), y.reshape(-1))
             loss_sum += loss.item()
             (loss / accum if accum > 1 else loss).backward()
         norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), float(o["grad_clip"])))
@@ -233,7 +246,7 @@ def train_torch(cfg, init_kind, out_csv):
         rate = B * T * accum / max(time.perf_counter() - ts, 1e-9)
         is_eval = (it + 1) % r["eval_interval"] == 0 or it + 1 == steps or it == 0
         if is_eval:
-            val = evaluate(model, data, eval_batch, T)
+            val = evaluate(model, data, eval_batch, T, r["precision"])
             print(f"torch: step {it + 1}/{steps} | loss {loss_sum / accum:.4f} | val {val:.4f} | "
                   f"lr {lr:.2e} | {rate:.0f} tok/s", flush=True)
         rows.append([it, (it + 1) * B * T * accum, f"{lr:.7g}", f"{loss_sum / accum:.7g}",

@@ -97,7 +97,7 @@ std::vector<Field> train_fields() {
        "MiB per gradient all-reduce under mpirun"},
       {"train", "device", [](C& c) -> FieldRef { return &c.train.device; }, "cpu | cuda"},
       {"train", "precision", [](C& c) -> FieldRef { return &c.train.precision; },
-       "fp32 | tf32 (CUDA only: TF32 tensor-core GEMMs)"},
+       "fp32 | tf32 (CUDA only: TF32 tensor-core GEMMs) | bf16 (mixed precision)"},
       {"train", "run_dir", [](C& c) -> FieldRef { return &c.train.run_dir; },
        "output folder; \"\": runs/<config file stem>"},
       {"train", "sample_tokens", [](C& c) -> FieldRef { return &c.train.sample_tokens; },

@@ -214,8 +214,8 @@ TEST(AblationSpec, ShippedSpecsPlan) {
     }
     ++n;
   }
-  EXPECT_EQ(n,
-            7);  // quick, norm_2x2, postnorm_warmup, kv_heads, kv_heads_bpe, norm_depth(_postnorm)
+  // quick, norm_2x2, postnorm_warmup, kv_heads, kv_heads_bpe, norm_depth(_postnorm), precision
+  EXPECT_EQ(n, 8);
 }
 
 }  // namespace
