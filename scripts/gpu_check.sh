@@ -14,6 +14,7 @@
 #   BF16_T_SWEEP="2048 4096"            # bf16 gpt2s at these T (B x T = 8192), lmlab + torch.compile
 #   FP32_TORCH_MODES=eager              # PyTorch modes of the FP32 rows (both: torch.compile too)
 #   TORCH_DEADLINE=400                  # no torch.compile starts later than this (s into the script)
+#   PRECISION_ABLATION=0                # without the bf16-vs-fp32 training ablation on the GPU (~30 s)
 # The benchmarks: the attention kernels alone (bench_gpu_attention: the cuBLAS path against the
 # flash kernels), then every BENCH_CONFIGS model with FP32 GEMMs, then the TF32_CONFIGS ones again
 # with TF32 (the tiny models are launch-bound: TF32 changes nothing there), then the BF16_CONFIGS
@@ -25,8 +26,9 @@
 # PyTorch's at the same precision. A missed goal does not change the exit status.
 # Time on the H200 (16 cores), estimated (the bf16 rows have not run yet): build, tests and NCCL
 # ~95 s, attention and norm benchmarks ~20 s, FP32 rows ~50 s, TF32 gpt2s 50-80 s, TF32 T sweep
-# ~20 s, BF16 gpt2s 45-75 s, BF16 T sweep 80-140 s: 360-480 s. torch.compile of gpt2s dominates
-# (~30 s per distinct shape on 2026-12-04, up to 60 s), so the default run compiles four times:
+# ~20 s, BF16 gpt2s 45-75 s, BF16 T sweep 80-140 s, the precision ablation ~30 s: 390-510 s.
+# torch.compile of gpt2s dominates (~30 s per distinct shape on 2026-12-04, up to 60 s), so the
+# default run compiles four times:
 # TF32 and BF16 at T 1024, BF16 at T 2048 and 4096. Dropped for that: PyTorch's FP32 torch.compile
 # rows (FP32_TORCH_MODES=eager): for gpt2s FP32 compile was 1.02x eager, for default and
 # nanogpt_cpu slower than eager (launch-bound), so those three compiles (~90 s) added no
@@ -169,6 +171,24 @@ if [ "${ONLY_BENCH:-0}" != 1 ]; then
   else
     echo "NCCL one-rank run: skipped (no mpirun, or lmlab built without MPI: $("$BUILD/lmlab" --version 2>&1 | tail -n 1))"
   fi
+fi
+
+# bf16 against fp32 in training on the GPU: configs/ablations/precision.yaml (nanoGPT CPU baseline,
+# 300 steps, 3 seeds per arm) with train.device cuda, one run at a time (~30 s). The report's
+# reading of bf16 against fp32 ("within noise" expected; the CPU's emulation: docs/results/precision)
+# is printed; a run that fails is a failure.
+if [ "${SKIP_BENCH:-0}" != 1 ] && [ "${PRECISION_ABLATION:-1}" = 1 ]; then
+  stage "bf16 vs fp32 training on the GPU: configs/ablations/precision.yaml on cuda"
+  spec="$LOG/precision_cuda.yaml"
+  sed -e "s|^base: ../|base: $PWD/configs/|" -e "s|^set:|set:\n  train.device: cuda|" \
+    configs/ablations/precision.yaml > "$spec"
+  rm -rf "$LOG/precision_cuda"
+  if "$BUILD/lmlab" ablate "$spec" --jobs 1 --out "$LOG/precision_cuda" --quiet > "$LOG/precision.txt" 2>&1; then
+    sed -n '/^## Results/,/^## Diagnostics/p' "$LOG/precision_cuda/report.md" | grep '^|'
+  else
+    tail -n 20 "$LOG/precision.txt"; status=1; failures+=("precision ablation on cuda")
+  fi
+  keep "$LOG/precision.txt" "$LOG/precision_cuda/report.md" "$LOG/precision_cuda/loss_curves.png"
 fi
 
 : > "$LOG/results.txt"

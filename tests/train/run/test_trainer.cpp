@@ -87,13 +87,13 @@ TEST_P(ResumeTest, IsBitExact) {
   EXPECT_EQ(sa.dropout_offset, sb.dropout_offset);
 }
 
-INSTANTIATE_TEST_SUITE_P(Trainer, ResumeTest,
-                         ::testing::Values(std::vector<std::string>{},
-                                           std::vector<std::string>{"model.dropout=0.2"},
-                                           std::vector<std::string>{"train.grad_accum=2"},
-                                           std::vector<std::string>{"model.dropout=0.1",
-                                                                    "train.grad_accum=2",
-                                                                    "optim.name=sgd"}));
+INSTANTIATE_TEST_SUITE_P(
+    Trainer, ResumeTest,
+    ::testing::Values(std::vector<std::string>{}, std::vector<std::string>{"model.dropout=0.2"},
+                      std::vector<std::string>{"train.grad_accum=2"},
+                      std::vector<std::string>{"model.dropout=0.1", "train.grad_accum=2",
+                                               "optim.name=sgd"},
+                      std::vector<std::string>{"train.precision=bf16", "model.dropout=0.1"}));
 
 TEST_F(TrainerTest, DropoutStateIsCheckpointed) {
   const std::string d = dir_ / "drop";
