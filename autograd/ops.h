@@ -131,7 +131,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore
 // cross_entropy(matmul(h, w^T), targets) for h (N, C), w (V, C) (an LM head's weight), without
 // the (N, V) logits in memory at once: rows in chunks of chunk_rows (0: about 2^24 logits), the
 // gradients of h and w formed chunk by chunk during the forward and scaled by dy in the backward.
-// With one chunk for every row it is that composition itself, bit for bit.
+// With one chunk for every row it is that composition itself, bit for bit. Under autocast
+// (autocast.h) the chunked path runs its GEMMs on bf16 roundings of h and w with float32 logits,
+// and rounds the logits' gradient to bf16 before the two gradient GEMMs (h's and w's gradients
+// float32); the softmax and the loss stay float32.
 Tensor linear_cross_entropy(const Tensor& h, const Tensor& w, const Tensor& targets,
                             int32_t ignore_index = -100, int64_t chunk_rows = 0);
 

@@ -9,8 +9,8 @@
 // --precision (default fp32; `--tf32 0|1` is kept as another spelling of fp32|tf32): fp32 GEMMs,
 // TF32 GEMMs, or bf16 mixed precision as `train.precision: bf16` runs it: the forward under
 // AutocastGuard(DType::BF16) (autograd/autocast.h: matmul and attention in bf16 with fp32
-// accumulation), backward, clipping and AdamW outside it on fp32 parameters, and TF32 on for the
-// GEMMs that stay fp32 (the fused LM head + cross-entropy).
+// accumulation; the fused LM head's GEMMs on bf16 operands with fp32 logits), backward, clipping
+// and AdamW outside it on fp32 parameters, and TF32 on for any GEMM autocast leaves in fp32.
 // --attention flash (the default here): TF32 and bf16 runs use the flash kernels
 // (cuda::set_flash_attention, off in training until a GPU run confirms them); gemm: cuBLAS and a
 // saved (T, T) att.
@@ -39,8 +39,7 @@ namespace {
 constexpr double kPeakFp32 = 67e12;
 constexpr double kPeakTf32 = 494.7e12;
 // BF16 tensor cores, dense (NVIDIA datasheet: 1,979 TFLOP/s with 2:4 sparsity, half of it dense).
-// A bf16 step's MFU is counted against it although its LM head GEMMs run in TF32, as nanoGPT's
-// estimate_mfu counts a whole autocast step against the bf16 peak.
+// A bf16 step's MFU is counted against it, as nanoGPT's estimate_mfu counts a whole autocast step.
 constexpr double kPeakBf16 = 989.4e12;
 
 enum class Precision { FP32, TF32, BF16 };

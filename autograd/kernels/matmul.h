@@ -29,5 +29,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const bf16* A, int64_t lda, const bf16* B, int64_t ldb, float beta, bf16* C,
                int64_t ldc);
+// bfloat16 operands, float32 result (not rounded to bf16; beta reads float32 C): the fused LM
+// head's GEMMs under autocast (linear_cross_entropy).
+void gemm_bf16_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                   const bf16* A, int64_t lda, const bf16* B, int64_t ldb, float beta, float* C,
+                   int64_t ldc);
 
 }  // namespace lmlab::cuda

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "autograd/autocast.h"
+#include "autograd/kernels/copy.h"
 #include "autograd/kernels/matmul.h"
 #include "autograd/kernels/reduce.h"
 #include "autograd/kernels/softmax.h"
@@ -129,26 +131,85 @@ namespace {
 
 // linear_cross_entropy's tensors: inputs (contiguous), per-row losses, and the gradients of the
 // mean loss (as if dy = 1; undefined when no gradient is needed), plus the chunk's scratch.
+// Under autocast (bf16) the GEMMs read hr, wr, the bf16 roundings of h and w (bf16 tensors on
+// CUDA; float32 tensors holding the bf16 values on the CPU, its emulation), write float32 logits
+// and gradients, and read dz rounded to bf16 (dzb); the loss and softmax stay float32.
 struct LinearCe {
   Tensor h, w, targets;    // (N, C), (V, C), (N)
+  Tensor hr, wr;           // what the GEMMs read: h and w, or their bf16 roundings
+  bool bf16 = false;       // autocast: bf16 GEMM operands, fp32 results
   Tensor loss_rows;        // (N)
   Tensor dh, dw;           // (N, C), (V, C)
   Tensor z, lse, dz, one;  // (chunk, V), (chunk), (chunk, V), 1 on the device (CUDA's dy)
+  Tensor dzb;              // (chunk, V) bf16: dz rounded, under autocast
   int64_t count = 0;
   int32_t ignore = -100;
 };
+
+// x rounded to bf16, as the GEMMs read it: a bf16 tensor on CUDA, its float32 widening on the CPU
+// (which has no bf16 GEMM). Not recorded: the op's node differentiates h and w themselves.
+Tensor bf16_operand(const Tensor& x) {
+  NoGradGuard no_grad;
+  const Tensor h = to_dtype(x, DType::BF16);
+  return x.device() == Device::CUDA ? h : to_dtype(h, DType::F32);
+}
+
+// dst = bf16(src), n elements, on the backend's device.
+template <class T, Device D>
+void cpu_or_cuda_convert(Backend<T, D> be, const T* src, bf16* dst, int64_t n) {
+  if constexpr (be.cuda)
+    cuda::convert(src, dst, n);
+  else
+    cpu::convert(src, dst, n);
+}
+
+// z = hr wr^T for rows [r0, r0 + n): float32 logits from float32 or bf16 operands.
+template <class T, Device D>
+void logits_gemm(Backend<T, D> be, LinearCe& f, int64_t r0, int64_t n) {
+  const int64_t V = f.w.size(0), C = f.w.size(1);
+  if constexpr (be.cuda) {
+    if (f.bf16)
+      return cuda::gemm_bf16_f32(false, true, n, V, C, 1.0f, f.hr.data<bf16>() + r0 * C, C,
+                                 f.wr.data<bf16>(), C, 0.0f, f.z.data<float>(), V);
+  }
+  be.pick(cpu::gemm<T>, cuda::gemm)(false, true, n, V, C, T(1), f.hr.data<T>() + r0 * C, C,
+                                    f.wr.data<T>(), C, T(0), f.z.data<T>(), V);
+}
+
+// dh_r = dz wr and dw (+)= dz^T hr_r (the first chunk writes dw, the later ones add). Under
+// autocast dz is rounded to bf16 first (on the CPU: rounded in place through dzb).
+template <class T, Device D>
+void gradient_gemms(Backend<T, D> be, LinearCe& f, int64_t r0, int64_t n) {
+  const int64_t V = f.w.size(0), C = f.w.size(1);
+  const T beta = r0 == 0 ? 0 : 1;
+  if (f.bf16) cpu_or_cuda_convert(be, f.dz.data<T>(), f.dzb.data<bf16>(), n * V);
+  if constexpr (be.cuda) {
+    if (f.bf16) {
+      const bf16* dzb = f.dzb.data<bf16>();
+      cuda::gemm_bf16_f32(false, false, n, C, V, 1.0f, dzb, V, f.wr.data<bf16>(), C, 0.0f,
+                          f.dh.data<float>() + r0 * C, C);
+      return cuda::gemm_bf16_f32(true, false, V, C, n, 1.0f, dzb, V, f.hr.data<bf16>() + r0 * C, C,
+                                 float(beta), f.dw.data<float>(), C);
+    }
+  } else {
+    if (f.bf16) cpu::convert(f.dzb.data<bf16>(), f.dz.data<T>(), n * V);  // widened back, exact
+  }
+  const T* dz = f.dz.data<T>();
+  be.pick(cpu::gemm<T>, cuda::gemm)(false, false, n, C, V, T(1), dz, V, f.wr.data<T>(), C, T(0),
+                                    f.dh.data<T>() + r0 * C, C);
+  be.pick(cpu::gemm<T>, cuda::gemm)(true, false, V, C, n, T(1), dz, V, f.hr.data<T>() + r0 * C, C,
+                                    beta, f.dw.data<T>(), C);
+}
 
 // Rows [r0, r0 + n): z = h_r w^T, the rows' losses; with gradients also
 // dz = (softmax(z) - onehot(t)) / count, dh_r = dz w and dw (+)= dz^T h_r (the first chunk writes
 // dw, the later ones add: no zero fill).
 void linear_ce_rows(LinearCe& f, int64_t r0, int64_t n) {
-  const int64_t V = f.w.size(0), C = f.w.size(1);
+  const int64_t V = f.w.size(0);
   dispatch_float(f.h, kLinearOp, [&]<class T, Device D>(Backend<T, D> be) {
-    const T* h = f.h.data<T>() + r0 * C;
-    const T* w = f.w.data<T>();
     const int32_t* t = f.targets.data<int32_t>() + r0;
     T* z = f.z.data<T>();
-    be.pick(cpu::gemm<T>, cuda::gemm)(false, true, n, V, C, T(1), h, C, w, C, T(0), z, V);
+    logits_gemm(be, f, r0, n);
     be.pick(cpu::cross_entropy_forward<T>, cuda::cross_entropy_forward)(
         z, t, f.loss_rows.data<T>() + r0, f.lse.data<T>(), n, V, f.ignore);
     if (!f.dh.defined()) return;
@@ -158,10 +219,7 @@ void linear_ce_rows(LinearCe& f, int64_t r0, int64_t n) {
                                    f.ignore);
     else
       cpu::cross_entropy_backward(z, f.lse.data<T>(), t, 1.0 / double(f.count), dz, n, V, f.ignore);
-    be.pick(cpu::gemm<T>, cuda::gemm)(false, false, n, C, V, T(1), dz, V, w, C, T(0),
-                                      f.dh.data<T>() + r0 * C, C);
-    be.pick(cpu::gemm<T>, cuda::gemm)(true, false, V, C, n, T(1), dz, V, h, C, T(r0 == 0 ? 0 : 1),
-                                      f.dw.data<T>(), C);
+    gradient_gemms(be, f, r0, n);
   });
 }
 
@@ -193,6 +251,7 @@ Tensor linear_cross_entropy_chunked(LinearCe& f, int64_t chunk) {
     f.dw = Tensor::empty(f.w.shape(), dt, dev);
     f.dz = Tensor::empty({chunk, V}, dt, dev);
     f.one = Tensor::ones({}, dt, dev);
+    if (f.bf16) f.dzb = Tensor::empty({chunk, V}, DType::BF16, dev);
   }
   for (int64_t r0 = 0; r0 < N; r0 += chunk) linear_ce_rows(f, r0, std::min(chunk, N - r0));
   Tensor loss = Tensor::empty({}, dt, dev);
@@ -235,6 +294,9 @@ Tensor linear_cross_entropy(const Tensor& h_in, const Tensor& w_in, const Tensor
   f.h = h_in.contiguous();  // copy nodes for strided views, as cross_entropy's logits
   f.w = w_in.contiguous();
   f.targets = targets_in.contiguous();
+  f.bf16 = autocast_bf16() && f.h.dtype() == DType::F32;
+  f.hr = f.bf16 ? bf16_operand(f.h) : f.h;
+  f.wr = f.bf16 ? bf16_operand(f.w) : f.w;
   return linear_cross_entropy_chunked(f, chunk);
 }
 

@@ -245,3 +245,35 @@ TEST(Bf16, TapeSumsTheGradientsOfATensorUsedTwice) {
   const Tensor expected = add(matmul(ones, h32.transpose(0, 1)), matmul(h32.transpose(0, 1), ones));
   EXPECT_LE(rel_diff(x.grad(), expected), 1e-2);
 }
+
+// The fused LM head under autocast (chunked: the logits never exist at once): bf16 GEMM operands,
+// float32 logits, softmax and loss. Its loss is bitwise the float32 op's on bf16-rounded h and w
+// (the forward rounds nothing else); its gradients are float32, within bf16 error of the float32
+// op's (dz is rounded to bf16 before the two gradient GEMMs).
+TEST(Autocast, FusedLmHeadRunsItsGemmsInBf16) {
+  const Tensor h = randn32({37, 16}, 17).requires_grad_();
+  const Tensor w = randn32({50, 16}, 18).requires_grad_();
+  std::vector<int32_t> t(37);
+  for (size_t i = 0; i < t.size(); ++i) t[i] = int32_t(i * 7 % 50);
+  t[5] = -100;  // ignored
+  const Tensor targets = Tensor::from_vector(t, {37});
+  Tensor loss;
+  {
+    AutocastGuard autocast(DType::BF16);
+    loss = linear_cross_entropy(h, w, targets, -100, 8);
+  }
+  ASSERT_EQ(loss.dtype(), DType::F32);
+  auto round = [](const Tensor& x) { return x.detach().to(DType::BF16).to(DType::F32); };
+  EXPECT_EQ(loss.item(), linear_cross_entropy(round(h), round(w), targets, -100, 8).item());
+  tape::backward(loss);
+  ASSERT_EQ(h.grad().dtype(), DType::F32);
+  const Tensor dh = h.grad().clone(), dw = w.grad().clone();
+  h.zero_grad();
+  w.zero_grad();
+  const Tensor loss32 = linear_cross_entropy(h, w, targets, -100, 8);
+  EXPECT_NEAR(loss.item(), loss32.item(), 1e-2 * loss32.item());
+  tape::backward(loss32);
+  EXPECT_LE(rel_diff(dh, h.grad()), 2e-2);
+  EXPECT_LE(rel_diff(dw, w.grad()), 2e-2);
+  EXPECT_GT(rel_diff(dw, w.grad()), 0.0);
+}

@@ -65,6 +65,17 @@ TEST_P(MixedPrecisionParity, AttentionUnderAutocast) {
       "GQA attention, T 130"));
 }
 
+// The fused LM head in row chunks (cuBLAS bf16 -> fp32 GEMMs, dz rounded to bf16 on the device).
+TEST_P(MixedPrecisionParity, ChunkedLmHeadUnderAutocast) {
+  const Tensor targets = random_ids({300}, 1000, 12);
+  const OpFn head = [targets](const std::vector<Tensor>& in) {
+    return linear_cross_entropy(in[0], in[1], targets.to(in[0].device()), -100, 64);
+  };
+  EXPECT_TRUE(Parity(device(), under_autocast(head),
+                     {randn32({300, 96}, 13), randn32({1000, 96}, 14, 0.05)}, 1e-2,
+                     "LM head, 300 rows in chunks of 64"));
+}
+
 // The whole model: loss and every parameter's gradient, GPU (bf16 kernels) against the CPU
 // emulation, on identical weights.
 TEST_P(MixedPrecisionParity, TransformerLossAndGradientsUnderAutocast) {

@@ -45,7 +45,7 @@ void Run::open() {
     throw Error("[train] train.device is cuda, but " + cuda::unavailable_reason() +
                 " (set train.device=cpu)");
   // bf16 (autograd/autocast.h): matmuls and attention in bf16 for every forward of the run (steps,
-  // evaluations, samples), the GEMMs left in fp32 (the fused LM head + loss) on TF32, attention
+  // evaluations, samples; the fused LM head's GEMMs too), any GEMM left in fp32 on TF32, attention
   // on the flash kernels, which take bf16. Backward runs with autocast off by itself.
   if (dev_ == Device::CUDA) cuda::set_tf32(rc_.precision != "fp32");
   if (dev_ == Device::CUDA && rc_.precision == "bf16") cuda::set_flash_attention(true);

@@ -22,18 +22,23 @@ static int as_int(int64_t v, const char* what) {
 
 namespace {
 
-// One cublasGemmStridedBatchedEx on row-major buffers of element type `type` (A, B and C alike),
-// fp32 scale factors and accumulation.
+// Element types of a GEMM's operands (A and B alike) and of its result C.
+struct Types {
+  cudaDataType ab, c;
+};
+
+// One cublasGemmStridedBatchedEx on row-major buffers, fp32 scale factors and accumulation.
 void gemm_ex(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
              const void* A, int64_t lda, int64_t stride_a, const void* B, int64_t ldb,
              int64_t stride_b, float beta, void* C, int64_t ldc, int64_t stride_c, int64_t batch,
-             cudaDataType type, cublasComputeType_t compute, const char* what) {
+             Types type, cublasComputeType_t compute, const char* what) {
   if (M == 0 || N == 0 || batch == 0) return;
   // K == 0 is a product of empty sums: C = beta C. cuBLAS does that for us when k = 0.
   CUBLAS_CHECK(cublas().gemm_strided_batched_ex(
       cublas_handle(), flag(trans_b), flag(trans_a), as_int(N, "N"), as_int(M, "M"), as_int(K, "K"),
-      &alpha, B, type, as_int(ldb, "ldb"), stride_b, A, type, as_int(lda, "lda"), stride_a, &beta,
-      C, type, as_int(ldc, "ldc"), stride_c, as_int(batch, "batch"), compute, CUBLAS_GEMM_DEFAULT));
+      &alpha, B, type.ab, as_int(ldb, "ldb"), stride_b, A, type.ab, as_int(lda, "lda"), stride_a,
+      &beta, C, type.c, as_int(ldc, "ldc"), stride_c, as_int(batch, "batch"), compute,
+      CUBLAS_GEMM_DEFAULT));
   profile_mark(what);
 }
 
@@ -46,7 +51,7 @@ void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int6
   const cublasComputeType_t compute =
       tf32_enabled() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   gemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
-          stride_c, batch, CUDA_R_32F, compute,
+          stride_c, batch, {CUDA_R_32F, CUDA_R_32F}, compute,
           batch > 1 ? "cublasGemmStridedBatchedEx (batched)" : "cublasGemmStridedBatchedEx");
 }
 
@@ -59,8 +64,16 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const bf16* A, int64_t lda, const bf16* B, int64_t ldb, float beta, bf16* C,
                int64_t ldc) {
-  gemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1, CUDA_R_16BF,
-          CUBLAS_COMPUTE_32F, "cublasGemmStridedBatchedEx (bf16)");
+  gemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1,
+          {CUDA_R_16BF, CUDA_R_16BF}, CUBLAS_COMPUTE_32F, "cublasGemmStridedBatchedEx (bf16)");
+}
+
+void gemm_bf16_f32(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                   const bf16* A, int64_t lda, const bf16* B, int64_t ldb, float beta, float* C,
+                   int64_t ldc) {
+  gemm_ex(trans_a, trans_b, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1,
+          {CUDA_R_16BF, CUDA_R_32F}, CUBLAS_COMPUTE_32F,
+          "cublasGemmStridedBatchedEx (bf16 -> fp32)");
 }
 
 }  // namespace lmlab::cuda

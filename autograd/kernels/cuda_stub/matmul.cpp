@@ -13,5 +13,9 @@ void gemm_bf16(bool, bool, int64_t, int64_t, int64_t, float, const bf16*, int64_
                int64_t, float, bf16*, int64_t) {
   no_cuda("matmul");
 }
+void gemm_bf16_f32(bool, bool, int64_t, int64_t, int64_t, float, const bf16*, int64_t, const bf16*,
+                   int64_t, float, float*, int64_t) {
+  no_cuda("linear_cross_entropy");
+}
 
 }  // namespace lmlab::cuda
