@@ -1,6 +1,9 @@
 // Differentiable copies: contiguous(), clone(), device moves and dtype conversion.
 #include "autograd/kernels/copy.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "autograd/kernels/cuda_runtime.h"
 #include "autograd/ops.h"
 
@@ -76,17 +79,40 @@ static bool convert_pair(const Tensor& c, Tensor& y) {
   return false;
 }
 
+// Whether x's elements fill numel() consecutive elements of its storage in some order of its dims
+// (a transposed or permuted view of a contiguous tensor): strides >= 0 that, sorted, are the
+// contiguous strides of the dims in that order.
+static bool dense(const Tensor& x) {
+  std::vector<int64_t> dims;
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (x.shape()[d] != 1) dims.push_back(d);
+  std::sort(dims.begin(), dims.end(),
+            [&](int64_t a, int64_t b) { return x.strides()[a] < x.strides()[b]; });
+  int64_t expected = 1;
+  for (int64_t d : dims) {
+    if (x.strides()[d] != expected) return false;
+    expected *= x.shape()[d];
+  }
+  return true;
+}
+
 Tensor to_dtype(const Tensor& x, DType dtype) {
   check_defined(x, "to");
   if (x.dtype() == dtype) return x;
   check_device_dtype(dtype, x.device(), "to");
-  Tensor c = x.is_contiguous() ? x : copy_data(x);  // the node below covers x; no clone node
-  Tensor y = Tensor::empty(x.shape(), dtype, x.device());
+  // A dense view keeps its layout (PyTorch's preserve_format): its block is converted as it lies,
+  // so a cast Linear weight^T stays a transposed view and cast attention heads stay strided.
+  const bool keep_layout = !x.is_contiguous() && dense(x);
+  Tensor c = x.is_contiguous() ? x
+             : keep_layout     ? make_view(x, {x.numel()}, {1}, x.offset())
+                               : copy_data(x);  // the node below covers x; no clone node
+  Tensor y = Tensor::empty(c.shape(), dtype, x.device());
   if (!convert_pair(c, y))
     throw Error("[to] no conversion from " + to_string(x.dtype()) + " to " + to_string(dtype) +
                 " on " + to_string(x.device()) + " (shape " + to_string(x.shape()) +
                 "); the GPU converts between float32 and bfloat16 only: move the tensor with "
                 ".to(Device::CPU) first");
+  if (keep_layout) y = make_view(y, x.shape(), x.strides(), 0);
   if (is_float(dtype) && is_float(x.dtype())) {
     const DType from = x.dtype();
     tape::record("to_dtype", {x}, y,

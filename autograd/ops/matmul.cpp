@@ -77,7 +77,7 @@ Strides batch_strides(const Tensor& x) {
 // one), elements of type T through `gemm` (cpu::gemm's arguments). Batch dims are addressed
 // through strides; broadcast dims have stride 0. Each y[i] (M, N) is contiguous = op(a[i]) (M, K)
 // @ op(b[i]) (K, N).
-template <class T, class Gemm>
+template <class T, class TOut = T, class Gemm>
 void batched_gemm(Gemm gemm, const Operand& a, const Operand& b, const Shape& batch, int64_t M,
                   int64_t N, int64_t K, Tensor& y) {
   using Scalar = std::conditional_t<std::is_same_v<T, bf16>, float, T>;  // alpha and beta
@@ -86,7 +86,7 @@ void batched_gemm(Gemm gemm, const Operand& a, const Operand& b, const Shape& ba
   const Strides sb = broadcast_strides(batch_of(b.t), batch_strides(b.t), batch);
   const T* pa = a.t.data<T>();
   const T* pb = b.t.data<T>();
-  T* py = y.data<T>();
+  TOut* py = y.data<TOut>();
   std::vector<int64_t> idx(nb, 0);
   int64_t off_a = 0, off_b = 0;
   for (int64_t i = 0, n = numel(batch); i < n; ++i) {
@@ -103,24 +103,27 @@ void batched_gemm(Gemm gemm, const Operand& a, const Operand& b, const Shape& ba
   }
 }
 
-Tensor product(const Tensor& a, const Tensor& b);
+Tensor product(const Tensor& a, const Tensor& b, DType out);
 
 // bfloat16 on the CPU: the operands widened to float32 (exact), one float32 product (so every
 // bf16 x bf16 term is exact and the sums run in float32, as the GPU's bf16 GEMM does), the result
-// rounded to bfloat16 once. An emulation for checking numerics, slower than float32.
-Tensor widened_product(const Tensor& a, const Tensor& b) {
-  return to_dtype(product(to_dtype(a, DType::F32), to_dtype(b, DType::F32)), DType::BF16);
+// rounded to bfloat16 once unless float32 is asked for. An emulation for checking numerics, slower
+// than float32.
+Tensor widened_product(const Tensor& a, const Tensor& b, DType out) {
+  const Tensor y = product(to_dtype(a, DType::F32), to_dtype(b, DType::F32), DType::F32);
+  return out == DType::BF16 ? to_dtype(y, DType::BF16) : y;
 }
 
-// The forward product, no checks and no recording.
-Tensor product(const Tensor& a, const Tensor& b) {
-  if (a.dtype() == DType::BF16 && a.device() == Device::CPU) return widened_product(a, b);
+// The forward product, no checks and no recording. Its dtype `out` is the operands', or float32
+// from bf16 operands (autocast: the float32 sums themselves, not rounded to bf16).
+Tensor product(const Tensor& a, const Tensor& b, DType out) {
+  if (a.dtype() == DType::BF16 && a.device() == Device::CPU) return widened_product(a, b, out);
   Shape batch = broadcast_shapes(batch_of(a), batch_of(b), "matmul");
   const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
-  Shape out = batch;
-  out.push_back(M);
-  out.push_back(N);
-  Tensor y = Tensor::empty(out, a.dtype(), a.device());
+  Shape shape = batch;
+  shape.push_back(M);
+  shape.push_back(N);
+  Tensor y = Tensor::empty(shape, out, a.device());
   if (y.numel() == 0) return y;
   if (K == 0) return y.fill_(0);
   Tensor lhs = a;
@@ -134,6 +137,10 @@ Tensor product(const Tensor& a, const Tensor& b) {
     }
   }
   const Operand oa = blas_operand(lhs), ob = blas_operand(b);
+  if (a.dtype() == DType::BF16 && out == DType::F32) {
+    batched_gemm<bf16, float>(cuda::gemm_bf16_f32, oa, ob, batch, rows, N, K, y);
+    return y;
+  }
   if (a.dtype() == DType::BF16) {
     batched_gemm<bf16>(cuda::gemm_bf16, oa, ob, batch, rows, N, K, y);
     return y;
@@ -175,44 +182,62 @@ void check_operands(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
-  check_operands(a, b);
-  // Mixed precision (autocast.h): bf16 casts on the tape around a bf16 product.
-  if (autocast_bf16() && a.dtype() == DType::F32)
-    return to_dtype(matmul(to_dtype(a, DType::BF16), to_dtype(b, DType::BF16)), DType::F32);
-  Tensor y;
-  {
-    NoGradGuard no_grad;  // copies made for BLAS are internal, not graph nodes
-    y = product(a, b);
+namespace {
+
+// The gradients of y = a @ b from dy (of a's and b's dtype): av is a where b needs its gradient,
+// bv is b where a needs its own (else undefined).
+Grads matmul_grads(const Tensor& dy, const Tensor& av, const Tensor& bv, const Shape& shape_a,
+                   const Shape& shape_b, bool b_transposed) {
+  Grads g(2);
+  // da = dy @ b^T: (..., M, N) @ (..., N, K), summed over the dims a was broadcast along.
+  if (bv.defined()) g[0] = sum_to(matmul(dy, transpose(bv, -1, -2)), shape_a);
+  if (av.defined()) {
+    if (shape_b.size() == 2) {
+      // db = sum over every row r of a_r^T dy_r = A^T @ DY with A (rows, K), DY (rows, N):
+      // one GEMM, no (B, K, N) temporary. Transposed b: (DY^T @ A)^T, the same sums.
+      if (b_transposed)
+        g[1] = transpose(matmul(transpose(rows_of(dy), -1, -2), rows_of(av)), 0, 1);
+      else
+        g[1] = matmul(transpose(rows_of(av), -1, -2), rows_of(dy));
+    } else {
+      // db = a^T @ dy per batch, summed over the dims b was broadcast along.
+      g[1] = sum_to(matmul(transpose(av, -1, -2), dy), shape_b);
+    }
   }
-  if (!tape::needs_grad({a, b})) return y;
+  return g;
+}
+
+// The node of y = a @ b. With dy_to_bf16 (autocast: bf16 a and b, float32 y), dy is rounded to
+// bf16 first, so the backward's two products are bf16 GEMMs too.
+void record_matmul(const Tensor& a, const Tensor& b, const Tensor& y, bool dy_to_bf16) {
   // Each gradient needs the other operand: save a only if b needs its gradient, and vice versa.
   Saved sa(b.requires_grad() ? a : Tensor()), sb(a.requires_grad() ? b : Tensor());
   const Shape shape_a = a.shape(), shape_b = b.shape();
   // b a transposed view of a row-major matrix (a Linear's weight^T): its gradient is formed as
   // that matrix's gradient, contiguous, so the leaf takes it without a transposing copy.
   const bool b_transposed = b.dim() == 2 && b.size(0) > 1 && b.size(1) > 1 && stored_transposed(b);
-  tape::record("matmul", {a, b}, y, [sa, sb, shape_a, shape_b, b_transposed](const Tensor& dy) {
-    const Tensor& av = sa.get("matmul");
-    const Tensor& bv = sb.get("matmul");
-    Grads g(2);
-    // da = dy @ b^T: (..., M, N) @ (..., N, K), summed over the dims a was broadcast along.
-    if (bv.defined()) g[0] = sum_to(matmul(dy, transpose(bv, -1, -2)), shape_a);
-    if (av.defined()) {
-      if (shape_b.size() == 2) {
-        // db = sum over every row r of a_r^T dy_r = A^T @ DY with A (rows, K), DY (rows, N):
-        // one GEMM, no (B, K, N) temporary. Transposed b: (DY^T @ A)^T, the same sums.
-        if (b_transposed)
-          g[1] = transpose(matmul(transpose(rows_of(dy), -1, -2), rows_of(av)), 0, 1);
-        else
-          g[1] = matmul(transpose(rows_of(av), -1, -2), rows_of(dy));
-      } else {
-        // db = a^T @ dy per batch, summed over the dims b was broadcast along.
-        g[1] = sum_to(matmul(transpose(av, -1, -2), dy), shape_b);
-      }
-    }
-    return g;
-  });
+  tape::record(
+      "matmul", {a, b}, y, [sa, sb, shape_a, shape_b, b_transposed, dy_to_bf16](const Tensor& dy) {
+        const Tensor d = dy_to_bf16 ? to_dtype(dy, DType::BF16) : dy;
+        return matmul_grads(d, sa.get("matmul"), sb.get("matmul"), shape_a, shape_b, b_transposed);
+      });
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  check_operands(a, b);
+  // Mixed precision (autocast.h): bf16 casts of a and b on the tape, and a float32 result: their
+  // bf16 products summed in float32 (not rounded to bf16).
+  const bool mixed = autocast_bf16() && a.dtype() == DType::F32;
+  const Tensor x = mixed ? to_dtype(a, DType::BF16) : a;
+  const Tensor w = mixed ? to_dtype(b, DType::BF16) : b;
+  Tensor y;
+  {
+    NoGradGuard no_grad;  // copies made for BLAS are internal, not graph nodes
+    y = product(x, w, mixed ? DType::F32 : x.dtype());
+  }
+  if (tape::needs_grad({x, w})) record_matmul(x, w, y, mixed);
   return y;
 }
 

@@ -119,6 +119,24 @@ TEST(Bf16, CastsRoundWidenAndCarryGradients) {
   EXPECT_EQ(d.to(DType::BF16).to(DType::F64).to_vector<double>(), (std::vector<double>{1.0, -3.0}));
 }
 
+// A cast keeps a dense view's layout (a transposed weight stays transposed, strided attention
+// heads stay strided: no copy), and its gradient flows back through that layout.
+TEST(Bf16, CastsKeepTheLayoutOfDenseViews) {
+  const Tensor w = randn32({4, 6}, 20).requires_grad_();
+  const Tensor wt = w.transpose(0, 1);
+  const Tensor h = wt.to(DType::BF16);
+  EXPECT_EQ(h.strides(), wt.strides());
+  EXPECT_TRUE(bitwise_equal(h, wt.contiguous().to(DType::BF16)));
+  const Tensor heads = randn32({2, 5, 3, 4}, 21).transpose(1, 2);  // (B, H, T, HS) of (B, T, H, HS)
+  EXPECT_EQ(heads.to(DType::BF16).strides(), heads.strides());
+  const Tensor g = randn32({6, 4}, 22);
+  tape::backward(sum(mul(h.to(DType::F32), g)));
+  EXPECT_TRUE(bitwise_equal(w.grad(), g.to(DType::BF16).to(DType::F32).transpose(0, 1)));
+  // A view that is not dense (a narrowed slice) is copied, then converted.
+  const Tensor slice = randn32({4, 6}, 23).narrow(1, 1, 3);
+  EXPECT_TRUE(slice.to(DType::BF16).is_contiguous());
+}
+
 TEST(Bf16, OpsWithoutBf16KernelsSaySoAndNameTheOnesThatHaveThem) {
   const Tensor h = randn32({2, 2}, 4).to(DType::BF16);
   EXPECT_TRUE(test::ThrowsWith([&] { lmlab::exp(h); },
@@ -144,8 +162,9 @@ TEST(Bf16Matmul, IsTheRoundedFloatProductOfTheRoundedOperands) {
   EXPECT_TRUE(test::ThrowsWith([&] { matmul(a, w32.transpose(0, 1)); }, {"dtype mismatch"}));
 }
 
-// Under autocast a float32 matmul records casts around a bf16 product: its value is exactly that
-// composition's, its result float32, and the parameters' gradients float32 within bf16 error.
+// Under autocast a float32 matmul records bf16 casts of its operands and returns their product's
+// float32 sums (not rounded to bf16): on the CPU exactly the float32 product of the widened
+// operands. The parameters' gradients are float32, within bf16 error of the float32 op's.
 TEST(Autocast, MatmulRunsInBf16AndParametersGetFloatGradients) {
   const Tensor x = randn32({2, 3, 16}, 7).requires_grad_();
   const Tensor w = randn32({5, 16}, 8).requires_grad_();
@@ -158,7 +177,7 @@ TEST(Autocast, MatmulRunsInBf16AndParametersGetFloatGradients) {
   EXPECT_FALSE(autocast_bf16());
   ASSERT_EQ(y.dtype(), DType::F32);
   const Tensor xh = x.detach().to(DType::BF16), wh = w.detach().to(DType::BF16);
-  EXPECT_TRUE(bitwise_equal(y, matmul(xh, wh.transpose(0, 1)).to(DType::F32)));
+  EXPECT_TRUE(bitwise_equal(y, matmul(xh.to(DType::F32), wh.to(DType::F32).transpose(0, 1))));
   const Tensor g = randn32(y.shape(), 9);
   tape::backward(sum(mul(y, g)));
   ASSERT_EQ(x.grad().dtype(), DType::F32);
