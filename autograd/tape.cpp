@@ -38,7 +38,7 @@ thread_local size_t g_prune_at = kPruneFloor;
 void accumulate(AutogradMeta& slot, const Tensor& g) {
   if (!slot.grad.defined()) {
     slot.grad = !slot.is_leaf || g.sole_owner() ? g : clone(g);
-  } else if (g.dtype() == DType::BF16) {
+  } else if (g.dtype() == DType::BF16 && slot.grad.dtype() == DType::BF16) {
     Tensor sum =
         to_dtype(add(to_dtype(slot.grad, DType::F32), to_dtype(g, DType::F32)), DType::BF16);
     if (slot.is_leaf)

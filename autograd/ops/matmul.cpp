@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <climits>
 #include <optional>
+#include <type_traits>
 
 #include "autograd/autocast.h"
 #include "autograd/ops.h"

@@ -152,6 +152,39 @@ TEST_F(BenchTest, AbScriptComparesBuilds) {
   EXPECT_NE(std::system((usage + " >/dev/null 2>&1").c_str()), 0);  // too few arguments
 }
 
+// scripts/gpu_check.sh's table (tools/gpu_check_table.py) on RESULT lines as bench_gpu_train and
+// tools/bench_torch_gpu.py print them: rows per (config, precision, T), issue 18's goals judged,
+// a skipped PyTorch run listed. The GPU runs are rare; a parser bug must not cost one.
+TEST_F(BenchTest, GpuCheckTableJudgesTheGoals) {
+  const std::string results = dir_ / "results.txt", out = dir_ / "table.txt";
+  const std::string gpt2s = "RESULT config=gpt2s batch=8 T=1024 ";
+  test::write_file(
+      results,
+      "a log line\n"
+      "RESULT config=default mode=lmlab batch=12 T=64 tok_s=383142.0 ms=2.0 mfu=0.1 "
+      "precision=fp32 tf32=0 peak_gb=0.10\n" +
+          gpt2s + "mode=lmlab tok_s=180000 mfu=0.31 precision=tf32 tf32=1 peak_gb=6.1\n" + gpt2s +
+          "mode=compile tok_s=153776 mfu=0.26 precision=tf32 tf32=1 peak_gb=5.5\n" + gpt2s +
+          "mode=lmlab tok_s=400000 mfu=0.46 precision=bf16 tf32=1 peak_gb=5.0\n" + gpt2s +
+          "mode=eager tok_s=344395 mfu=0.35 precision=bf16 tf32=1 peak_gb=8.7\n" + gpt2s +
+          "mode=compile tok_s=437382 mfu=0.44 precision=bf16 tf32=1 peak_gb=5.5\n"
+          "RESULT config=gpt2s mode=compile precision=bf16 T=4096 error=skipped_past_deadline\n");
+  const std::string cmd = "python3 " + std::string(LMLAB_SOURCE_DIR) +
+                          "/tools/gpu_check_table.py " + results + " > " + out + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << test::read_file(out);
+  const std::string text = test::read_file(out);
+  for (const char* part :
+       {"| default | 64 | FP32 | 383142 |", "| gpt2s | 1024 | TF32 | 180000 |",
+        "| gpt2s | 1024 | BF16 | 400000 |",
+        "gpt2s T=1024 TF32: lmlab/torch.compile 1.17x >= 1.1x: goal met",
+        "gpt2s T=1024 TF32: peak memory 6.10 GB <= torch compile's 5.50 GB: goal missed",
+        "gpt2s T=1024 BF16: lmlab/torch.compile 0.91x >= 1.0x: goal missed",
+        "gpt2s T=1024 BF16: MFU 46.0% >= 45% of the BF16 peak: goal met",
+        "gpt2s T=1024 BF16: peak memory 5.00 GB <= torch compile's 5.50 GB: goal met",
+        "- gpt2s BF16 T=4096 compile: skipped_past_deadline"})
+    EXPECT_NE(text.find(part), std::string::npos) << "lacks \"" << part << "\" in\n" << text;
+}
+
 // The side-by-side script end to end, when PyTorch is installed (python3-torch is a reference
 // tool only: CI does not have it, and then this test skips).
 TEST_F(BenchTest, CompareScriptPairsLmlabWithPytorch) {
