@@ -151,7 +151,11 @@ void Run::announce() const {
             << (resume_ ? "resuming at step " + std::to_string(state_.step) : "from scratch")
             << ", " << num_threads() << " threads, BLAS " << blas_core_name()
             << (dist::active() ? ", " + std::to_string(world_) + " data-parallel ranks" : "")
-            << "\n";
+            << (rc_.precision == "fp32" ? "" : ", precision " + rc_.precision) << "\n";
+  if (rc_.precision == "bf16" && dev_ == Device::CPU)
+    std::cout << "train: bf16 on the CPU emulates the GPU's bf16 numerics (bf16 roundings around "
+                 "float32 kernels): slower than fp32, for seeing what bf16 does to a run "
+                 "(docs/mixed_precision.md)\n";
 }
 
 }  // namespace lmlab::train
