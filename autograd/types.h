@@ -22,27 +22,33 @@ inline bool is_float(DType t) { return t != DType::I32; }
 // From float: round to nearest, ties to even (as __float2bfloat16_rn on the GPU and PyTorch's
 // .to(torch.bfloat16)); a NaN stays a (quiet) NaN. To float: exact. Layout-compatible with CUDA's
 // __nv_bfloat16, so device kernels read the same buffers.
+// The bits of a float32 and back, on the host and in device code.
+LMLAB_HOST_DEVICE inline uint32_t float_bits(float f) {
+#ifdef __CUDA_ARCH__
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+#endif
+}
+LMLAB_HOST_DEVICE inline float bits_float(uint32_t u) {
+#ifdef __CUDA_ARCH__
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+#endif
+}
+
 struct bf16 {
   uint16_t bits = 0;
   bf16() = default;
   LMLAB_HOST_DEVICE explicit bf16(float f) : bits(round(f)) {}
-  LMLAB_HOST_DEVICE explicit operator float() const {
-    const uint32_t u = uint32_t(bits) << 16;
-    float f;
-#ifdef __CUDA_ARCH__
-    f = __uint_as_float(u);
-#else
-    std::memcpy(&f, &u, 4);
-#endif
-    return f;
-  }
+  LMLAB_HOST_DEVICE explicit operator float() const { return bits_float(uint32_t(bits) << 16); }
   static LMLAB_HOST_DEVICE uint16_t round(float f) {
-    uint32_t u;
-#ifdef __CUDA_ARCH__
-    u = __float_as_uint(f);
-#else
-    std::memcpy(&u, &f, 4);
-#endif
+    uint32_t u = float_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40u);  // NaN: keep quiet
     u += 0x7fffu + ((u >> 16) & 1u);  // ties to even; overflow carries into inf, as it should
     return uint16_t(u >> 16);

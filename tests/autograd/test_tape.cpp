@@ -105,7 +105,7 @@ TEST(Tape, ALeafTakesAGradientThatCameThroughAViewWithoutACopy) {
   const Tensor wt = transpose(w, 0, 1);
   const void* made = nullptr;
   Tensor out = Tensor::zeros({2, 3}, DType::F64);
-  tape::record("probe", {wt}, out, [&made](const Tensor& dy) {
+  tape::record("probe", {wt}, out, [&made](const Tensor&) {
     Tensor g = Tensor::ones({3, 2}, DType::F64);  // the op's fresh gradient, in w's layout
     made = g.raw_data();
     return Grads{transpose(g, 0, 1)};  // handed out as a (2, 3) view, as dy's shape says
